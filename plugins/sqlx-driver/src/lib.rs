@@ -1,0 +1,1 @@
+//! sqlx driver plugin (being built).

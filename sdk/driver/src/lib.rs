@@ -1,0 +1,1 @@
+//! keeperdb native driver SDK (being built).

@@ -1,0 +1,1 @@
+//! KSM emulator (being built).
