@@ -292,7 +292,18 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 .iter()
                 .zip(&shapes)
                 .zip(&declared)
-                .map(|((n, s), d)| field(n, s, d))
+                .map(|((n, s), d)| {
+                    // sqlx reports "NULL" when it cannot read the declared type (expressions,
+                    // NUMERIC): name the storage class the values have instead.
+                    let name = match (d.as_str(), s) {
+                        ("NULL", Shape::I64) => "INTEGER",
+                        ("NULL", Shape::F64) => "REAL",
+                        ("NULL", Shape::Binary) => "BLOB",
+                        ("NULL", _) => "TEXT",
+                        (d, _) => d,
+                    };
+                    field(n, s, name)
+                })
                 .collect();
             let mut page = Page::new(fields, &shapes);
             if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
