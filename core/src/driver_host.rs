@@ -133,10 +133,9 @@ pub fn load_with_manifest(
     }
     manifest.check_api(&crate::HOST_API_VERSION)?;
     let bytes = manifest.read_verified_payload(plugin_dir)?;
-    let sha = crate::manifest::sha256_hex(&bytes);
 
     // The same verified bytes are loaded once per process and shared.
-    let key = format!("{}:{sha}", manifest.id);
+    let key = format!("{}:{}", manifest.id, manifest.sha256.to_ascii_lowercase());
     let mut loaded = loaded_drivers()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

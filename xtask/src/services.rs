@@ -102,7 +102,7 @@ pub fn start(repo: &Path) -> Result<BTreeMap<String, String>> {
     as_user.chown(&data)?;
 
     let password = random_hex(16)?;
-    let shared = repo.join("..").join("shared").join("data").join("chinook");
+    let shared = crate::util::shared_dir().join("data").join("chinook");
 
     let pg = start_postgres(&data, &as_user, &password, &shared)?;
     let maria = start_mariadb(&data, &as_user, &password, &shared)?;
