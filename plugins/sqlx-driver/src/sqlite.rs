@@ -245,7 +245,11 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         let _ = tx.send(answer).await;
         return;
     }
-    let names: Vec<String> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
+    let names: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let declared: Vec<String> = stmt
         .columns()
         .iter()
@@ -329,9 +333,13 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 match end {
                     Some(end) => end,
                     None => {
-                        pump(rows, &mut page, &tx, |e| map(e, &ctx), |row: &SqliteRow, cols| {
-                            append_row(row, cols)
-                        })
+                        pump(
+                            rows,
+                            &mut page,
+                            &tx,
+                            |e| map(e, &ctx),
+                            |row: &SqliteRow, cols| append_row(row, cols),
+                        )
                         .await
                     }
                 }

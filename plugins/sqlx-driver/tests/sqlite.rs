@@ -57,7 +57,10 @@ fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
 fn values_keep_their_types_and_null_is_not_empty() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open(&dir.path().join("t.db"), true, false);
-    exec(conn.as_mut(), "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n NUMERIC)");
+    exec(
+        conn.as_mut(),
+        "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n NUMERIC)",
+    );
     assert_eq!(
         exec(
             conn.as_mut(),
@@ -73,17 +76,28 @@ fn values_keep_their_types_and_null_is_not_empty() {
     let s = col(&b, "s").as_string::<i32>();
     assert!(s.is_valid(0) && s.value(0).is_empty());
     assert!(s.is_null(1));
-    assert_eq!(col(&b, "b").as_binary::<i32>().value(0), [0xde, 0xad, 0xbe, 0xef]);
+    assert_eq!(
+        col(&b, "b").as_binary::<i32>().value(0),
+        [0xde, 0xad, 0xbe, 0xef]
+    );
     // A NUMERIC column holding 0.99 and 3 reads as numbers, not text.
     assert_eq!(col(&b, "n").data_type(), &DataType::Float64);
     assert_eq!(col(&b, "n").as_primitive::<Float64Type>().value(0), 0.99);
     let type_of = |name: &str| {
-        b.schema().field_with_name(name).unwrap().metadata().get("keeperdb.type").cloned()
+        b.schema()
+            .field_with_name(name)
+            .unwrap()
+            .metadata()
+            .get("keeperdb.type")
+            .cloned()
     };
     assert_eq!(type_of("i").as_deref(), Some("INTEGER"));
     assert_eq!(type_of("n").as_deref(), Some("REAL"));
     // Expressions without a declared type take the type of their values.
-    let b = query(conn.as_mut(), "SELECT count(*) AS c, 'x' || 'y' AS s FROM t");
+    let b = query(
+        conn.as_mut(),
+        "SELECT count(*) AS c, 'x' || 'y' AS s FROM t",
+    );
     assert_eq!(col(&b, "c").as_primitive::<Int64Type>().value(0), 2);
     assert_eq!(col(&b, "s").as_string::<i32>().value(0), "xy");
 }
@@ -108,7 +122,10 @@ fn a_missing_file_is_a_connection_error_unless_asked_to_create_it() {
 fn a_read_only_file_refuses_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ro.db");
-    exec(open(&path, true, false).as_mut(), "CREATE TABLE t (id INTEGER)");
+    exec(
+        open(&path, true, false).as_mut(),
+        "CREATE TABLE t (id INTEGER)",
+    );
     let mut ro = open(&path, false, true);
     let err = expect_error(ro.as_mut(), "INSERT INTO t VALUES (1)");
     assert_eq!(err.kind, DriverErrorKind::Query, "{}", err.message);
@@ -175,20 +192,33 @@ fn cancel_interrupts_a_long_query() {
 fn the_catalog_lists_tables_and_columns() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open(&dir.path().join("cat.db"), true, false);
-    exec(conn.as_mut(), "CREATE TABLE artist (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'x')");
+    exec(
+        conn.as_mut(),
+        "CREATE TABLE artist (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'x')",
+    );
     let rows = |r: StatementResult| match r {
         StatementResult::Rows(r) => collect(r),
         StatementResult::Done { .. } => panic!("rows expected"),
     };
     let dbs = rows(conn.catalog(&CatalogRequest::Databases).unwrap());
     assert_eq!(dbs.column(0).as_string::<i32>().value(0), "main");
-    let tables = rows(conn.catalog(&CatalogRequest::Tables { schema: None }).unwrap());
-    assert_eq!(col(&tables, "name").as_string::<i32>().value(0), "artist");
-    let cols = rows(
-        conn.catalog(&CatalogRequest::Columns { schema: None, table: "artist".into() })
+    let tables = rows(
+        conn.catalog(&CatalogRequest::Tables { schema: None })
             .unwrap(),
     );
-    let names: Vec<&str> = col(&cols, "name").as_string::<i32>().iter().flatten().collect();
+    assert_eq!(col(&tables, "name").as_string::<i32>().value(0), "artist");
+    let cols = rows(
+        conn.catalog(&CatalogRequest::Columns {
+            schema: None,
+            table: "artist".into(),
+        })
+        .unwrap(),
+    );
+    let names: Vec<&str> = col(&cols, "name")
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(names, ["id", "name"]);
     assert_eq!(col(&cols, "type").as_string::<i32>().value(1), "TEXT");
 }
@@ -198,6 +228,9 @@ fn chinook_reads_back_whole() {
     // The demo database built by the test services (KEEPERDB_TEST_SQLITE_CHINOOK).
     let path = service_url("KEEPERDB_TEST_SQLITE_CHINOOK");
     let mut conn = open(std::path::Path::new(&path), false, true);
-    let b = query(conn.as_mut(), "SELECT count(*) AS n, sum(UnitPrice) AS total FROM Track");
+    let b = query(
+        conn.as_mut(),
+        "SELECT count(*) AS n, sum(UnitPrice) AS total FROM Track",
+    );
     assert_eq!(col(&b, "n").as_primitive::<Int64Type>().value(0), 3503);
 }
