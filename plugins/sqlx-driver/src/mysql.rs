@@ -371,9 +371,12 @@ async fn finish(end: PumpEnd, conn: &mut MySqlConnection, tx: &Tx, cancel: &Canc
             let _ = sqlx::Connection::ping(conn).await;
         }
         PumpEnd::Finished => {
-            if cancel.was_requested() {
-                let _ = tx.send(Msg::Err(cancelled())).await;
-            }
+            let last = if cancel.was_requested() {
+                Msg::Err(cancelled())
+            } else {
+                Msg::End
+            };
+            let _ = tx.send(last).await;
         }
     }
 }

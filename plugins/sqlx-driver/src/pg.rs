@@ -308,9 +308,12 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             }
         }
     }
-    if cancel.was_requested() {
-        let _ = tx.send(Msg::Err(cancelled())).await;
-    }
+    let last = if cancel.was_requested() {
+        Msg::Err(cancelled())
+    } else {
+        Msg::End
+    };
+    let _ = tx.send(last).await;
 }
 
 /// How to decode one column from the binary protocol.

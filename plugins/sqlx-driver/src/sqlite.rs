@@ -351,9 +351,12 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             let _ = cancel.server_cancel().await;
         }
         PumpEnd::Finished => {
-            if cancel.was_requested() {
-                let _ = tx.send(Msg::Err(cancelled())).await;
-            }
+            let last = if cancel.was_requested() {
+                Msg::Err(cancelled())
+            } else {
+                Msg::End
+            };
+            let _ = tx.send(last).await;
         }
     }
 }

@@ -11,13 +11,19 @@ use tokio::sync::mpsc;
 
 use crate::errors::internal;
 
-/// What a producer sends: first `Schema` or `Done` (or `Err`), then `Batch`es, then it
-/// closes the channel (end of rows) or sends an `Err`.
+/// What a producer sends: first `Schema` or `Done` (or `Err`), then `Batch`es, then `End` or
+/// an `Err`. A channel that closes without either means the task died (a panic): the host gets
+/// an error rather than a silently truncated result.
 pub enum Msg {
     Schema(SchemaRef),
     Done(u64),
     Batch(RecordBatch),
+    End,
     Err(DriverError),
+}
+
+fn died() -> DriverError {
+    internal("the driver's statement task stopped before the end of the result")
 }
 
 pub type Tx = mpsc::Sender<Msg>;
@@ -33,11 +39,12 @@ pub fn first_answer(mut rx: mpsc::Receiver<Msg>) -> Result<QueryResult, DriverEr
         None => Err(internal("the statement's task ended without an answer")),
         Some(Msg::Err(e)) => Err(e),
         Some(Msg::Done(n)) => Ok(QueryResult::Done { rows_affected: n }),
-        Some(Msg::Batch(_)) => Err(internal("rows arrived before their schema")),
+        Some(Msg::Batch(_)) | Some(Msg::End) => Err(internal("rows arrived before their schema")),
         Some(Msg::Schema(schema)) => {
-            let pending = match rx.blocking_recv() {
-                None => None,
-                Some(Msg::Batch(b)) => Some(b),
+            let (pending, ended) = match rx.blocking_recv() {
+                None => return Err(died()),
+                Some(Msg::End) => (None, true),
+                Some(Msg::Batch(b)) => (Some(b), false),
                 Some(Msg::Err(e)) => return Err(e),
                 Some(_) => return Err(internal("unexpected message in a row stream")),
             };
@@ -45,6 +52,7 @@ pub fn first_answer(mut rx: mpsc::Receiver<Msg>) -> Result<QueryResult, DriverEr
                 schema,
                 rx,
                 pending,
+                ended,
             })))
         }
     }
@@ -54,6 +62,7 @@ struct ChannelReader {
     schema: SchemaRef,
     rx: mpsc::Receiver<Msg>,
     pending: Option<RecordBatch>,
+    ended: bool,
 }
 
 impl Iterator for ChannelReader {
@@ -63,16 +72,22 @@ impl Iterator for ChannelReader {
         if let Some(b) = self.pending.take() {
             return Some(Ok(b));
         }
-        match self.rx.blocking_recv()? {
-            Msg::Batch(b) => Some(Ok(b)),
-            Msg::Err(e) => {
-                self.rx.close();
-                Some(Err(e.into_arrow()))
-            }
-            _ => Some(Err(
-                internal("unexpected message in a row stream").into_arrow()
-            )),
+        if self.ended {
+            return None;
         }
+        let answer = match self.rx.blocking_recv() {
+            Some(Msg::Batch(b)) => return Some(Ok(b)),
+            Some(Msg::End) => {
+                self.ended = true;
+                return None;
+            }
+            Some(Msg::Err(e)) => e,
+            None => died(),
+            Some(_) => internal("unexpected message in a row stream"),
+        };
+        self.ended = true;
+        self.rx.close();
+        Some(Err(answer.into_arrow()))
     }
 }
 
