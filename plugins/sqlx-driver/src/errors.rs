@@ -69,6 +69,8 @@ fn pg_error(pg: &PgDatabaseError) -> DriverError {
     let code = pg.code();
     let kind = match code {
         "28P01" | "28000" => ErrorKind::Auth,
+        // query_canceled covers both a user's cancel and statement_timeout.
+        "57014" if pg.message().contains("timeout") => ErrorKind::Timeout,
         "57014" => ErrorKind::Cancelled,
         c if c.starts_with("08") => ErrorKind::Connection,
         // too many connections, database does not exist, cannot connect now

@@ -361,3 +361,40 @@ fn the_catalog_lists_databases_tables_and_columns() {
     assert!(!col(&cols, "nullable").as_boolean().value(0));
     exec(conn.as_mut(), "DROP TABLE catalog_probe");
 }
+
+#[test]
+fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
+    let mut conn = pg();
+    let canceller = conn.canceller();
+    let mut reader = match conn
+        .execute("SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000000) g")
+        .unwrap()
+    {
+        StatementResult::Rows(r) => r,
+        StatementResult::Done { .. } => panic!("rows expected"),
+    };
+    assert!(reader.next().unwrap().unwrap().num_rows() > 0);
+    canceller.cancel().expect("cancel accepted");
+    let err = loop {
+        match reader.next() {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the rows ended without reporting the cancel"),
+        }
+    };
+    let err = keeperdb_core::driver_host::driver_error_of(&err).expect("a driver error");
+    assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
+    drop(reader);
+    let b = query(conn.as_mut(), "SELECT 1 AS one");
+    assert_eq!(b.num_rows(), 1);
+}
+
+#[test]
+fn a_statement_timeout_is_a_timeout() {
+    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
+    c.options.insert("statement_timeout".into(), "200".into());
+    let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    let err = expect_error(conn.as_mut(), "SELECT pg_sleep(10)");
+    assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);
+    assert_eq!(err.code.as_deref(), Some("57014"));
+}
