@@ -48,7 +48,8 @@ pub fn random_uid() -> String {
 
 /// `nonce(12) || ciphertext || tag(16)`, no AAD.
 pub fn gcm_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
+    let cipher =
+        Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
     let mut nonce = [0u8; GCM_NONCE];
     rand::thread_rng().fill_bytes(&mut nonce);
     let ct = cipher
@@ -61,7 +62,8 @@ pub fn gcm_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
 
 /// Inverse of [`gcm_encrypt`]; fails on a wrong key or any tampering.
 pub fn gcm_decrypt(key: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
-    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
+    let cipher =
+        Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
     if blob.len() < GCM_NONCE + 16 {
         return Err(CryptoError("AES-GCM ciphertext is too short"));
     }
@@ -78,7 +80,8 @@ type CbcDec = cbc::Decryptor<aes::Aes256>;
 pub fn cbc_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
     let mut iv = [0u8; CBC_IV];
     rand::thread_rng().fill_bytes(&mut iv);
-    let enc = CbcEnc::new_from_slices(key, &iv).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
+    let enc =
+        CbcEnc::new_from_slices(key, &iv).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
     let ct = enc.encrypt_padded_vec_mut::<Pkcs7>(plain);
     let mut out = iv.to_vec();
     out.extend_from_slice(&ct);
@@ -87,18 +90,23 @@ pub fn cbc_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
 
 /// Inverse of [`cbc_encrypt`], with the padding removed.
 pub fn cbc_decrypt(key: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
-    if blob.len() < CBC_IV + 16 || (blob.len() - CBC_IV) % 16 != 0 {
+    if blob.len() < CBC_IV + 16 || !(blob.len() - CBC_IV).is_multiple_of(16) {
         return Err(CryptoError("AES-CBC ciphertext has a bad length"));
     }
     let (iv, ct) = blob.split_at(CBC_IV);
-    let dec = CbcDec::new_from_slices(key, iv).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
+    let dec =
+        CbcDec::new_from_slices(key, iv).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
     dec.decrypt_padded_vec_mut::<Pkcs7>(ct)
         .map_err(|_| CryptoError("AES-CBC padding is invalid"))
 }
 
 /// The 65-byte uncompressed SEC1 point of a public key.
 pub fn public_point(secret: &SecretKey) -> Vec<u8> {
-    secret.public_key().to_encoded_point(false).as_bytes().to_vec()
+    secret
+        .public_key()
+        .to_encoded_point(false)
+        .as_bytes()
+        .to_vec()
 }
 
 fn ecdh_key(secret: &SecretKey, public: &PublicKey) -> [u8; 32] {
@@ -109,8 +117,8 @@ fn ecdh_key(secret: &SecretKey, public: &PublicKey) -> [u8; 32] {
 /// ECIES as the SDK does it: `ephemeralPub(65) || AES-GCM(SHA-256(ECDH x), plain)`.
 #[cfg_attr(not(test), allow(dead_code))]
 pub fn ecies_encrypt(recipient_point: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-    let recipient =
-        PublicKey::from_sec1_bytes(recipient_point).map_err(|_| CryptoError("bad P-256 public key"))?;
+    let recipient = PublicKey::from_sec1_bytes(recipient_point)
+        .map_err(|_| CryptoError("bad P-256 public key"))?;
     let eph = SecretKey::random(&mut rand::thread_rng());
     let key = ecdh_key(&eph, &recipient);
     let mut out = public_point(&eph);
@@ -124,7 +132,8 @@ pub fn ecies_decrypt(secret: &SecretKey, blob: &[u8]) -> Result<Vec<u8>> {
         return Err(CryptoError("ECIES blob is too short"));
     }
     let (point, rest) = blob.split_at(POINT_LEN);
-    let eph = PublicKey::from_sec1_bytes(point).map_err(|_| CryptoError("ECIES ephemeral key is not a P-256 point"))?;
+    let eph = PublicKey::from_sec1_bytes(point)
+        .map_err(|_| CryptoError("ECIES ephemeral key is not a P-256 point"))?;
     gcm_decrypt(&ecdh_key(secret, &eph), rest)
 }
 

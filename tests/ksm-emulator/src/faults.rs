@@ -49,7 +49,12 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule that hits every request from now on.
     pub fn new(fault: Fault) -> Self {
-        FaultRule { fault, endpoint: None, after: 0, times: None }
+        FaultRule {
+            fault,
+            endpoint: None,
+            after: 0,
+            times: None,
+        }
     }
     /// Restricts the rule to one endpoint.
     pub fn on(mut self, endpoint: &str) -> Self {
@@ -71,16 +76,25 @@ impl FaultRule {
     /// KIND one of `latency=MS`, `status=CODE`, `throttle[=SECONDS]`, `drop`,
     /// `slow-body=MS`, `truncate[=MS]`, `key-rotation`.
     pub fn parse(spec: &str) -> Result<FaultRule, EmulatorError> {
-        let bad = |reason: &str| EmulatorError::FaultSpec { spec: spec.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| EmulatorError::FaultSpec {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
         let mut parts = spec.split(',').map(str::trim);
-        let head = parts.next().filter(|s| !s.is_empty()).ok_or_else(|| bad("empty"))?;
+        let head = parts
+            .next()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("empty"))?;
         let (kind, value) = match head.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (head, None),
         };
         let ms = |v: Option<&str>, default: Option<u64>| -> Result<Duration, EmulatorError> {
             let n = match v {
-                Some(v) => v.trim_end_matches("ms").parse::<u64>().map_err(|_| bad("expected milliseconds"))?,
+                Some(v) => v
+                    .trim_end_matches("ms")
+                    .parse::<u64>()
+                    .map_err(|_| bad("expected milliseconds"))?,
                 None => default.ok_or_else(|| bad("needs a value in milliseconds"))?,
             };
             Ok(Duration::from_millis(n))
@@ -91,26 +105,40 @@ impl FaultRule {
                 let code = value.ok_or_else(|| bad("needs an HTTP status"))?;
                 let code: u16 = code.parse().map_err(|_| bad("status is not a number"))?;
                 if !(400..=599).contains(&code) || code == 403 {
-                    return Err(bad("status must be 400-599 other than 403 (use throttle for 403)"));
+                    return Err(bad(
+                        "status must be 400-599 other than 403 (use throttle for 403)",
+                    ));
                 }
                 Fault::HttpStatus(code)
             }
             "throttle" => {
                 let retry_after = match value {
-                    Some(v) => v.parse::<f64>().ok().filter(|x| *x >= 0.0).ok_or_else(|| bad("retry_after must be seconds >= 0"))?,
+                    Some(v) => v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| *x >= 0.0)
+                        .ok_or_else(|| bad("retry_after must be seconds >= 0"))?,
                     None => 0.05,
                 };
                 Fault::Throttle { retry_after }
             }
             "drop" => Fault::DropConnection,
-            "slow-body" => Fault::SlowBody { chunk_delay: ms(value, Some(20))?, truncate: false },
-            "truncate" => Fault::SlowBody { chunk_delay: ms(value, Some(0))?, truncate: true },
+            "slow-body" => Fault::SlowBody {
+                chunk_delay: ms(value, Some(20))?,
+                truncate: false,
+            },
+            "truncate" => Fault::SlowBody {
+                chunk_delay: ms(value, Some(0))?,
+                truncate: true,
+            },
             "key-rotation" => Fault::KeyRotation,
             _ => return Err(bad("unknown fault kind")),
         };
         let mut rule = FaultRule::new(fault);
         for p in parts {
-            let (k, v) = p.split_once('=').ok_or_else(|| bad("options are key=value"))?;
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| bad("options are key=value"))?;
             match k {
                 "endpoint" => rule.endpoint = Some(v.to_string()),
                 "after" => rule.after = v.parse().map_err(|_| bad("after is not a number"))?,
@@ -132,7 +160,11 @@ pub(crate) struct RuleState {
 
 impl RuleState {
     pub fn new(rule: FaultRule) -> Self {
-        RuleState { rule, seen: 0, fired: 0 }
+        RuleState {
+            rule,
+            seen: 0,
+            fired: 0,
+        }
     }
 }
 
@@ -184,13 +216,36 @@ mod tests {
     fn parse_forms() {
         assert_eq!(
             FaultRule::parse("throttle=0.05,endpoint=get_secret,after=2,times=3").unwrap(),
-            FaultRule::new(Fault::Throttle { retry_after: 0.05 }).on("get_secret").after(2).times(3)
+            FaultRule::new(Fault::Throttle { retry_after: 0.05 })
+                .on("get_secret")
+                .after(2)
+                .times(3)
         );
-        assert_eq!(FaultRule::parse("latency=150ms").unwrap().fault, Fault::Latency(Duration::from_millis(150)));
-        assert_eq!(FaultRule::parse("status=503").unwrap().fault, Fault::HttpStatus(503));
-        assert_eq!(FaultRule::parse("drop").unwrap().fault, Fault::DropConnection);
-        assert_eq!(FaultRule::parse("key-rotation").unwrap().fault, Fault::KeyRotation);
-        for bad in ["", "boom", "status", "status=200", "latency=x", "drop,after", "drop,color=red"] {
+        assert_eq!(
+            FaultRule::parse("latency=150ms").unwrap().fault,
+            Fault::Latency(Duration::from_millis(150))
+        );
+        assert_eq!(
+            FaultRule::parse("status=503").unwrap().fault,
+            Fault::HttpStatus(503)
+        );
+        assert_eq!(
+            FaultRule::parse("drop").unwrap().fault,
+            Fault::DropConnection
+        );
+        assert_eq!(
+            FaultRule::parse("key-rotation").unwrap().fault,
+            Fault::KeyRotation
+        );
+        for bad in [
+            "",
+            "boom",
+            "status",
+            "status=200",
+            "latency=x",
+            "drop,after",
+            "drop,color=red",
+        ] {
             let e = FaultRule::parse(bad).unwrap_err().to_string();
             assert!(e.contains("bad fault spec"), "{bad}: {e}");
         }
@@ -198,11 +253,22 @@ mod tests {
 
     #[test]
     fn after_and_times_count_matching_requests_only() {
-        let mut rules = vec![RuleState::new(FaultRule::new(Fault::DropConnection).on("get_secret").after(1).times(2))];
-        let hits: Vec<bool> = ["get_secret", "get_folders", "get_secret", "get_secret", "get_secret"]
-            .iter()
-            .map(|e| decide(&mut rules, e).fault.is_some())
-            .collect();
+        let mut rules = vec![RuleState::new(
+            FaultRule::new(Fault::DropConnection)
+                .on("get_secret")
+                .after(1)
+                .times(2),
+        )];
+        let hits: Vec<bool> = [
+            "get_secret",
+            "get_folders",
+            "get_secret",
+            "get_secret",
+            "get_secret",
+        ]
+        .iter()
+        .map(|e| decide(&mut rules, e).fault.is_some())
+        .collect();
         assert_eq!(hits, [false, false, true, true, false]);
     }
 

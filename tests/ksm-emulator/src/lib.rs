@@ -192,10 +192,14 @@ pub struct RecordView {
 impl RecordView {
     fn find<'a>(list: Option<&'a Value>, name: &str) -> Option<&'a Value> {
         let list = list?.as_array()?;
-        let by_label = list.iter().find(|f| f.get("label").and_then(Value::as_str) == Some(name));
+        let by_label = list
+            .iter()
+            .find(|f| f.get("label").and_then(Value::as_str) == Some(name));
         let by_type = || {
             list.iter().find(|f| {
-                f.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(name))
+                f.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case(name))
             })
         };
         by_label.or_else(by_type)?.get("value")?.as_array()?.first()
@@ -254,13 +258,19 @@ impl Emulator {
     pub fn start(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
         let vault = match &config.persist_path {
             Some(p) if p.exists() => {
-                let text = std::fs::read_to_string(p).map_err(|e| EmulatorError::Io { path: p.clone(), source: e })?;
+                let text = std::fs::read_to_string(p).map_err(|e| EmulatorError::Io {
+                    path: p.clone(),
+                    source: e,
+                })?;
                 tracing::debug!("emulator state reloaded from its persist file; seed ignored");
                 Vault::from_persisted(&text)?
             }
             _ => Vault::from_seed(&config.seed, &config.server_key_id)?,
         };
-        let tls = tls::setup(config.ca_dir.as_deref(), std::slice::from_ref(&config.hostname))?;
+        let tls = tls::setup(
+            config.ca_dir.as_deref(),
+            std::slice::from_ref(&config.hostname),
+        )?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ksm-emulator")
@@ -269,13 +279,24 @@ impl Emulator {
             .map_err(EmulatorError::Runtime)?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(config.listen))
-            .map_err(|e| EmulatorError::Bind { addr: config.listen, source: e })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| EmulatorError::Bind { addr: config.listen, source: e })?;
+            .map_err(|e| EmulatorError::Bind {
+                addr: config.listen,
+                source: e,
+            })?;
+        let addr = listener.local_addr().map_err(|e| EmulatorError::Bind {
+            addr: config.listen,
+            source: e,
+        })?;
         let shared = Arc::new(Shared {
             vault: Mutex::new(vault),
-            rules: Mutex::new(config.faults.iter().cloned().map(faults::RuleState::new).collect()),
+            rules: Mutex::new(
+                config
+                    .faults
+                    .iter()
+                    .cloned()
+                    .map(faults::RuleState::new)
+                    .collect(),
+            ),
             stats: Mutex::new(Stats::default()),
             persist: config.persist_path.clone(),
             acceptor: tokio_rustls::TlsAcceptor::from(tls.config.clone()),
@@ -309,7 +330,9 @@ pub struct EmulatorHandle {
 
 impl fmt::Debug for EmulatorHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmulatorHandle").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("EmulatorHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -337,7 +360,9 @@ impl EmulatorHandle {
     /// The server public key for `ClientOptions::set_server_public_key`: url-safe base64
     /// without padding of the 65-byte uncompressed P-256 point.
     pub fn server_public_key(&self) -> String {
-        lock(&self.shared.vault).server_public_key().unwrap_or_default()
+        lock(&self.shared.vault)
+            .server_public_key()
+            .unwrap_or_default()
     }
 
     /// The server key id for `ClientOptions::set_server_public_key_id`.
@@ -361,7 +386,11 @@ impl EmulatorHandle {
 
     /// Issues a token for the first application.
     pub fn issue_default_token(&self) -> Result<String, EmulatorError> {
-        let app = self.apps().into_iter().next().ok_or_else(|| EmulatorError::UnknownApp(String::new()))?;
+        let app = self
+            .apps()
+            .into_iter()
+            .next()
+            .ok_or_else(|| EmulatorError::UnknownApp(String::new()))?;
         self.issue_token(&app)
     }
 

@@ -10,7 +10,10 @@ use clap::{Parser, Subcommand};
 use keeperdb_ksm_emulator::{Emulator, EmulatorConfig, FaultRule, Seed, make_ca};
 
 #[derive(Parser)]
-#[command(version, about = "A local, offline Keeper Secrets Manager service for tests and demos")]
+#[command(
+    version,
+    about = "A local, offline Keeper Secrets Manager service for tests and demos"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -86,7 +89,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Some(p) => Seed::from_file(p)?,
         None => return Err("--seed FILE is required (see seeds/demo.json)".into()),
     };
-    let faults = a.faults.iter().map(|s| FaultRule::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let faults = a
+        .faults
+        .iter()
+        .map(|s| FaultRule::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let handle = Emulator::start(EmulatorConfig {
         seed,
         listen: SocketAddr::new(a.bind, a.port),
@@ -113,15 +120,26 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         });
         writeln!(out, "{v}")?;
     } else {
-        writeln!(out, "KSM emulator listening on {} (HTTPS proxy; TLS for ksm.test, localhost, 127.0.0.1)", handle.addr())?;
+        writeln!(
+            out,
+            "KSM emulator listening on {} (HTTPS proxy; TLS for ksm.test, localhost, 127.0.0.1)",
+            handle.addr()
+        )?;
         writeln!(out, "one-time token:        {token}")?;
         writeln!(out, "proxy_url:             {}", handle.proxy_url())?;
         writeln!(out, "server_public_key:     {}", handle.server_public_key())?;
-        writeln!(out, "server_public_key_id:  {}", handle.server_public_key_id())?;
+        writeln!(
+            out,
+            "server_public_key_id:  {}",
+            handle.server_public_key_id()
+        )?;
         writeln!(out, "CA certificate:        {ca}")?;
         writeln!(out, "trust it with:         export SSL_CERT_FILE={ca}")?;
         writeln!(out, "applications:          {}", handle.apps().join(", "))?;
-        writeln!(out, "(the token binds one client; restart or use --persist to keep state; Ctrl-C stops)")?;
+        writeln!(
+            out,
+            "(the token binds one client; restart or use --persist to keep state; Ctrl-C stops)"
+        )?;
     }
     out.flush()?;
     drop(out);

@@ -105,9 +105,12 @@ pub struct SeedLink {
 impl Seed {
     /// Reads a seed file; the error names the file and what was wrong.
     pub fn from_file(path: &Path) -> Result<Seed, EmulatorError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| EmulatorError::Io { path: path.to_path_buf(), source: e })?;
-        serde_json::from_str(&text).map_err(|e| EmulatorError::Seed(format!("{}: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|e| EmulatorError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| EmulatorError::Seed(format!("{}: {e}", path.display())))
     }
 
     /// Parses seed JSON text.
@@ -129,9 +132,14 @@ impl SeedRecord {
     }
 }
 
-pub(crate) fn check_fields(title: &str, which: &str, fields: &[Value]) -> Result<(), EmulatorError> {
+pub(crate) fn check_fields(
+    title: &str,
+    which: &str,
+    fields: &[Value],
+) -> Result<(), EmulatorError> {
     for (i, f) in fields.iter().enumerate() {
-        let ok = f.get("type").is_some_and(Value::is_string) && f.get("value").is_some_and(Value::is_array);
+        let ok = f.get("type").is_some_and(Value::is_string)
+            && f.get("value").is_some_and(Value::is_array);
         if !ok {
             return Err(EmulatorError::Seed(format!(
                 "record {title:?}: {which}[{i}] needs a string \"type\" and an array \"value\""

@@ -47,7 +47,11 @@ impl Shared {
     }
 }
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -93,7 +97,11 @@ async fn connection(tcp: TcpStream, shared: Arc<Shared>) {
     };
     if req.method.eq_ignore_ascii_case("CONNECT") {
         tracing::debug!(target_host = %req.path, "CONNECT tunnel opened");
-        if tcp.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await.is_err() {
+        if tcp
+            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .await
+            .is_err()
+        {
             return;
         }
         match shared.acceptor.accept(tcp).await {
@@ -109,7 +117,9 @@ async fn connection(tcp: TcpStream, shared: Arc<Shared>) {
 fn plain_error(status: u16, msg: &str) -> ApiReply {
     ApiReply {
         status,
-        body: serde_json::json!({"error": "bad_request", "message": msg}).to_string().into_bytes(),
+        body: serde_json::json!({"error": "bad_request", "message": msg})
+            .to_string()
+            .into_bytes(),
         content_type: "application/json",
     }
 }
@@ -124,12 +134,18 @@ struct HttpRequest {
 
 impl HttpRequest {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// Reads one request; `Ok(None)` on a clean end of stream between requests.
-async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Result<Option<HttpRequest>, &'static str> {
+async fn read_request<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<Option<HttpRequest>, &'static str> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut parsed = httparse::Request::new(&mut headers);
@@ -140,14 +156,27 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Res
                 let headers: Vec<(String, String)> = parsed
                     .headers
                     .iter()
-                    .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
                     .collect();
-                let find = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+                let find = |n: &str| {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                        .map(|(_, v)| v.clone())
+                };
                 if find("transfer-encoding").is_some() {
                     return Err("chunked request bodies are not supported; send Content-Length");
                 }
                 let len = match find("content-length") {
-                    Some(v) => v.trim().parse::<usize>().map_err(|_| "Content-Length is not a number")?,
+                    Some(v) => v
+                        .trim()
+                        .parse::<usize>()
+                        .map_err(|_| "Content-Length is not a number")?,
                     None => 0,
                 };
                 if len > MAX_BODY {
@@ -156,7 +185,10 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Res
                 let close = find("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
                 while buf.len() < head_len + len {
                     let mut chunk = [0u8; 16 * 1024];
-                    let n = s.read(&mut chunk).await.map_err(|_| "connection failed mid-request")?;
+                    let n = s
+                        .read(&mut chunk)
+                        .await
+                        .map_err(|_| "connection failed mid-request")?;
                     if n == 0 {
                         return Err("connection closed mid-request");
                     }
@@ -164,7 +196,13 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Res
                 }
                 let body = buf[head_len..head_len + len].to_vec();
                 buf.drain(..head_len + len);
-                return Ok(Some(HttpRequest { method, path, headers, body, close }));
+                return Ok(Some(HttpRequest {
+                    method,
+                    path,
+                    headers,
+                    body,
+                    close,
+                }));
             }
             Ok(httparse::Status::Partial) => {
                 if buf.len() > MAX_HEAD {
@@ -177,7 +215,11 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Res
                     Err(_) => return Err("connection failed mid-request"),
                 };
                 if n == 0 {
-                    return if buf.is_empty() { Ok(None) } else { Err("connection closed mid-request") };
+                    return if buf.is_empty() {
+                        Ok(None)
+                    } else {
+                        Err("connection closed mid-request")
+                    };
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
@@ -213,7 +255,11 @@ fn head(reply: &ApiReply, keep_alive: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn write_reply<S: AsyncWrite + Unpin>(s: &mut S, reply: &ApiReply, keep_alive: bool) -> std::io::Result<()> {
+async fn write_reply<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    reply: &ApiReply,
+    keep_alive: bool,
+) -> std::io::Result<()> {
     let mut out = head(reply, keep_alive);
     out.extend_from_slice(&reply.body);
     s.write_all(&out).await?;
@@ -232,7 +278,8 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
             }
         };
         let endpoint = req.path.strip_prefix(API_PREFIX).unwrap_or("").to_string();
-        let known = req.method.eq_ignore_ascii_case("POST") && vault::ENDPOINTS.contains(&endpoint.as_str());
+        let known = req.method.eq_ignore_ascii_case("POST")
+            && vault::ENDPOINTS.contains(&endpoint.as_str());
         {
             let mut st = lock(&shared.stats);
             st.requests += 1;
@@ -269,7 +316,8 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                 tracing::debug!(endpoint = %endpoint, status = code, "fault: HTTP error");
                 ApiReply {
                     status: code,
-                    body: format!("<html><body><h1>{code} {}</h1></body></html>", reason(code)).into_bytes(),
+                    body: format!("<html><body><h1>{code} {}</h1></body></html>", reason(code))
+                        .into_bytes(),
                     content_type: "text/html",
                 }
             }
@@ -283,7 +331,11 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                     "message": "Due to repeated attempts, your request has been throttled. Try again in 1 minute.",
                     "retry_after": retry_after,
                 });
-                ApiReply { status: 403, body: body.to_string().into_bytes(), content_type: "application/json" }
+                ApiReply {
+                    status: 403,
+                    body: body.to_string().into_bytes(),
+                    content_type: "application/json",
+                }
             }
             Some(Fault::KeyRotation) => {
                 tracing::debug!(endpoint = %endpoint, "fault: key rotation");
@@ -296,7 +348,11 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                 }
             }
             other => {
-                if let Some(Fault::SlowBody { chunk_delay, truncate }) = other {
+                if let Some(Fault::SlowBody {
+                    chunk_delay,
+                    truncate,
+                }) = other
+                {
                     slow = Some((chunk_delay, truncate));
                 }
                 let api = ApiRequest {
@@ -325,7 +381,11 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                 if s.write_all(&head(&reply, !req.close)).await.is_err() {
                     return;
                 }
-                let cut = if truncate { reply.body.len() / 2 } else { reply.body.len() };
+                let cut = if truncate {
+                    reply.body.len() / 2
+                } else {
+                    reply.body.len()
+                };
                 for chunk in reply.body[..cut].chunks(16) {
                     if s.write_all(chunk).await.is_err() || s.flush().await.is_err() {
                         return;

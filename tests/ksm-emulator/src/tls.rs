@@ -31,7 +31,10 @@ fn tls_err(what: &str, e: impl std::fmt::Display) -> EmulatorError {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> EmulatorError {
-    EmulatorError::Io { path: path.to_path_buf(), source }
+    EmulatorError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Rebuilt identically on every load, so a stored CA key plus these params sign leaves that
@@ -43,7 +46,11 @@ fn ca_params() -> CertificateParams {
     dn.push(DnType::OrganizationName, "keeperdb tests");
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     p
 }
 
@@ -51,7 +58,11 @@ fn ca_params() -> CertificateParams {
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), EmulatorError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), crate::crypto::random_uid()));
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        crate::crypto::random_uid()
+    ));
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -64,7 +75,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(
     #[cfg(not(unix))]
     let _ = private;
     let mut f = opts.open(&tmp).map_err(|e| io_err(&tmp, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io_err(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io_err(&tmp, e))?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
@@ -92,7 +105,8 @@ fn load_or_create_ca(dir: &Path) -> Result<KeyPair, EmulatorError> {
     let key_path = dir.join(CA_KEY_FILE);
     let result = if cert_path.exists() && key_path.exists() {
         let pem = fs::read_to_string(&key_path).map_err(|e| io_err(&key_path, e))?;
-        KeyPair::from_pem(&pem).map_err(|e| tls_err(&format!("CA key {} is unreadable", key_path.display()), e))
+        KeyPair::from_pem(&pem)
+            .map_err(|e| tls_err(&format!("CA key {} is unreadable", key_path.display()), e))
     } else {
         let key = KeyPair::generate().map_err(|e| tls_err("cannot generate the CA key", e))?;
         let cert = ca_params()
@@ -142,24 +156,27 @@ pub(crate) fn setup(ca_dir: Option<&Path>, extra_hosts: &[String]) -> Result<Tls
     dn.push(DnType::CommonName, "ksm.test");
     leaf.distinguished_name = dn;
     leaf.is_ca = IsCa::ExplicitNoCa;
-    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.use_authority_key_identifier_extension = true;
     let mut hosts: Vec<String> = DEFAULT_HOSTS.iter().map(|s| s.to_string()).collect();
     hosts.extend(extra_hosts.iter().cloned());
     hosts.dedup();
     for h in &hosts {
-        let san = match h.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(
-                h.clone()
-                    .try_into()
-                    .map_err(|e| tls_err(&format!("host name {h:?} cannot go in a certificate"), e))?,
-            ),
-        };
+        let san =
+            match h.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(h.clone().try_into().map_err(|e| {
+                    tls_err(&format!("host name {h:?} cannot go in a certificate"), e)
+                })?),
+            };
         leaf.subject_alt_names.push(san);
     }
-    let leaf_key = KeyPair::generate().map_err(|e| tls_err("cannot generate the server TLS key", e))?;
+    let leaf_key =
+        KeyPair::generate().map_err(|e| tls_err("cannot generate the server TLS key", e))?;
     let leaf_cert = leaf
         .signed_by(&leaf_key, &issuer)
         .map_err(|e| tls_err("cannot sign the server certificate", e))?;
@@ -174,5 +191,9 @@ pub(crate) fn setup(ca_dir: Option<&Path>, extra_hosts: &[String]) -> Result<Tls
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
         )
         .map_err(|e| tls_err("server certificate", e))?;
-    Ok(Tls { config: Arc::new(config), ca_cert_path: dir.join(CA_CERT_FILE), _temp: temp })
+    Ok(Tls {
+        config: Arc::new(config),
+        ca_cert_path: dir.join(CA_CERT_FILE),
+        _temp: temp,
+    })
 }

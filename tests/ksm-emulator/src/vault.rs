@@ -190,11 +190,14 @@ struct ApiError {
     status: u16,
     code: &'static str,
     message: String,
-    extra: Option<(&'static str, Value)>,
 }
 
 fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError { status, code, message: message.into(), extra: None }
+    ApiError {
+        status,
+        code,
+        message: message.into(),
+    }
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -209,7 +212,12 @@ const UNKNOWN_CLIENT: &str = "Unable to validate application access";
 const BAD_SIGNATURE: &str = "Signature is invalid";
 
 /// The plaintext JSON error envelope the service sends (doc §6).
-pub(crate) fn error_body(endpoint: &str, code: &str, message: &str, extra: Option<(&str, Value)>) -> Vec<u8> {
+pub(crate) fn error_body(
+    endpoint: &str,
+    code: &str,
+    message: &str,
+    extra: Option<(&str, Value)>,
+) -> Vec<u8> {
     let mut v = json!({
         "path": format!("https://keepersecurity.com/api/rest/sm/v1/{endpoint}, POST"),
         "additional_info": "",
@@ -224,7 +232,11 @@ pub(crate) fn error_body(endpoint: &str, code: &str, message: &str, extra: Optio
 }
 
 fn uid_ok(uid: &str) -> bool {
-    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !uid.is_empty()
+        && uid.len() <= 64
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn c<T>(r: Result<T, crypto::CryptoError>) -> Result<T, EmulatorError> {
@@ -253,7 +265,8 @@ impl Vault {
     }
 
     pub fn from_persisted(text: &str) -> Result<Vault, EmulatorError> {
-        let v: Vault = serde_json::from_str(text).map_err(|e| EmulatorError::Persist(e.to_string()))?;
+        let v: Vault =
+            serde_json::from_str(text).map_err(|e| EmulatorError::Persist(e.to_string()))?;
         if v.version != STATE_VERSION {
             return Err(EmulatorError::Persist(format!(
                 "state version {} is not the supported version {STATE_VERSION}",
@@ -293,7 +306,9 @@ impl Vault {
 
     /// The plain key of any folder (shared folder or subfolder).
     fn folder_key(&self, uid: &str) -> Result<Vec<u8>, crypto::CryptoError> {
-        let f = self.folder(uid).ok_or(crypto::CryptoError("no such folder"))?;
+        let f = self
+            .folder(uid)
+            .ok_or(crypto::CryptoError("no such folder"))?;
         match &f.parent {
             None => self.unwrap_master(&f.key),
             Some(_) => crypto::cbc_decrypt(&self.folder_key(&f.shared_folder)?, &f.key),
@@ -314,13 +329,18 @@ impl Vault {
         if self.folder(r).is_some() {
             return Ok(r.to_string());
         }
-        let mut by_name = self.folders.iter().filter(|f| self.folder_name(f).as_deref() == Some(r));
+        let mut by_name = self
+            .folders
+            .iter()
+            .filter(|f| self.folder_name(f).as_deref() == Some(r));
         match (by_name.next(), by_name.next()) {
             (Some(f), None) => Ok(f.uid.clone()),
             (Some(_), Some(_)) => Err(EmulatorError::Seed(format!(
                 "folder name {r:?} is used by more than one folder; refer to it by uid"
             ))),
-            _ => Err(EmulatorError::Seed(format!("no folder with uid or name {r:?}"))),
+            _ => Err(EmulatorError::Seed(format!(
+                "no folder with uid or name {r:?}"
+            ))),
         }
     }
 
@@ -331,7 +351,11 @@ impl Vault {
         v.get("name").and_then(Value::as_str).map(str::to_string)
     }
 
-    fn resolve_record(&self, r: &str, titles: &BTreeMap<String, Vec<String>>) -> Result<String, EmulatorError> {
+    fn resolve_record(
+        &self,
+        r: &str,
+        titles: &BTreeMap<String, Vec<String>>,
+    ) -> Result<String, EmulatorError> {
         if self.record_idx(r).is_some() {
             return Ok(r.to_string());
         }
@@ -340,7 +364,9 @@ impl Vault {
             Some(_) => Err(EmulatorError::Seed(format!(
                 "record title {r:?} is used by more than one record; refer to it by uid"
             ))),
-            None => Err(EmulatorError::Seed(format!("no record with uid or title {r:?}"))),
+            None => Err(EmulatorError::Seed(format!(
+                "no record with uid or title {r:?}"
+            ))),
         }
     }
 
@@ -349,9 +375,9 @@ impl Vault {
             Some(u) if !uid_ok(u) => Err(EmulatorError::Seed(format!(
                 "{what}: uid {u:?} must be 1-64 characters of A-Z a-z 0-9 - _"
             ))),
-            Some(u) if self.folder(u).is_some() || self.record_idx(u).is_some() => {
-                Err(EmulatorError::Seed(format!("{what}: uid {u:?} is already used")))
-            }
+            Some(u) if self.folder(u).is_some() || self.record_idx(u).is_some() => Err(
+                EmulatorError::Seed(format!("{what}: uid {u:?} is already used")),
+            ),
             Some(u) => Ok(u.clone()),
             None => Ok(crypto::random_uid()),
         }
@@ -374,7 +400,10 @@ impl Vault {
                 },
                 Some(p) => {
                     let parent = self.resolve_folder(p)?;
-                    let root = self.folder(&parent).map(|f| f.shared_folder.clone()).unwrap_or_default();
+                    let root = self
+                        .folder(&parent)
+                        .map(|f| f.shared_folder.clone())
+                        .unwrap_or_default();
                     let root_key = c(self.folder_key(&root))?;
                     Folder {
                         uid: uid.clone(),
@@ -390,10 +419,10 @@ impl Vault {
 
         let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in &self.records {
-            if let Some(v) = self.record_plain(r) {
-                if let Some(t) = v.get("title").and_then(Value::as_str) {
-                    titles.entry(t.to_string()).or_default().push(r.uid.clone());
-                }
+            if let Some(v) = self.record_plain(r)
+                && let Some(t) = v.get("title").and_then(Value::as_str)
+            {
+                titles.entry(t.to_string()).or_default().push(r.uid.clone());
             }
         }
         let mut pending_links = vec![];
@@ -406,10 +435,17 @@ impl Vault {
                 None => (None, None, None),
                 Some(fr) => {
                     let fu = self.resolve_folder(fr)?;
-                    let root = self.folder(&fu).map(|f| f.shared_folder.clone()).unwrap_or_default();
+                    let root = self
+                        .folder(&fu)
+                        .map(|f| f.shared_folder.clone())
+                        .unwrap_or_default();
                     let sf_key = c(self.folder_key(&root))?;
                     let inner = (fu != root).then_some(fu);
-                    (Some(root), inner, Some(c(crypto::gcm_encrypt(&sf_key, &key))?))
+                    (
+                        Some(root),
+                        inner,
+                        Some(c(crypto::gcm_encrypt(&sf_key, &key))?),
+                    )
                 }
             };
             let plain = serde_json::to_vec(&sr.record_json()).unwrap_or_default();
@@ -424,7 +460,10 @@ impl Vault {
                 links: vec![],
                 pending: None,
             });
-            titles.entry(sr.title.clone()).or_default().push(uid.clone());
+            titles
+                .entry(sr.title.clone())
+                .or_default()
+                .push(uid.clone());
             if !sr.links.is_empty() {
                 pending_links.push((uid, sr.links.clone()));
             }
@@ -434,7 +473,11 @@ impl Vault {
             for l in links {
                 let target = self.resolve_record(&l.record, &titles)?;
                 let data = l.data.as_ref().map(|d| b64(d.to_string().as_bytes()));
-                out.push(Link { record_uid: target, data, path: l.path.clone() });
+                out.push(Link {
+                    record_uid: target,
+                    data,
+                    path: l.path.clone(),
+                });
             }
             if let Some(i) = self.record_idx(&uid) {
                 self.records[i].links = out;
@@ -445,14 +488,27 @@ impl Vault {
         if apps.is_empty() && self.apps.is_empty() {
             apps.push(crate::seed::SeedApp {
                 name: "keeperdb".into(),
-                shared_folders: self.folders.iter().filter(|f| f.parent.is_none()).map(|f| f.uid.clone()).collect(),
-                records: self.records.iter().filter(|r| r.shared_folder.is_none()).map(|r| r.uid.clone()).collect(),
+                shared_folders: self
+                    .folders
+                    .iter()
+                    .filter(|f| f.parent.is_none())
+                    .map(|f| f.uid.clone())
+                    .collect(),
+                records: self
+                    .records
+                    .iter()
+                    .filter(|r| r.shared_folder.is_none())
+                    .map(|r| r.uid.clone())
+                    .collect(),
                 editable: true,
             });
         }
         for sa in &apps {
             if self.apps.iter().any(|a| a.name == sa.name) {
-                return Err(EmulatorError::Seed(format!("application name {:?} is used twice", sa.name)));
+                return Err(EmulatorError::Seed(format!(
+                    "application name {:?} is used twice",
+                    sa.name
+                )));
             }
             let app_key = crypto::random_key();
             let mut app = App {
@@ -472,13 +528,21 @@ impl Vault {
                     )));
                 }
                 let k = c(self.folder_key(&fu))?;
-                app.shared_folders.push(FolderShare { folder_uid: fu, folder_key: c(crypto::gcm_encrypt(&app_key, &k))? });
+                app.shared_folders.push(FolderShare {
+                    folder_uid: fu,
+                    folder_key: c(crypto::gcm_encrypt(&app_key, &k))?,
+                });
             }
             for rr in &sa.records {
                 let ru = self.resolve_record(rr, &titles)?;
-                let i = self.record_idx(&ru).ok_or_else(|| EmulatorError::Seed(format!("no record {rr:?}")))?;
+                let i = self
+                    .record_idx(&ru)
+                    .ok_or_else(|| EmulatorError::Seed(format!("no record {rr:?}")))?;
                 let k = c(self.record_key(&self.records[i]))?;
-                app.records.push(RecordShare { record_uid: ru, record_key: c(crypto::gcm_encrypt(&app_key, &k))? });
+                app.records.push(RecordShare {
+                    record_uid: ru,
+                    record_key: c(crypto::gcm_encrypt(&app_key, &k))?,
+                });
             }
             self.apps.push(app);
         }
@@ -510,7 +574,10 @@ impl Vault {
     }
 
     pub fn bound_clients(&self) -> usize {
-        self.clients.iter().filter(|c| c.public_key.is_some()).count()
+        self.clients
+            .iter()
+            .filter(|c| c.public_key.is_some())
+            .count()
     }
 
     // ---------------------------------------------------------------- views
@@ -528,15 +595,26 @@ impl Vault {
                 let data = self.record_plain(r)?;
                 Some(RecordView {
                     uid: r.uid.clone(),
-                    record_type: data.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    title: data.get("title").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    record_type: data
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    title: data
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     folder_uid: r.inner_folder.clone().or_else(|| r.shared_folder.clone()),
                     shared_folder_uid: r.shared_folder.clone(),
                     revision: r.revision,
                     links: r
                         .links
                         .iter()
-                        .map(|l| LinkView { record_uid: l.record_uid.clone(), path: l.path.clone() })
+                        .map(|l| LinkView {
+                            record_uid: l.record_uid.clone(),
+                            path: l.path.clone(),
+                        })
                         .collect(),
                     data,
                 })
@@ -588,10 +666,20 @@ impl Vault {
         let (tk, client_idx, payload, include_app_key) = tk_out;
         let result = self.dispatch(ep, client_idx, &payload, include_app_key, &mut changed);
         let reply = match result {
-            Ok(None) => ApiReply { status: 200, body: vec![], content_type: "application/octet-stream" },
+            Ok(None) => ApiReply {
+                status: 200,
+                body: vec![],
+                content_type: "application/octet-stream",
+            },
             Ok(Some(v)) => match crypto::gcm_encrypt(&tk, v.to_string().as_bytes()) {
-                Ok(body) => ApiReply { status: 200, body, content_type: "application/octet-stream" },
-                Err(_) => self.error_reply(ep, err(500, "server_error", "cannot encrypt the response")),
+                Ok(body) => ApiReply {
+                    status: 200,
+                    body,
+                    content_type: "application/octet-stream",
+                },
+                Err(_) => {
+                    self.error_reply(ep, err(500, "server_error", "cannot encrypt the response"))
+                }
             },
             Err(e) => self.error_reply(ep, e),
         };
@@ -599,10 +687,15 @@ impl Vault {
     }
 
     fn error_reply(&self, ep: &str, e: ApiError) -> ApiReply {
-        tracing::debug!(endpoint = ep, status = e.status, code = e.code, "request refused");
+        tracing::debug!(
+            endpoint = ep,
+            status = e.status,
+            code = e.code,
+            "request refused"
+        );
         ApiReply {
             status: e.status,
-            body: error_body(ep, e.code, &e.message, e.extra),
+            body: error_body(ep, e.code, &e.message, None),
             content_type: "application/json",
         }
     }
@@ -617,15 +710,18 @@ impl Vault {
             .transmission_key
             .and_then(|t| b64_lenient(t).ok())
             .ok_or_else(|| bad_request("TransmissionKey header is missing or not base64"))?;
-        let server = self.server_secret().map_err(|_| err(500, "server_error", "server key unavailable"))?;
+        let server = self
+            .server_secret()
+            .map_err(|_| err(500, "server_error", "server key unavailable"))?;
         let tk = crypto::ecies_decrypt(&server, &etk)
             .map_err(|_| bad_request("Unable to decrypt the transmission key"))?;
         if tk.len() != 32 {
             return Err(bad_request("The transmission key is not 32 bytes"));
         }
-        let plain = crypto::gcm_decrypt(&tk, req.body).map_err(|_| bad_request("Unable to decrypt the payload"))?;
-        let payload: Value =
-            serde_json::from_slice(&plain).map_err(|_| bad_request("The payload is not valid JSON"))?;
+        let plain = crypto::gcm_decrypt(&tk, req.body)
+            .map_err(|_| bad_request("Unable to decrypt the payload"))?;
+        let payload: Value = serde_json::from_slice(&plain)
+            .map_err(|_| bad_request("The payload is not valid JSON"))?;
         let client_id = payload
             .get("clientId")
             .and_then(Value::as_str)
@@ -698,15 +794,21 @@ impl Vault {
             "create_folder" => self.create_folder(app_i, p, changed)?,
             "update_folder" => self.update_folder(app_i, p, changed)?,
             "delete_folder" => self.delete_folder(app_i, p, changed)?,
-            "finalize_secret_update" | "rollback_secret_update" => self.end_transaction(app_i, ep, p, changed)?,
+            "finalize_secret_update" | "rollback_secret_update" => {
+                self.end_transaction(app_i, ep, p, changed)?
+            }
             _ => return Err(err(404, "not_found", format!("unknown endpoint {ep}"))),
         };
-        if include_app_key {
-            if let Some(Value::Object(m)) = out.as_mut() {
-                let c = &self.clients[client_idx];
-                m.insert("encryptedAppKey".into(), Value::String(b64url(&c.encrypted_app_key)));
-                m.insert("appOwnerPublicKey".into(), Value::String(b64(&self.owner_public)));
-            }
+        if include_app_key && let Some(Value::Object(m)) = out.as_mut() {
+            let c = &self.clients[client_idx];
+            m.insert(
+                "encryptedAppKey".into(),
+                Value::String(b64url(&c.encrypted_app_key)),
+            );
+            m.insert(
+                "appOwnerPublicKey".into(),
+                Value::String(b64(&self.owner_public)),
+            );
         }
         Ok(out)
     }
@@ -715,7 +817,9 @@ impl Vault {
 
     fn can_see_record(&self, app: &App, r: &Record) -> bool {
         app.records.iter().any(|s| s.record_uid == r.uid)
-            || r.shared_folder.as_ref().is_some_and(|sf| app.shared_folders.iter().any(|s| &s.folder_uid == sf))
+            || r.shared_folder
+                .as_ref()
+                .is_some_and(|sf| app.shared_folders.iter().any(|s| &s.folder_uid == sf))
     }
 
     fn sees_shared_folder(&self, app: &App, sf: &str) -> bool {
@@ -727,7 +831,13 @@ impl Vault {
         let i = self
             .record_idx(uid)
             .filter(|&i| self.can_see_record(app, &self.records[i]))
-            .ok_or_else(|| err(404, "not_found", format!("record {uid} is not shared to this application")))?;
+            .ok_or_else(|| {
+                err(
+                    404,
+                    "not_found",
+                    format!("record {uid} is not shared to this application"),
+                )
+            })?;
         if !app.editable {
             return Err(denied("The application is read-only"));
         }
@@ -761,13 +871,19 @@ impl Vault {
     fn get_secret(&self, app_i: usize, p: &Value) -> Value {
         let app = &self.apps[app_i];
         let list = |k: &str| -> Option<Vec<String>> {
-            p.get(k)
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            p.get(k).and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
         };
         let want_records = list("requestedRecords");
         let want_folders = list("requestedFolders");
-        let links = p.get("requestLinks").and_then(Value::as_bool).unwrap_or(false);
+        let links = p
+            .get("requestLinks")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let filtered = want_records.is_some() || want_folders.is_some();
         let wanted = |r: &Record| -> bool {
             if !filtered {
@@ -784,7 +900,9 @@ impl Vault {
             let recs: Vec<Value> = self
                 .records
                 .iter()
-                .filter(|r| r.shared_folder.as_deref() == Some(share.folder_uid.as_str()) && wanted(r))
+                .filter(|r| {
+                    r.shared_folder.as_deref() == Some(share.folder_uid.as_str()) && wanted(r)
+                })
                 .filter_map(|r| r.folder_key.as_ref().map(|k| self.envelope(r, k, links)))
                 .collect();
             if filtered && recs.is_empty() {
@@ -810,9 +928,22 @@ impl Vault {
         let app_data = self
             .app_key(app)
             .ok()
-            .and_then(|k| crypto::gcm_encrypt(&k, json!({"title": app.name, "type": "app"}).to_string().as_bytes()).ok())
+            .and_then(|k| {
+                crypto::gcm_encrypt(
+                    &k,
+                    json!({"title": app.name, "type": "app"})
+                        .to_string()
+                        .as_bytes(),
+                )
+                .ok()
+            })
             .map(|b| b64url(&b));
-        tracing::debug!(endpoint = "get_secret", folders = folders.len(), records = records.len(), "served");
+        tracing::debug!(
+            endpoint = "get_secret",
+            folders = folders.len(),
+            records = records.len(),
+            "served"
+        );
         json!({
             "appData": app_data,
             "encryptedAppKey": null,
@@ -829,13 +960,19 @@ impl Vault {
         let app = &self.apps[app_i];
         let mut out = vec![];
         for share in &app.shared_folders {
-            let Some(root) = self.folder(&share.folder_uid) else { continue };
+            let Some(root) = self.folder(&share.folder_uid) else {
+                continue;
+            };
             out.push(json!({
                 "folderUid": root.uid, "folderKey": b64(&share.folder_key),
                 "data": b64(&root.data), "parent": null,
             }));
             // Parents before children, as the SDK needs (doc §4.2); `folders` is kept in that order.
-            for f in self.folders.iter().filter(|f| f.parent.is_some() && f.shared_folder == root.uid) {
+            for f in self
+                .folders
+                .iter()
+                .filter(|f| f.parent.is_some() && f.shared_folder == root.uid)
+            {
                 out.push(json!({
                     "folderUid": f.uid, "folderKey": b64(&f.key),
                     "data": b64(&f.data), "parent": f.parent,
@@ -856,38 +993,62 @@ impl Vault {
         b64_lenient(Self::str_field(p, k)?).map_err(|_| bad_request(format!("{k} is not base64")))
     }
 
-    fn create_secret(&mut self, app_i: usize, p: &Value, changed: &mut bool) -> Result<Option<Value>, ApiError> {
+    fn create_secret(
+        &mut self,
+        app_i: usize,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
         let uid = Self::str_field(p, "recordUid")?.to_string();
         if !uid_ok(&uid) {
             return Err(bad_request("recordUid is not a valid uid"));
         }
         if self.record_idx(&uid).is_some() || self.folder(&uid).is_some() {
-            return Err(err(409, "already_exists", format!("record {uid} already exists")));
+            return Err(err(
+                409,
+                "already_exists",
+                format!("record {uid} already exists"),
+            ));
         }
         let sf = Self::str_field(p, "folderUid")?.to_string();
         let app = &self.apps[app_i];
         if !self.sees_shared_folder(app, &sf) {
-            return Err(denied("The shared folder is not shared to this application"));
+            return Err(denied(
+                "The shared folder is not shared to this application",
+            ));
         }
         if !app.editable {
             return Err(denied("The application is read-only"));
         }
-        let inner = match p.get("subFolderUid").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        let inner = match p
+            .get("subFolderUid")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             Some(sub) if sub == sf => None,
             Some(sub) => match self.folder(sub) {
                 Some(f) if f.shared_folder == sf => Some(sub.to_string()),
-                _ => return Err(bad_request(format!("folder {sub} is not inside shared folder {sf}"))),
+                _ => {
+                    return Err(bad_request(format!(
+                        "folder {sub} is not inside shared folder {sf}"
+                    )));
+                }
             },
             None => None,
         };
         let wrapped = Self::bytes_field(p, "folderKey")?;
-        let sf_key = self.folder_key(&sf).map_err(|_| err(500, "server_error", "folder key unavailable"))?;
+        let sf_key = self
+            .folder_key(&sf)
+            .map_err(|_| err(500, "server_error", "folder key unavailable"))?;
         let rec_key = crypto::gcm_decrypt(&sf_key, &wrapped)
             .map_err(|_| bad_request("folderKey does not decrypt with the shared folder key"))?;
         let data = Self::bytes_field(p, "data")?;
-        let plain = crypto::gcm_decrypt(&rec_key, &data).map_err(|_| bad_request("data does not decrypt with the record key"))?;
-        serde_json::from_slice::<Value>(&plain).map_err(|_| bad_request("record data is not JSON"))?;
-        let owner_key = crypto::gcm_encrypt(&self.master_key, &rec_key).map_err(|_| err(500, "server_error", "wrap failed"))?;
+        let plain = crypto::gcm_decrypt(&rec_key, &data)
+            .map_err(|_| bad_request("data does not decrypt with the record key"))?;
+        serde_json::from_slice::<Value>(&plain)
+            .map_err(|_| bad_request("record data is not JSON"))?;
+        let owner_key = crypto::gcm_encrypt(&self.master_key, &rec_key)
+            .map_err(|_| err(500, "server_error", "wrap failed"))?;
         tracing::debug!(endpoint = "create_secret", record = %uid, folder = %sf, "record created");
         self.records.push(Record {
             uid,
@@ -904,26 +1065,47 @@ impl Vault {
         Ok(None)
     }
 
-    fn update_secret(&mut self, app_i: usize, p: &Value, changed: &mut bool) -> Result<Option<Value>, ApiError> {
+    fn update_secret(
+        &mut self,
+        app_i: usize,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
         let uid = Self::str_field(p, "recordUid")?.to_string();
         let i = self.editable_record(app_i, &uid)?;
         let revision = p.get("revision").and_then(Value::as_u64);
         if revision.is_some_and(|r| r != self.records[i].revision) {
-            return Err(err(409, "out_of_sync", "The record was changed since it was read; read it again"));
+            return Err(err(
+                409,
+                "out_of_sync",
+                "The record was changed since it was read; read it again",
+            ));
         }
         let data = Self::bytes_field(p, "data")?;
-        let key = self.record_key(&self.records[i]).map_err(|_| err(500, "server_error", "record key unavailable"))?;
-        let plain = crypto::gcm_decrypt(&key, &data).map_err(|_| bad_request("data does not decrypt with the record key"))?;
-        serde_json::from_slice::<Value>(&plain).map_err(|_| bad_request("record data is not JSON"))?;
+        let key = self
+            .record_key(&self.records[i])
+            .map_err(|_| err(500, "server_error", "record key unavailable"))?;
+        let plain = crypto::gcm_decrypt(&key, &data)
+            .map_err(|_| bad_request("data does not decrypt with the record key"))?;
+        serde_json::from_slice::<Value>(&plain)
+            .map_err(|_| bad_request("record data is not JSON"))?;
         let rotation = p.get("transactionType").and_then(Value::as_str) == Some("rotation");
         let remove: Vec<String> = p
             .get("links2Remove")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let r = &mut self.records[i];
         if rotation {
-            r.pending = Some(Pending { data: r.data.clone(), revision: r.revision });
+            r.pending = Some(Pending {
+                data: r.data.clone(),
+                revision: r.revision,
+            });
         }
         r.data = data;
         r.revision += 1;
@@ -933,22 +1115,34 @@ impl Vault {
         Ok(None)
     }
 
-    fn end_transaction(&mut self, app_i: usize, ep: &str, p: &Value, changed: &mut bool) -> Result<Option<Value>, ApiError> {
+    fn end_transaction(
+        &mut self,
+        app_i: usize,
+        ep: &str,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
         let uid = Self::str_field(p, "recordUid")?.to_string();
         let i = self.editable_record(app_i, &uid)?;
         let r = &mut self.records[i];
         let pending = r.pending.take();
-        if ep == "rollback_secret_update" {
-            if let Some(prev) = pending {
-                r.data = prev.data;
-                r.revision = prev.revision + 2;
-            }
+        // A rollback restores the old data as a new revision, so readers notice the change.
+        if ep == "rollback_secret_update"
+            && let Some(prev) = pending
+        {
+            r.data = prev.data;
+            r.revision = prev.revision + 2;
         }
         *changed = true;
         Ok(None)
     }
 
-    fn delete_secret(&mut self, app_i: usize, p: &Value, changed: &mut bool) -> Result<Option<Value>, ApiError> {
+    fn delete_secret(
+        &mut self,
+        app_i: usize,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
         let uids: Vec<String> = p
             .get("recordUids")
             .and_then(Value::as_array)
@@ -976,31 +1170,50 @@ impl Vault {
         Ok(Some(json!({ "records": results })))
     }
 
-    fn create_folder(&mut self, app_i: usize, p: &Value, changed: &mut bool) -> Result<Option<Value>, ApiError> {
+    fn create_folder(
+        &mut self,
+        app_i: usize,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
         let uid = Self::str_field(p, "folderUid")?.to_string();
         if !uid_ok(&uid) {
             return Err(bad_request("folderUid is not a valid uid"));
         }
         if self.folder(&uid).is_some() || self.record_idx(&uid).is_some() {
-            return Err(err(409, "already_exists", format!("folder {uid} already exists")));
+            return Err(err(
+                409,
+                "already_exists",
+                format!("folder {uid} already exists"),
+            ));
         }
         let sf = Self::str_field(p, "sharedFolderUid")?.to_string();
         let app = &self.apps[app_i];
         if !self.sees_shared_folder(app, &sf) {
-            return Err(denied("The shared folder is not shared to this application"));
+            return Err(denied(
+                "The shared folder is not shared to this application",
+            ));
         }
         if !app.editable {
             return Err(denied("The application is read-only"));
         }
-        let parent = match p.get("parentUid").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        let parent = match p
+            .get("parentUid")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             Some(pu) => pu.to_string(),
             None => sf.clone(),
         };
-        if !self.folder(&parent).is_some_and(|f| f.shared_folder == sf) {
-            return Err(bad_request(format!("parent folder {parent} is not inside shared folder {sf}")));
+        if self.folder(&parent).is_none_or(|f| f.shared_folder != sf) {
+            return Err(bad_request(format!(
+                "parent folder {parent} is not inside shared folder {sf}"
+            )));
         }
         let wrapped = Self::bytes_field(p, "sharedFolderKey")?;
-        let sf_key = self.folder_key(&sf).map_err(|_| err(500, "server_error", "folder key unavailable"))?;
+        let sf_key = self
+            .folder_key(&sf)
+            .map_err(|_| err(500, "server_error", "folder key unavailable"))?;
         let key = crypto::cbc_decrypt(&sf_key, &wrapped)
             .ok()
             .filter(|k| k.len() == 32)
@@ -1011,32 +1224,55 @@ impl Vault {
             .and_then(|d| serde_json::from_slice::<Value>(&d).ok())
             .is_some_and(|v| v.get("name").is_some_and(Value::is_string));
         if !name_ok {
-            return Err(bad_request("folder data does not decrypt to {\"name\": ...}"));
+            return Err(bad_request(
+                "folder data does not decrypt to {\"name\": ...}",
+            ));
         }
         tracing::debug!(endpoint = "create_folder", folder = %uid, parent = %parent, "folder created");
-        self.folders.push(Folder { uid, parent: Some(parent), shared_folder: sf, key: wrapped, data });
+        self.folders.push(Folder {
+            uid,
+            parent: Some(parent),
+            shared_folder: sf,
+            key: wrapped,
+            data,
+        });
         *changed = true;
         Ok(None)
     }
 
-    fn update_folder(&mut self, app_i: usize, p: &Value, changed: &mut bool) -> Result<Option<Value>, ApiError> {
+    fn update_folder(
+        &mut self,
+        app_i: usize,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
         let uid = Self::str_field(p, "folderUid")?.to_string();
         let app = &self.apps[app_i];
-        let visible = self.folder(&uid).is_some_and(|f| self.sees_shared_folder(app, &f.shared_folder));
+        let visible = self
+            .folder(&uid)
+            .is_some_and(|f| self.sees_shared_folder(app, &f.shared_folder));
         if !visible {
-            return Err(err(404, "not_found", format!("folder {uid} is not shared to this application")));
+            return Err(err(
+                404,
+                "not_found",
+                format!("folder {uid} is not shared to this application"),
+            ));
         }
         if !app.editable {
             return Err(denied("The application is read-only"));
         }
         let data = Self::bytes_field(p, "data")?;
-        let key = self.folder_key(&uid).map_err(|_| err(500, "server_error", "folder key unavailable"))?;
+        let key = self
+            .folder_key(&uid)
+            .map_err(|_| err(500, "server_error", "folder key unavailable"))?;
         let ok = crypto::cbc_decrypt(&key, &data)
             .ok()
             .and_then(|d| serde_json::from_slice::<Value>(&d).ok())
             .is_some_and(|v| v.get("name").is_some_and(Value::is_string));
         if !ok {
-            return Err(bad_request("folder data does not decrypt to {\"name\": ...}"));
+            return Err(bad_request(
+                "folder data does not decrypt to {\"name\": ...}",
+            ));
         }
         if let Some(f) = self.folders.iter_mut().find(|f| f.uid == uid) {
             f.data = data;
@@ -1045,7 +1281,12 @@ impl Vault {
         Ok(None)
     }
 
-    fn delete_folder(&mut self, app_i: usize, p: &Value, changed: &mut bool) -> Result<Option<Value>, ApiError> {
+    fn delete_folder(
+        &mut self,
+        app_i: usize,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
         let uids: Vec<String> = p
             .get("folderUids")
             .and_then(Value::as_array)
@@ -1054,24 +1295,37 @@ impl Vault {
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect();
-        let force = p.get("forceDeletion").and_then(Value::as_bool).unwrap_or(false);
+        let force = p
+            .get("forceDeletion")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let mut results = vec![];
         for uid in uids {
             let app = &self.apps[app_i];
             let (code, msg): (&str, String) = match self.folder(&uid) {
                 None => ("not_found", format!("folder {uid} does not exist")),
-                Some(f) if !self.sees_shared_folder(app, &f.shared_folder) => {
-                    ("not_found", format!("folder {uid} is not shared to this application"))
+                Some(f) if !self.sees_shared_folder(app, &f.shared_folder) => (
+                    "not_found",
+                    format!("folder {uid} is not shared to this application"),
+                ),
+                Some(_) if !app.editable => {
+                    ("access_denied", "The application is read-only".into())
                 }
-                Some(_) if !app.editable => ("access_denied", "The application is read-only".into()),
-                Some(f) if f.parent.is_none() => {
-                    ("access_denied", "A shared folder cannot be deleted through Secrets Manager".into())
-                }
+                Some(f) if f.parent.is_none() => (
+                    "access_denied",
+                    "A shared folder cannot be deleted through Secrets Manager".into(),
+                ),
                 Some(_) => {
                     let tree = self.subtree(&uid);
-                    let has_records = self.records.iter().any(|r| r.inner_folder.as_ref().is_some_and(|f| tree.contains(f)));
+                    let has_records = self
+                        .records
+                        .iter()
+                        .any(|r| r.inner_folder.as_ref().is_some_and(|f| tree.contains(f)));
                     if (tree.len() > 1 || has_records) && !force {
-                        ("folder_not_empty", "The folder is not empty; use force deletion".into())
+                        (
+                            "folder_not_empty",
+                            "The folder is not empty; use force deletion".into(),
+                        )
                     } else {
                         let gone: Vec<String> = self
                             .records
@@ -1097,7 +1351,12 @@ impl Vault {
         let mut i = 0;
         while i < out.len() {
             let cur = out[i].clone();
-            out.extend(self.folders.iter().filter(|f| f.parent.as_deref() == Some(cur.as_str())).map(|f| f.uid.clone()));
+            out.extend(
+                self.folders
+                    .iter()
+                    .filter(|f| f.parent.as_deref() == Some(cur.as_str()))
+                    .map(|f| f.uid.clone()),
+            );
             i += 1;
         }
         out

@@ -9,7 +9,11 @@ use keeper_secrets_manager_core::prelude::*;
 use keeperdb_ksm_emulator::{EmulatorConfig, Fault, FaultRule};
 
 fn get_secret_count(emu: &keeperdb_ksm_emulator::EmulatorHandle) -> u64 {
-    emu.stats().by_endpoint.get("get_secret").copied().unwrap_or(0)
+    emu.stats()
+        .by_endpoint
+        .get("get_secret")
+        .copied()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -17,9 +21,20 @@ fn throttle_twice_then_success() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
     let before = get_secret_count(&emu);
-    emu.set_faults(vec![FaultRule::new(Fault::Throttle { retry_after: 0.05 }).times(2)]);
-    assert_eq!(sm.get_secrets(vec![]).expect("retried past the throttle").len(), 8);
-    assert_eq!(get_secret_count(&emu) - before, 3, "two throttled attempts, then the answer");
+    emu.set_faults(vec![
+        FaultRule::new(Fault::Throttle { retry_after: 0.05 }).times(2),
+    ]);
+    assert_eq!(
+        sm.get_secrets(vec![])
+            .expect("retried past the throttle")
+            .len(),
+        8
+    );
+    assert_eq!(
+        get_secret_count(&emu) - before,
+        3,
+        "two throttled attempts, then the answer"
+    );
     assert_eq!(emu.stats().faults_fired, 2);
 }
 
@@ -31,7 +46,11 @@ fn endless_throttle_ends_in_throttled_error() {
     emu.set_faults(vec![FaultRule::new(Fault::Throttle { retry_after: 0.02 })]);
     let e = sm.get_secrets(vec![]).expect_err("never stops throttling");
     assert!(matches!(e, KSMRError::Throttled(_)), "{e:?}");
-    assert_eq!(get_secret_count(&emu) - before, 6, "the SDK gives up after 5 retries");
+    assert_eq!(
+        get_secret_count(&emu) - before,
+        6,
+        "the SDK gives up after 5 retries"
+    );
 }
 
 #[test]
@@ -40,7 +59,10 @@ fn http_5xx_is_an_invalid_json_response() {
     let mut sm = bound_client(&emu);
     emu.set_faults(vec![FaultRule::new(Fault::HttpStatus(503)).times(1)]);
     let e = sm.get_secrets(vec![]).expect_err("503");
-    assert!(matches!(&e, KSMRError::DeserializationError(m) if m.contains("Invalid JSON response") && m.contains("503")), "{e:?}");
+    assert!(
+        matches!(&e, KSMRError::DeserializationError(m) if m.contains("Invalid JSON response") && m.contains("503")),
+        "{e:?}"
+    );
     assert_eq!(sm.get_secrets(vec![]).expect("next call is fine").len(), 8);
 }
 
@@ -48,7 +70,11 @@ fn http_5xx_is_an_invalid_json_response() {
 fn dropped_connection_is_a_transport_error() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    emu.set_faults(vec![FaultRule::new(Fault::DropConnection).on("get_secret").times(1)]);
+    emu.set_faults(vec![
+        FaultRule::new(Fault::DropConnection)
+            .on("get_secret")
+            .times(1),
+    ]);
     let e = sm.get_secrets(vec![]).expect_err("connection dropped");
     assert!(
         matches!(&e, KSMRError::SecretManagerCreationError(m) if m.contains("error sending request for url")),
@@ -61,11 +87,26 @@ fn dropped_connection_is_a_transport_error() {
 fn body_cut_half_way_is_its_own_error() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    emu.set_faults(vec![FaultRule::new(Fault::SlowBody { chunk_delay: Duration::ZERO, truncate: true }).times(1)]);
+    emu.set_faults(vec![
+        FaultRule::new(Fault::SlowBody {
+            chunk_delay: Duration::ZERO,
+            truncate: true,
+        })
+        .times(1),
+    ]);
     let e = sm.get_secrets(vec![]).expect_err("truncated body");
     let dropped = matches!(&e, KSMRError::SecretManagerCreationError(m) if m.contains("error sending request for url"));
-    assert!(!dropped, "a cut body must not look like a refused connection: {e:?}");
-    assert!(!matches!(e, KSMRError::Throttled(_) | KSMRError::DeserializationError(_)), "{e:?}");
+    assert!(
+        !dropped,
+        "a cut body must not look like a refused connection: {e:?}"
+    );
+    assert!(
+        !matches!(
+            e,
+            KSMRError::Throttled(_) | KSMRError::DeserializationError(_)
+        ),
+        "{e:?}"
+    );
     assert_eq!(sm.get_secrets(vec![]).expect("recovers").len(), 8);
 }
 
@@ -75,7 +116,11 @@ fn slow_body_and_latency_still_succeed() {
     let mut sm = bound_client(&emu);
     emu.set_faults(vec![
         FaultRule::new(Fault::Latency(Duration::from_millis(100))).times(1),
-        FaultRule::new(Fault::SlowBody { chunk_delay: Duration::from_millis(1), truncate: false }).times(1),
+        FaultRule::new(Fault::SlowBody {
+            chunk_delay: Duration::from_millis(1),
+            truncate: false,
+        })
+        .times(1),
     ]);
     assert_eq!(sm.get_secrets(vec![]).expect("slow but whole").len(), 8);
     assert_eq!(emu.stats().faults_fired, 2);
@@ -88,7 +133,12 @@ fn key_rotation_is_retried_once_and_succeeds() {
     let before = get_secret_count(&emu);
     // Even without `times`, a key rotation fires once: the SDK would retry it forever.
     emu.set_faults(vec![FaultRule::new(Fault::KeyRotation)]);
-    assert_eq!(sm.get_secrets(vec![]).expect("retried with the same key").len(), 8);
+    assert_eq!(
+        sm.get_secrets(vec![])
+            .expect("retried with the same key")
+            .len(),
+        8
+    );
     assert_eq!(get_secret_count(&emu) - before, 2);
     assert_eq!(sm.get_secrets(vec![]).unwrap().len(), 8);
 }
@@ -97,12 +147,19 @@ fn key_rotation_is_retried_once_and_succeeds() {
 fn faults_start_after_a_request_count_and_target_one_endpoint() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    emu.set_faults(vec![FaultRule::new(Fault::HttpStatus(502)).on("get_secret").after(2)]);
+    emu.set_faults(vec![
+        FaultRule::new(Fault::HttpStatus(502))
+            .on("get_secret")
+            .after(2),
+    ]);
     sm.get_secrets(vec![]).expect("1st passes");
     sm.get_secrets(vec![]).expect("2nd passes");
     assert!(sm.get_folders().is_ok(), "another endpoint is untouched");
     let e = sm.get_secrets(vec![]).expect_err("3rd fails");
-    assert!(matches!(&e, KSMRError::DeserializationError(m) if m.contains("502")), "{e:?}");
+    assert!(
+        matches!(&e, KSMRError::DeserializationError(m) if m.contains("502")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -114,7 +171,12 @@ fn faults_set_at_start_apply_to_binding() {
         ..EmulatorConfig::default()
     });
     let mut sm = client(&emu);
-    assert_eq!(sm.get_secrets(vec![]).expect("binds after one throttle").len(), 8);
+    assert_eq!(
+        sm.get_secrets(vec![])
+            .expect("binds after one throttle")
+            .len(),
+        8
+    );
     assert_eq!(emu.stats().faults_fired, 1);
     assert_eq!(emu.bound_clients(), 1);
 }
@@ -128,7 +190,10 @@ fn every_fault_surfaces_differently() {
         Fault::Throttle { retry_after: 0.01 },
         Fault::HttpStatus(500),
         Fault::DropConnection,
-        Fault::SlowBody { chunk_delay: Duration::ZERO, truncate: true },
+        Fault::SlowBody {
+            chunk_delay: Duration::ZERO,
+            truncate: true,
+        },
     ] {
         emu.set_faults(vec![FaultRule::new(fault.clone())]);
         let e = sm.get_secrets(vec![]).expect_err("fault");
@@ -139,7 +204,11 @@ fn every_fault_surfaces_differently() {
     }
     for i in 0..seen.len() {
         for j in i + 1..seen.len() {
-            assert_ne!(seen[i].2, seen[j].2, "{:?} and {:?} look the same", seen[i].0, seen[j].0);
+            assert_ne!(
+                seen[i].2, seen[j].2,
+                "{:?} and {:?} look the same",
+                seen[i].0, seen[j].0
+            );
         }
     }
 }

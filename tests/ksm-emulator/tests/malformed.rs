@@ -28,12 +28,20 @@ fn gcm_enc(key: &[u8], plain: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut nonce);
     let mut out = nonce.to_vec();
-    out.extend(Aes256Gcm::new_from_slice(key).unwrap().encrypt(Nonce::from_slice(&nonce), plain).unwrap());
+    out.extend(
+        Aes256Gcm::new_from_slice(key)
+            .unwrap()
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .unwrap(),
+    );
     out
 }
 
 fn gcm_dec(key: &[u8], blob: &[u8]) -> Vec<u8> {
-    Aes256Gcm::new_from_slice(key).unwrap().decrypt(Nonce::from_slice(&blob[..12]), &blob[12..]).expect("decrypts")
+    Aes256Gcm::new_from_slice(key)
+        .unwrap()
+        .decrypt(Nonce::from_slice(&blob[..12]), &blob[12..])
+        .expect("decrypts")
 }
 
 fn point(s: &SecretKey) -> Vec<u8> {
@@ -47,32 +55,45 @@ struct Reply {
 
 impl Reply {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("error bodies are plaintext JSON, got {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "error bodies are plaintext JSON, got {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
 /// Raw HTTP over TLS through the emulator's CONNECT tunnel.
 fn tunnel(emu: &EmulatorHandle) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut tcp = TcpStream::connect(emu.addr()).unwrap();
-    tcp.write_all(b"CONNECT ksm.test:443 HTTP/1.1\r\nHost: ksm.test:443\r\n\r\n").unwrap();
+    tcp.write_all(b"CONNECT ksm.test:443 HTTP/1.1\r\nHost: ksm.test:443\r\n\r\n")
+        .unwrap();
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         tcp.read_exact(&mut b).unwrap();
         head.push(b[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(emu.ca_pem_path()).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(Arc::new(cfg), ServerName::try_from("ksm.test").unwrap()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let conn =
+        rustls::ClientConnection::new(Arc::new(cfg), ServerName::try_from("ksm.test").unwrap())
+            .unwrap();
     rustls::StreamOwned::new(conn, tcp)
 }
 
@@ -95,7 +116,10 @@ fn read_reply(s: &mut impl Read) -> Reply {
                 assert!(k > 0, "connection closed mid-body");
                 buf.extend_from_slice(&chunk[..k]);
             }
-            return Reply { status, body: buf[n..n + len].to_vec() };
+            return Reply {
+                status,
+                body: buf[n..n + len].to_vec(),
+            };
         }
         let k = s.read(&mut chunk).unwrap();
         assert!(k > 0, "connection closed before a reply");
@@ -135,7 +159,9 @@ impl RawClient {
         let client_key = URL_SAFE_NO_PAD.decode(tok).unwrap();
         let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&client_key).unwrap();
         mac.update(b"KEEPER_SECRETS_MANAGER_CLIENT_ID");
-        let server = PublicKey::from_sec1_bytes(&URL_SAFE_NO_PAD.decode(emu.server_public_key()).unwrap()).unwrap();
+        let server =
+            PublicKey::from_sec1_bytes(&URL_SAFE_NO_PAD.decode(emu.server_public_key()).unwrap())
+                .unwrap();
         RawClient {
             client_key,
             client_id: STANDARD.encode(mac.finalize().into_bytes()),
@@ -174,7 +200,10 @@ impl RawClient {
         let mut headers = vec![
             ("TransmissionKey".to_string(), STANDARD.encode(&etk)),
             ("PublicKeyId".to_string(), self.key_id.clone()),
-            ("Authorization".to_string(), format!("Signature {}", STANDARD.encode(sig.as_bytes()))),
+            (
+                "Authorization".to_string(),
+                format!("Signature {}", STANDARD.encode(sig.as_bytes())),
+            ),
         ];
         tamper(&mut etk, &mut body, &mut headers);
         let mut req = format!(
@@ -187,11 +216,19 @@ impl RawClient {
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(&body);
-        Sent { reply: raw_request(emu, &bytes), tk: tk.to_vec() }
+        Sent {
+            reply: raw_request(emu, &bytes),
+            tk: tk.to_vec(),
+        }
     }
 
     fn get_secret(&self, emu: &EmulatorHandle, bind: bool) -> Sent {
-        self.send(emu, "get_secret", self.payload(bind).to_string().as_bytes(), |_, _, _| {})
+        self.send(
+            emu,
+            "get_secret",
+            self.payload(bind).to_string().as_bytes(),
+            |_, _, _| {},
+        )
     }
 }
 
@@ -199,7 +236,10 @@ fn assert_error(r: &Reply, status: u16, code: &str, message_part: &str) {
     let v = r.json();
     assert_eq!((r.status, v["error"].as_str()), (status, Some(code)), "{v}");
     let msg = v["message"].as_str().unwrap_or("");
-    assert!(msg.contains(message_part), "message {msg:?} lacks {message_part:?}");
+    assert!(
+        msg.contains(message_part),
+        "message {msg:?} lacks {message_part:?}"
+    );
 }
 
 #[test]
@@ -209,9 +249,14 @@ fn independent_client_binds_and_decrypts_the_app_key() {
     let sent = c.get_secret(&emu, true);
     assert_eq!(sent.reply.status, 200);
     let v: Value = serde_json::from_slice(&gcm_dec(&sent.tk, &sent.reply.body)).unwrap();
-    let eak = v["encryptedAppKey"].as_str().expect("encryptedAppKey on binding");
+    let eak = v["encryptedAppKey"]
+        .as_str()
+        .expect("encryptedAppKey on binding");
     assert!(!eak.contains('='), "encryptedAppKey must be unpadded");
-    assert_eq!(gcm_dec(&c.client_key, &URL_SAFE_NO_PAD.decode(eak).unwrap()).len(), 32);
+    assert_eq!(
+        gcm_dec(&c.client_key, &URL_SAFE_NO_PAD.decode(eak).unwrap()).len(),
+        32
+    );
     assert!(v["records"].is_array() && v["folders"].is_array());
     // After binding the app key is never sent again (the SDK would panic on it).
     let again = c.get_secret(&emu, false);
@@ -226,8 +271,17 @@ fn replayed_token_with_another_key_is_refused() {
     let first = RawClient::with_token(&emu, &token);
     assert_eq!(first.get_secret(&emu, true).reply.status, 200);
     let thief = RawClient::with_token(&emu, &token);
-    assert_error(&thief.get_secret(&emu, true).reply, 403, "access_denied", "Signature is invalid");
-    assert_eq!(first.get_secret(&emu, false).reply.status, 200, "the rightful client is unaffected");
+    assert_error(
+        &thief.get_secret(&emu, true).reply,
+        403,
+        "access_denied",
+        "Signature is invalid",
+    );
+    assert_eq!(
+        first.get_secret(&emu, false).reply.status,
+        200,
+        "the rightful client is unaffected"
+    );
 }
 
 #[test]
@@ -236,16 +290,26 @@ fn bad_signature_is_refused() {
     let c = RawClient::new(&emu);
     assert_eq!(c.get_secret(&emu, true).reply.status, 200);
     let other = SigningKey::random(&mut rand::thread_rng());
-    let r = c.send(&emu, "get_secret", c.payload(false).to_string().as_bytes(), |etk, body, h| {
-        let mut signed = etk.clone();
-        signed.extend_from_slice(body);
-        let sig: DerSignature = other.sign(&signed);
-        h[2].1 = format!("Signature {}", STANDARD.encode(sig.as_bytes()));
-    });
+    let r = c.send(
+        &emu,
+        "get_secret",
+        c.payload(false).to_string().as_bytes(),
+        |etk, body, h| {
+            let mut signed = etk.clone();
+            signed.extend_from_slice(body);
+            let sig: DerSignature = other.sign(&signed);
+            h[2].1 = format!("Signature {}", STANDARD.encode(sig.as_bytes()));
+        },
+    );
     assert_error(&r.reply, 403, "access_denied", "Signature is invalid");
-    let r = c.send(&emu, "get_secret", c.payload(false).to_string().as_bytes(), |_, _, h| {
-        h[2].1 = "Signature !!!not-base64!!!".into();
-    });
+    let r = c.send(
+        &emu,
+        "get_secret",
+        c.payload(false).to_string().as_bytes(),
+        |_, _, h| {
+            h[2].1 = "Signature !!!not-base64!!!".into();
+        },
+    );
     assert_error(&r.reply, 403, "access_denied", "Signature is invalid");
 }
 
@@ -253,16 +317,39 @@ fn bad_signature_is_refused() {
 fn wrong_key_id_gets_the_key_hint_once() {
     let emu = start_demo();
     let c = RawClient::new(&emu);
-    let wrong = |_: &mut Vec<u8>, _: &mut Vec<u8>, h: &mut Vec<(String, String)>| h[1].1 = "7".into();
-    let first = c.send(&emu, "get_secret", c.payload(true).to_string().as_bytes(), wrong).reply;
+    let wrong =
+        |_: &mut Vec<u8>, _: &mut Vec<u8>, h: &mut Vec<(String, String)>| h[1].1 = "7".into();
+    let first = c
+        .send(
+            &emu,
+            "get_secret",
+            c.payload(true).to_string().as_bytes(),
+            wrong,
+        )
+        .reply;
     let v = first.json();
-    assert_eq!((first.status, v["error"].as_str(), v["key_id"].as_str()), (400, Some("key"), Some("emu-1")), "{v}");
+    assert_eq!(
+        (first.status, v["error"].as_str(), v["key_id"].as_str()),
+        (400, Some("key"), Some("emu-1")),
+        "{v}"
+    );
     // A client that ignores the hint (the SDK in custom-key mode does) is not kept looping.
-    let second = c.send(&emu, "get_secret", c.payload(true).to_string().as_bytes(), wrong).reply;
+    let second = c
+        .send(
+            &emu,
+            "get_secret",
+            c.payload(true).to_string().as_bytes(),
+            wrong,
+        )
+        .reply;
     let v = second.json();
     assert_eq!(v["error"], "key");
     assert!(v.get("key_id").is_none(), "{v}");
-    assert_eq!(emu.bound_clients(), 0, "nothing was bound by requests for the wrong key");
+    assert_eq!(
+        emu.bound_clients(),
+        0,
+        "nothing was bound by requests for the wrong key"
+    );
 }
 
 #[test]
@@ -282,7 +369,11 @@ fn tampered_ciphertext_is_refused() {
     });
     assert_error(&r.reply, 400, "bad_request", "transmission key");
     assert_eq!(emu.bound_clients(), 0);
-    assert_eq!(c.get_secret(&emu, true).reply.status, 200, "an intact request still binds");
+    assert_eq!(
+        c.get_secret(&emu, true).reply.status,
+        200,
+        "an intact request still binds"
+    );
 }
 
 #[test]
@@ -291,17 +382,44 @@ fn bad_json_and_missing_fields_are_bad_requests() {
     let c = RawClient::new(&emu);
     let r = c.send(&emu, "get_secret", b"{not json", |_, _, _| {});
     assert_error(&r.reply, 400, "bad_request", "not valid JSON");
-    let r = c.send(&emu, "get_secret", br#"{"clientVersion":"mr17.3.0"}"#, |_, _, _| {});
+    let r = c.send(
+        &emu,
+        "get_secret",
+        br#"{"clientVersion":"mr17.3.0"}"#,
+        |_, _, _| {},
+    );
     assert_error(&r.reply, 400, "bad_request", "clientId");
-    let r = c.send(&emu, "get_secret", br#"{"clientId":"bm90LWEtY2xpZW50"}"#, |_, _, _| {});
-    assert_error(&r.reply, 403, "access_denied", "Unable to validate application access");
-    let r = c.send(&emu, "get_secret", c.payload(true).to_string().as_bytes(), |_, _, h| {
-        h.remove(0);
-    });
+    let r = c.send(
+        &emu,
+        "get_secret",
+        br#"{"clientId":"bm90LWEtY2xpZW50"}"#,
+        |_, _, _| {},
+    );
+    assert_error(
+        &r.reply,
+        403,
+        "access_denied",
+        "Unable to validate application access",
+    );
+    let r = c.send(
+        &emu,
+        "get_secret",
+        c.payload(true).to_string().as_bytes(),
+        |_, _, h| {
+            h.remove(0);
+        },
+    );
     assert_error(&r.reply, 400, "bad_request", "TransmissionKey");
     assert_eq!(c.get_secret(&emu, true).reply.status, 200);
     // A bound client sending junk to a write endpoint gets a precise error.
-    let r = c.send(&emu, "create_secret", json!({"clientId": c.client_id, "recordUid": "x"}).to_string().as_bytes(), |_, _, _| {});
+    let r = c.send(
+        &emu,
+        "create_secret",
+        json!({"clientId": c.client_id, "recordUid": "x"})
+            .to_string()
+            .as_bytes(),
+        |_, _, _| {},
+    );
     assert_error(&r.reply, 400, "bad_request", "folderUid is missing");
     let r = c.send(
         &emu,
@@ -317,23 +435,35 @@ fn broken_http_never_takes_the_emulator_down() {
     let emu = start_demo();
     let r = raw_request(&emu, b"\x00\x01garbage\r\n\r\n");
     assert_eq!(r.status, 400);
-    let r = raw_request(&emu, b"POST /api/rest/sm/v1/get_secret HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n");
+    let r = raw_request(
+        &emu,
+        b"POST /api/rest/sm/v1/get_secret HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+    );
     assert_eq!(r.status, 400);
-    let r = raw_request(&emu, b"POST /api/rest/sm/v1/no_such_thing HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    let r = raw_request(
+        &emu,
+        b"POST /api/rest/sm/v1/no_such_thing HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    );
     assert_error(&r, 404, "not_found", "No such endpoint");
-    let r = raw_request(&emu, b"POST /api/rest/sm/v1/get_secret HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    let r = raw_request(
+        &emu,
+        b"POST /api/rest/sm/v1/get_secret HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
     assert_eq!(r.status, 400);
     // A request cut short, a TLS handshake abandoned, and a non-proxy request.
     {
         let mut s = tunnel(&emu);
-        s.write_all(b"POST /api/rest/sm/v1/get_secret HTTP/1.1\r\nContent-Length: 50\r\n\r\nshort").unwrap();
+        s.write_all(b"POST /api/rest/sm/v1/get_secret HTTP/1.1\r\nContent-Length: 50\r\n\r\nshort")
+            .unwrap();
     }
     {
         let mut tcp = TcpStream::connect(emu.addr()).unwrap();
-        tcp.write_all(b"CONNECT ksm.test:443 HTTP/1.1\r\n\r\n\x16\x03\x01\x00\x05hello").unwrap();
+        tcp.write_all(b"CONNECT ksm.test:443 HTTP/1.1\r\n\r\n\x16\x03\x01\x00\x05hello")
+            .unwrap();
     }
     let mut tcp = TcpStream::connect(emu.addr()).unwrap();
-    tcp.write_all(b"GET http://ksm.test/ HTTP/1.1\r\nHost: ksm.test\r\n\r\n").unwrap();
+    tcp.write_all(b"GET http://ksm.test/ HTTP/1.1\r\nHost: ksm.test\r\n\r\n")
+        .unwrap();
     assert_eq!(read_reply(&mut tcp).status, 400);
 
     let mut sm = client(&emu);

@@ -43,7 +43,11 @@ pub fn demo_seed() -> Seed {
 
 /// An emulator on the demo seed, trusted through the runner's CA.
 pub fn start_demo() -> EmulatorHandle {
-    start(EmulatorConfig { seed: demo_seed(), ca_dir: Some(ca_dir()), ..EmulatorConfig::default() })
+    start(EmulatorConfig {
+        seed: demo_seed(),
+        ca_dir: Some(ca_dir()),
+        ..EmulatorConfig::default()
+    })
 }
 
 pub fn start(config: EmulatorConfig) -> EmulatorHandle {
@@ -52,7 +56,10 @@ pub fn start(config: EmulatorConfig) -> EmulatorHandle {
 
 /// Client options exactly as a user of the emulator sets them.
 pub fn options(emu: &EmulatorHandle, token: &str, storage: KvStoreType) -> ClientOptions {
-    let mut o = ClientOptionsBuilder::new(storage).token(token).proxy_url(&emu.proxy_url()).build();
+    let mut o = ClientOptionsBuilder::new(storage)
+        .token(token)
+        .proxy_url(&emu.proxy_url())
+        .build();
     o.set_server_public_key(&emu.server_public_key());
     o.set_server_public_key_id(&emu.server_public_key_id());
     o
@@ -71,14 +78,18 @@ pub fn client(emu: &EmulatorHandle) -> SecretsManager {
 /// A bound client (it has made its first call).
 pub fn bound_client(emu: &EmulatorHandle) -> SecretsManager {
     let mut sm = client(emu);
-    sm.get_secrets(vec![]).expect("first get_secrets binds the client");
+    sm.get_secrets(vec![])
+        .expect("first get_secrets binds the client");
     sm
 }
 
 /// The config a bound client keeps (JSON object of strings), as it would be saved.
 pub fn saved_config(sm: &SecretsManager) -> String {
     let map = sm.config.read_storage().expect("config readable");
-    let obj: HashMap<String, String> = map.into_iter().map(|(k, v)| (k.value().to_string(), v)).collect();
+    let obj: HashMap<String, String> = map
+        .into_iter()
+        .map(|(k, v)| (k.value().to_string(), v))
+        .collect();
     serde_json::to_string(&obj).expect("json")
 }
 
@@ -86,13 +97,20 @@ pub fn by_title<'a>(records: &'a [Record], title: &str) -> &'a Record {
     records
         .iter()
         .find(|r| r.title == title)
-        .unwrap_or_else(|| panic!("no record titled {title:?} among {:?}", records.iter().map(|r| &r.title).collect::<Vec<_>>()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no record titled {title:?} among {:?}",
+                records.iter().map(|r| &r.title).collect::<Vec<_>>()
+            )
+        })
 }
 
 pub fn std_value(r: &Record, name: &str) -> serde_json::Value {
-    r.get_standard_field_value(name, true).unwrap_or_else(|e| panic!("{}: field {name}: {e}", r.title))
+    r.get_standard_field_value(name, true)
+        .unwrap_or_else(|e| panic!("{}: field {name}: {e}", r.title))
 }
 
 pub fn custom_value(r: &Record, name: &str) -> serde_json::Value {
-    r.get_custom_field_value(name, true).unwrap_or_else(|e| panic!("{}: custom {name}: {e}", r.title))
+    r.get_custom_field_value(name, true)
+        .unwrap_or_else(|e| panic!("{}: custom {name}: {e}", r.title))
 }
