@@ -846,13 +846,13 @@ impl Vault {
 
     // ---------------------------------------------------------------- endpoints
 
-    fn envelope(&self, r: &Record, record_key: &[u8], links: bool) -> Value {
+    fn envelope(&self, r: &Record, record_key: &[u8], links: bool, editable: bool) -> Value {
         let mut v = json!({
             "recordUid": r.uid,
             "recordKey": b64(record_key),
             "data": b64(&r.data),
             "revision": r.revision,
-            "isEditable": true,
+            "isEditable": editable,
             "files": null,
             "folderUid": null,
             "innerFolderUid": r.inner_folder,
@@ -903,7 +903,11 @@ impl Vault {
                 .filter(|r| {
                     r.shared_folder.as_deref() == Some(share.folder_uid.as_str()) && wanted(r)
                 })
-                .filter_map(|r| r.folder_key.as_ref().map(|k| self.envelope(r, k, links)))
+                .filter_map(|r| {
+                    r.folder_key
+                        .as_ref()
+                        .map(|k| self.envelope(r, k, links, app.editable))
+                })
                 .collect();
             if filtered && recs.is_empty() {
                 continue;
@@ -922,7 +926,7 @@ impl Vault {
             .iter()
             .filter_map(|s| {
                 let r = &self.records[self.record_idx(&s.record_uid)?];
-                wanted(r).then(|| self.envelope(r, &s.record_key, links))
+                wanted(r).then(|| self.envelope(r, &s.record_key, links, app.editable))
             })
             .collect();
         let app_data = self

@@ -66,20 +66,30 @@ impl Reply {
 
 /// Raw HTTP over TLS through the emulator's CONNECT tunnel.
 fn tunnel(emu: &EmulatorHandle) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    tls_stream(emu, true, "ksm.test")
+}
+
+fn tls_stream(
+    emu: &EmulatorHandle,
+    via_connect: bool,
+    host: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut tcp = TcpStream::connect(emu.addr()).unwrap();
-    tcp.write_all(b"CONNECT ksm.test:443 HTTP/1.1\r\nHost: ksm.test:443\r\n\r\n")
-        .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        tcp.read_exact(&mut b).unwrap();
-        head.push(b[0]);
+    if via_connect {
+        let connect = format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n");
+        tcp.write_all(connect.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            tcp.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(emu.ca_pem_path()).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -91,9 +101,11 @@ fn tunnel(emu: &EmulatorHandle) -> rustls::StreamOwned<rustls::ClientConnection,
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let conn =
-        rustls::ClientConnection::new(Arc::new(cfg), ServerName::try_from("ksm.test").unwrap())
-            .unwrap();
+    let conn = rustls::ClientConnection::new(
+        Arc::new(cfg),
+        ServerName::try_from(host.to_string()).unwrap(),
+    )
+    .unwrap();
     rustls::StreamOwned::new(conn, tcp)
 }
 
@@ -468,4 +480,20 @@ fn broken_http_never_takes_the_emulator_down() {
 
     let mut sm = client(&emu);
     assert_eq!(sm.get_secrets(vec![]).expect("still serving").len(), 8);
+}
+
+#[test]
+fn direct_tls_and_other_host_names_are_served() {
+    let emu = start_demo();
+    for (via_connect, host) in [
+        (false, "localhost"),
+        (false, "127.0.0.1"),
+        (true, "localhost"),
+    ] {
+        let mut s = tls_stream(&emu, via_connect, host);
+        s.write_all(b"POST /api/rest/sm/v1/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        s.flush().unwrap();
+        assert_error(&read_reply(&mut s), 404, "not_found", "No such endpoint");
+    }
 }

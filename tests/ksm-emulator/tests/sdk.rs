@@ -443,6 +443,7 @@ fn read_only_app_sees_its_folder_and_cannot_write() {
         "only the Databases folder is shared to it"
     );
     assert_eq!(records.len(), 4);
+    assert!(records.iter().all(|r| !r.is_editable));
     let mut pg = by_title(&records, "Orders (PostgreSQL)").clone();
     pg.set_standard_field_value_mut("password", json!("nope"))
         .unwrap();
