@@ -116,9 +116,61 @@ pub enum EmulatorError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The test environment lacks what the test runner must set up.
+    #[error("{0}")]
+    Env(String),
     /// The async runtime could not start.
     #[error("cannot start the emulator runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+/// The demo seed (`seeds/demo.json`): databaseCredentials records for PostgreSQL, MariaDB and
+/// SQLite, a pamDatabase linked to a pamUser, a record shared directly, a non-database record,
+/// a `KeeperDB Storage` folder holding one synced record, and a read-only second app.
+pub const DEMO_SEED_JSON: &str = include_str!("../seeds/demo.json");
+
+impl Seed {
+    /// The demo seed, parsed.
+    pub fn demo() -> Seed {
+        // The file is part of this crate and checked by its tests.
+        Seed::from_json(DEMO_SEED_JSON).unwrap_or_default()
+    }
+}
+
+/// Env var naming the CA directory the test runner made (`keeperdb-ksm-emulator make-ca --out DIR`).
+pub const CA_DIR_ENV: &str = "KEEPERDB_KSM_CA_DIR";
+
+/// The CA directory for tests: `$KEEPERDB_KSM_CA_DIR`, checked against `SSL_CERT_FILE` (which
+/// must be `$KEEPERDB_KSM_CA_DIR/ca.pem`, since the SDK trusts only what that variable names).
+/// The error says how to set both (`cargo xtask test` does).
+pub fn test_ca_dir() -> Result<PathBuf, EmulatorError> {
+    let help = "run the tests with `cargo xtask test`, or by hand: \
+        `cargo run -p keeperdb-ksm-emulator -- make-ca --out DIR` then \
+        `KEEPERDB_KSM_CA_DIR=DIR SSL_CERT_FILE=DIR/ca.pem cargo test ...`";
+    let dir = std::env::var_os(CA_DIR_ENV)
+        .map(PathBuf::from)
+        .ok_or_else(|| EmulatorError::Env(format!("{CA_DIR_ENV} is not set: {help}")))?;
+    let ca = dir.join(CA_CERT_FILE);
+    let cert_file = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .ok_or_else(|| EmulatorError::Env(format!("SSL_CERT_FILE is not set: {help}")))?;
+    let same = matches!(
+        (std::fs::canonicalize(&cert_file), std::fs::canonicalize(&ca)),
+        (Ok(a), Ok(b)) if a == b
+    );
+    if !same {
+        return Err(EmulatorError::Env(format!(
+            "SSL_CERT_FILE must name {} (the emulator CA): {help}",
+            ca.display()
+        )));
+    }
+    if std::env::var_os("KSM_SKIP_VERIFY").is_some() {
+        return Err(EmulatorError::Env(
+            "KSM_SKIP_VERIFY is set; unset it: the emulator is meant to be reached with strict TLS"
+                .into(),
+        ));
+    }
+    Ok(dir)
 }
 
 /// How to start an emulator.

@@ -8,37 +8,15 @@ use std::path::PathBuf;
 use keeper_secrets_manager_core::prelude::*;
 use keeperdb_ksm_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
 
-pub const DEMO_SEED: &str = include_str!("../../seeds/demo.json");
-
 /// The CA directory the runner made with `keeperdb-ksm-emulator make-ca --out DIR`.
 /// The SDK trusts it only through `SSL_CERT_FILE=DIR/ca.pem`, read when its HTTP client is
 /// built; tests cannot set that safely themselves, so the runner must.
 pub fn ca_dir() -> PathBuf {
-    let help = "run the tests with `cargo xtask test`, or by hand: \
-        `cargo run -p keeperdb-ksm-emulator -- make-ca --out DIR` then \
-        `KEEPERDB_KSM_CA_DIR=DIR SSL_CERT_FILE=DIR/ca.pem cargo test -p keeperdb-ksm-emulator`";
-    let dir = std::env::var_os("KEEPERDB_KSM_CA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("KEEPERDB_KSM_CA_DIR is not set: {help}"));
-    let ca = dir.join(keeperdb_ksm_emulator::CA_CERT_FILE);
-    let cert_file = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("SSL_CERT_FILE is not set: {help}"));
-    assert_eq!(
-        std::fs::canonicalize(&cert_file).ok(),
-        std::fs::canonicalize(&ca).ok(),
-        "SSL_CERT_FILE must point at {} (the emulator CA): {help}",
-        ca.display()
-    );
-    assert!(
-        std::env::var_os("KSM_SKIP_VERIFY").is_none(),
-        "KSM_SKIP_VERIFY must not be set: these tests check strict TLS"
-    );
-    dir
+    keeperdb_ksm_emulator::test_ca_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn demo_seed() -> Seed {
-    Seed::from_json(DEMO_SEED).expect("demo seed parses")
+    Seed::from_json(keeperdb_ksm_emulator::DEMO_SEED_JSON).expect("demo seed parses")
 }
 
 /// An emulator on the demo seed, trusted through the runner's CA.
