@@ -143,7 +143,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     out.flush()?;
     drop(out);
-    loop {
-        std::thread::park();
-    }
+    // Stop on Ctrl-C / SIGTERM by dropping the handle, which also removes a temporary CA.
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })?;
+    let _ = rx.recv();
+    drop(handle);
+    Ok(())
 }
