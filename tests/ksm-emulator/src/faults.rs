@@ -18,8 +18,12 @@ pub enum Fault {
         /// Seconds the client is told to wait (keep it small in tests, e.g. 0.05).
         retry_after: f64,
     },
-    /// Close the connection after reading the request, without an answer.
+    /// Close the connection after reading the request, without an answer; the request is
+    /// not applied.
     DropConnection,
+    /// Apply the request, then close the connection without an answer: the client cannot
+    /// tell whether its write happened (what a network cut at the wrong moment does).
+    LoseReply,
     /// Send the (correct) answer in small chunks with a pause between them; with `truncate`
     /// the connection closes half-way through the body.
     SlowBody {
@@ -73,7 +77,7 @@ impl FaultRule {
     }
 
     /// Parses the command-line form `KIND[=VALUE][,endpoint=NAME][,after=N][,times=N]`, with
-    /// KIND one of `latency=MS`, `status=CODE`, `throttle[=SECONDS]`, `drop`,
+    /// KIND one of `latency=MS`, `status=CODE`, `throttle[=SECONDS]`, `drop`, `lose-reply`,
     /// `slow-body=MS`, `truncate[=MS]`, `key-rotation`.
     pub fn parse(spec: &str) -> Result<FaultRule, EmulatorError> {
         let bad = |reason: &str| EmulatorError::FaultSpec {
@@ -123,6 +127,7 @@ impl FaultRule {
                 Fault::Throttle { retry_after }
             }
             "drop" => Fault::DropConnection,
+            "lose-reply" => Fault::LoseReply,
             "slow-body" => Fault::SlowBody {
                 chunk_delay: ms(value, Some(20))?,
                 truncate: false,

@@ -53,7 +53,7 @@ struct ServeArgs {
     #[arg(long)]
     app: Option<String>,
     /// Fault rule, repeatable: KIND[=VALUE][,endpoint=E][,after=N][,times=N]; KIND is
-    /// latency=MS, status=CODE, throttle[=SECONDS], drop, slow-body=MS, truncate[=MS], key-rotation.
+    /// latency=MS, status=CODE, throttle[=SECONDS], drop, lose-reply, slow-body=MS, truncate[=MS], key-rotation.
     #[arg(long = "fault")]
     faults: Vec<String>,
     /// Print the settings as one JSON line (for scripts).

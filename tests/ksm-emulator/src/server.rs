@@ -355,6 +355,7 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                 {
                     slow = Some((chunk_delay, truncate));
                 }
+                let lose_reply = matches!(other, Some(Fault::LoseReply));
                 let api = ApiRequest {
                     endpoint: &endpoint,
                     transmission_key: req.header("TransmissionKey"),
@@ -362,10 +363,17 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                     authorization: req.header("Authorization"),
                     body: &req.body,
                 };
-                let mut v = lock(&shared.vault);
-                let (reply, changed) = v.handle(&api);
-                if changed {
-                    shared.persist_now(&v);
+                let reply = {
+                    let mut v = lock(&shared.vault);
+                    let (reply, changed) = v.handle(&api);
+                    if changed {
+                        shared.persist_now(&v);
+                    }
+                    reply
+                };
+                if lose_reply {
+                    tracing::debug!(endpoint = %endpoint, "fault: request applied, reply lost");
+                    return;
                 }
                 reply
             }

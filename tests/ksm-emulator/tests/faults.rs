@@ -204,3 +204,31 @@ fn every_fault_surfaces_differently() {
         }
     }
 }
+
+#[test]
+fn lost_reply_means_the_write_happened_but_the_client_saw_an_error() {
+    let emu = start_demo();
+    let mut sm = bound_client(&emu);
+    emu.set_faults(vec![
+        FaultRule::new(Fault::LoseReply)
+            .on("create_secret")
+            .times(1),
+    ]);
+    let before = emu.records().len();
+    let rc =
+        keeper_secrets_manager_core::dto::dtos::RecordCreate::new("login", "maybe written", None);
+    let e = sm
+        .create_secret("KeeperDbStorageFolder1", rc)
+        .expect_err("reply lost");
+    assert!(
+        matches!(&e, KSMRError::SecretManagerCreationError(m) if m.contains("error sending request for url")),
+        "{e:?}"
+    );
+    let after = emu.records();
+    assert_eq!(
+        after.len(),
+        before + 1,
+        "the record exists although the client got an error"
+    );
+    assert!(after.iter().any(|r| r.title == "maybe written"));
+}
