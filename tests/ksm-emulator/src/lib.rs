@@ -34,12 +34,14 @@
 //! parent). References (`parent`, `folder`, app `shared_folders` / `records`, link `record`)
 //! take a UID or a unique name/title. UIDs are made up when absent. With no `apps`, one app
 //! named `keeperdb` sees every shared folder and every record outside a folder.
+//! A record may carry `"files": [{"name", "title"?, "type"?, "content" | "content_base64"}]`.
 //! `seeds/demo.json` is a full example.
 //!
 //! # Storage
 //!
-//! Records and folders are kept encrypted as the service keeps them (see [`vault`'s docs in
-//! the source]); with `persist_path` the encrypted state is written atomically after every
+//! Records, folders and attached files are kept encrypted as the service keeps them (record
+//! keys wrapped by the shared folder or app key, subfolder keys by the shared folder key, the
+//! app key by each client's token key); with `persist_path` the encrypted state is written atomically after every
 //! change and reloaded at the next start (the seed is then ignored). The file also holds the
 //! emulated owner's data key and the server key: it is a test fixture, not a secret store.
 //!
@@ -68,7 +70,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 pub use faults::{Fault, FaultRule};
-pub use seed::{Seed, SeedApp, SeedFolder, SeedLink, SeedRecord};
+pub use seed::{Seed, SeedApp, SeedFile, SeedFolder, SeedLink, SeedRecord};
 pub use tls::{CA_CERT_FILE, CA_KEY_FILE, make_ca};
 
 use server::{Shared, lock};
@@ -237,6 +239,8 @@ pub struct RecordView {
     pub revision: u64,
     /// Its links.
     pub links: Vec<LinkView>,
+    /// Its attached files (uploaded ones).
+    pub files: Vec<FileView>,
     /// The full decrypted record JSON (contains secrets: never log it).
     pub data: Value,
 }
@@ -289,6 +293,27 @@ pub struct LinkView {
     pub path: Option<String>,
 }
 
+/// An attached file, decrypted.
+#[derive(Clone, PartialEq)]
+pub struct FileView {
+    /// File UID.
+    pub uid: String,
+    /// File metadata (`name`, `title`, `type`, `size`).
+    pub meta: Value,
+    /// The file content.
+    pub content: Vec<u8>,
+}
+
+impl fmt::Debug for FileView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileView")
+            .field("uid", &self.uid)
+            .field("meta", &self.meta)
+            .field("bytes", &self.content.len())
+            .finish()
+    }
+}
+
 /// A folder, decrypted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FolderView {
@@ -319,6 +344,8 @@ impl Emulator {
             }
             _ => Vault::from_seed(&config.seed, &config.server_key_id)?,
         };
+        let mut vault = vault;
+        vault.hostname = config.hostname.clone();
         let tls = tls::setup(
             config.ca_dir.as_deref(),
             std::slice::from_ref(&config.hostname),

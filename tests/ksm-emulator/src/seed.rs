@@ -86,6 +86,29 @@ pub struct SeedRecord {
     /// Links to other records (e.g. a pamDatabase's pamUser credential).
     #[serde(default)]
     pub links: Vec<SeedLink>,
+    /// File attachments (their UIDs are added to the record's `fileRef` field).
+    #[serde(default)]
+    pub files: Vec<SeedFile>,
+}
+
+/// A file attached to a record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedFile {
+    /// File name.
+    pub name: String,
+    /// Title (defaults to the name).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// MIME type (default `application/octet-stream`).
+    #[serde(default, rename = "type")]
+    pub mime_type: Option<String>,
+    /// Content as text.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Content as standard base64 (for binary files).
+    #[serde(default)]
+    pub content_base64: Option<String>,
 }
 
 /// A record link (protocol doc §7.4), returned when a client asks for links.

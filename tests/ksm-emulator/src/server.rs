@@ -244,6 +244,10 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn head(reply: &ApiReply, keep_alive: bool) -> Vec<u8> {
+    if reply.status == 204 {
+        let conn = if keep_alive { "keep-alive" } else { "close" };
+        return format!("HTTP/1.1 204 No Content\r\nConnection: {conn}\r\n\r\n").into_bytes();
+    }
     format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
         reply.status,
@@ -277,9 +281,22 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                 return;
             }
         };
-        let endpoint = req.path.strip_prefix(API_PREFIX).unwrap_or("").to_string();
-        let known = req.method.eq_ignore_ascii_case("POST")
-            && vault::ENDPOINTS.contains(&endpoint.as_str());
+        let (endpoint, known) = if req.path.starts_with(vault::UPLOAD_PATH) {
+            (
+                "upload".to_string(),
+                req.method.eq_ignore_ascii_case("POST"),
+            )
+        } else if req.path.starts_with(vault::DOWNLOAD_PATH) {
+            (
+                "download".to_string(),
+                req.method.eq_ignore_ascii_case("GET"),
+            )
+        } else {
+            let ep = req.path.strip_prefix(API_PREFIX).unwrap_or("").to_string();
+            let known =
+                req.method.eq_ignore_ascii_case("POST") && vault::ENDPOINTS.contains(&ep.as_str());
+            (ep, known)
+        };
         {
             let mut st = lock(&shared.stats);
             st.requests += 1;
@@ -365,7 +382,11 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
                 };
                 let reply = {
                     let mut v = lock(&shared.vault);
-                    let (reply, changed) = v.handle(&api);
+                    let (reply, changed) = match endpoint.as_str() {
+                        "upload" => file_upload(&mut v, &req),
+                        "download" => (file_download(&mut v, &req), false),
+                        _ => v.handle(&api),
+                    };
                     if changed {
                         shared.persist_now(&v);
                     }
@@ -410,5 +431,130 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
             let _ = s.shutdown().await;
             return;
         }
+    }
+}
+
+/// `<uid>?t=<token>` from a file transfer path.
+fn file_target<'a>(path: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+    let rest = path.strip_prefix(prefix)?;
+    let (uid, query) = rest.split_once('?')?;
+    let token = query.split('&').find_map(|kv| kv.strip_prefix("t="))?;
+    Some((uid, token))
+}
+
+fn json_reply(status: u16, code: &str, message: &str) -> ApiReply {
+    ApiReply {
+        status,
+        body: serde_json::json!({"error": code, "message": message})
+            .to_string()
+            .into_bytes(),
+        content_type: "application/json",
+    }
+}
+
+/// The upload URL handed out by `add_file`: a multipart POST whose `file` part is the
+/// encrypted file.
+fn file_upload(v: &mut Vault, req: &HttpRequest) -> (ApiReply, bool) {
+    let Some((uid, token)) = file_target(&req.path, vault::UPLOAD_PATH) else {
+        return (
+            json_reply(404, "not_found", "no upload is expected at this URL"),
+            false,
+        );
+    };
+    let blob = req
+        .header("Content-Type")
+        .and_then(|ct| multipart_file(ct, &req.body));
+    match v.upload(uid, token, blob) {
+        Ok(()) => (
+            ApiReply {
+                status: 204,
+                body: vec![],
+                content_type: "text/plain",
+            },
+            true,
+        ),
+        Err((status, msg)) => (json_reply(status, "bad_request", &msg), false),
+    }
+}
+
+fn file_download(v: &mut Vault, req: &HttpRequest) -> ApiReply {
+    match file_target(&req.path, vault::DOWNLOAD_PATH).and_then(|(uid, t)| v.download(uid, t)) {
+        Some(body) => ApiReply {
+            status: 200,
+            body,
+            content_type: "application/octet-stream",
+        },
+        None => json_reply(404, "not_found", "no file at this URL"),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The body of the part named `file` in a multipart/form-data body.
+fn multipart_file(content_type: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let (mime, params) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    let boundary = params
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delim = format!("--{boundary}").into_bytes();
+    let mut rest = &body[find(body, &delim)? + delim.len()..];
+    let next_delim = [b"\r\n".as_slice(), &delim].concat();
+    loop {
+        if rest.starts_with(b"--") {
+            return None;
+        }
+        rest = rest.strip_prefix(b"\r\n")?;
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_ascii_lowercase();
+        let content = &rest[head_end + 4..];
+        let end = find(content, &next_delim)?;
+        let is_file = head
+            .lines()
+            .any(|l| l.starts_with("content-disposition:") && l.contains("name=\"file\""));
+        if is_file {
+            return Some(content[..end].to_vec());
+        }
+        rest = &content[end + next_delim.len()..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_finds_the_file_part() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nabc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n\x00\r\n\x01--\r\n--XyZ--\r\n";
+        assert_eq!(
+            multipart_file("multipart/form-data; boundary=XyZ", body),
+            Some(b"\x00\r\n\x01--".to_vec())
+        );
+        assert_eq!(
+            multipart_file("multipart/form-data; boundary=Other", body),
+            None
+        );
+        assert_eq!(multipart_file("application/json", body), None);
+        assert_eq!(
+            multipart_file("multipart/form-data; boundary=XyZ", b"--XyZ\r\ngarbage"),
+            None
+        );
+    }
+
+    #[test]
+    fn file_targets_need_a_token() {
+        assert_eq!(
+            file_target("/ksm-emulator/files/U1?t=T2", "/ksm-emulator/files/"),
+            Some(("U1", "T2"))
+        );
+        assert_eq!(
+            file_target("/ksm-emulator/files/U1", "/ksm-emulator/files/"),
+            None
+        );
     }
 }

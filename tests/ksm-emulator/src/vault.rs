@@ -49,7 +49,7 @@ mod opt_bytes_b64 {
 const STATE_VERSION: u32 = 1;
 
 /// The endpoints the SDK calls (doc §1.1) that the emulator serves.
-pub(crate) const ENDPOINTS: [&str; 10] = [
+pub(crate) const ENDPOINTS: [&str; 11] = [
     "get_secret",
     "get_folders",
     "create_secret",
@@ -60,7 +60,14 @@ pub(crate) const ENDPOINTS: [&str; 10] = [
     "delete_folder",
     "finalize_secret_update",
     "rollback_secret_update",
+    "add_file",
 ];
+
+/// Path prefixes of the file transfer URLs handed out by `add_file` and `get_secret` (the
+/// stand-in for the service's pre-signed storage URLs).
+pub(crate) const UPLOAD_PATH: &str = "/ksm-emulator/upload/";
+pub(crate) const DOWNLOAD_PATH: &str = "/ksm-emulator/files/";
+const MAX_FILE: u64 = 16 * 1024 * 1024 - 4096;
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Vault {
@@ -79,6 +86,9 @@ pub(crate) struct Vault {
     clients: Vec<Client>,
     #[serde(skip)]
     hinted_key_ids: HashSet<String>,
+    /// The host in file URLs (the token host).
+    #[serde(skip)]
+    pub hostname: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -141,6 +151,26 @@ struct Record {
     /// The data and revision before an unfinished rotation update.
     #[serde(default)]
     pending: Option<Pending>,
+    #[serde(default)]
+    files: Vec<FileEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileEntry {
+    uid: String,
+    /// GCM(recordKey, fileKey)
+    #[serde(with = "bytes_b64")]
+    key: Vec<u8>,
+    /// GCM(fileKey, {"name","title","type","size"})
+    #[serde(with = "bytes_b64")]
+    meta: Vec<u8>,
+    /// GCM(fileKey, content); `None` until the client uploads it.
+    #[serde(with = "opt_bytes_b64")]
+    blob: Option<Vec<u8>>,
+    /// Encrypted size the client announced.
+    size: u64,
+    /// Makes the transfer URLs unguessable, as pre-signed URLs are.
+    url_token: String,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -259,6 +289,7 @@ impl Vault {
             records: vec![],
             clients: vec![],
             hinted_key_ids: HashSet::new(),
+            hostname: "ksm.test".into(),
         };
         v.add_seed(seed)?;
         Ok(v)
@@ -448,7 +479,45 @@ impl Vault {
                     )
                 }
             };
-            let plain = serde_json::to_vec(&sr.record_json()).unwrap_or_default();
+            let mut json_rec = sr.record_json();
+            let mut files = vec![];
+            for sf in &sr.files {
+                let content = match (&sf.content, &sf.content_base64) {
+                    (Some(t), None) => t.as_bytes().to_vec(),
+                    (None, Some(b)) => b64_lenient(b).map_err(|_| {
+                        EmulatorError::Seed(format!(
+                            "record {:?}: file {:?}: content_base64 is not base64",
+                            sr.title, sf.name
+                        ))
+                    })?,
+                    _ => {
+                        return Err(EmulatorError::Seed(format!(
+                            "record {:?}: file {:?} needs exactly one of content, content_base64",
+                            sr.title, sf.name
+                        )));
+                    }
+                };
+                let file_key = crypto::random_key();
+                let meta = json!({
+                    "name": sf.name,
+                    "title": sf.title.clone().unwrap_or_else(|| sf.name.clone()),
+                    "type": sf.mime_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
+                    "size": content.len(),
+                });
+                let blob = c(crypto::gcm_encrypt(&file_key, &content))?;
+                files.push(FileEntry {
+                    uid: crypto::random_uid(),
+                    key: c(crypto::gcm_encrypt(&key, &file_key))?,
+                    meta: c(crypto::gcm_encrypt(&file_key, meta.to_string().as_bytes()))?,
+                    size: blob.len() as u64,
+                    blob: Some(blob),
+                    url_token: crypto::random_uid(),
+                });
+            }
+            if !files.is_empty() {
+                add_file_refs(&mut json_rec, files.iter().map(|f| f.uid.clone()));
+            }
+            let plain = serde_json::to_vec(&json_rec).unwrap_or_default();
             self.records.push(Record {
                 uid: uid.clone(),
                 shared_folder,
@@ -459,6 +528,7 @@ impl Vault {
                 revision: 1,
                 links: vec![],
                 pending: None,
+                files,
             });
             titles
                 .entry(sr.title.clone())
@@ -616,6 +686,7 @@ impl Vault {
                             path: l.path.clone(),
                         })
                         .collect(),
+                    files: self.file_views(r),
                     data,
                 })
             })
@@ -794,6 +865,7 @@ impl Vault {
             "create_folder" => self.create_folder(app_i, p, changed)?,
             "update_folder" => self.update_folder(app_i, p, changed)?,
             "delete_folder" => self.delete_folder(app_i, p, changed)?,
+            "add_file" => self.add_file(app_i, p, changed)?,
             "finalize_secret_update" | "rollback_secret_update" => {
                 self.end_transaction(app_i, ep, p, changed)?
             }
@@ -853,7 +925,7 @@ impl Vault {
             "data": b64(&r.data),
             "revision": r.revision,
             "isEditable": editable,
-            "files": null,
+            "files": self.file_envelopes(r),
             "folderUid": null,
             "innerFolderUid": r.inner_folder,
         });
@@ -1064,6 +1136,7 @@ impl Vault {
             revision: 1,
             links: vec![],
             pending: None,
+            files: vec![],
         });
         *changed = true;
         Ok(None)
@@ -1350,6 +1423,169 @@ impl Vault {
         Ok(Some(json!({ "folders": results })))
     }
 
+    fn file_url(&self, prefix: &str, f: &FileEntry) -> String {
+        format!(
+            "https://{}{prefix}{}?t={}",
+            self.hostname, f.uid, f.url_token
+        )
+    }
+
+    fn file_envelopes(&self, r: &Record) -> Value {
+        let files: Vec<Value> = r
+            .files
+            .iter()
+            .filter(|f| f.blob.is_some())
+            .map(|f| {
+                json!({
+                    "fileUid": f.uid,
+                    "fileKey": b64(&f.key),
+                    "data": b64(&f.meta),
+                    "url": self.file_url(DOWNLOAD_PATH, f),
+                    "thumbnailUrl": null,
+                })
+            })
+            .collect();
+        if files.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(files)
+        }
+    }
+
+    fn file_views(&self, r: &Record) -> Vec<crate::FileView> {
+        let Ok(rec_key) = self.record_key(r) else {
+            return vec![];
+        };
+        r.files
+            .iter()
+            .filter_map(|f| {
+                let fk = crypto::gcm_decrypt(&rec_key, &f.key).ok()?;
+                let meta = serde_json::from_slice(&crypto::gcm_decrypt(&fk, &f.meta).ok()?).ok()?;
+                let content = crypto::gcm_decrypt(&fk, f.blob.as_ref()?).ok()?;
+                Some(crate::FileView {
+                    uid: f.uid.clone(),
+                    meta,
+                    content,
+                })
+            })
+            .collect()
+    }
+
+    fn add_file(
+        &mut self,
+        app_i: usize,
+        p: &Value,
+        changed: &mut bool,
+    ) -> Result<Option<Value>, ApiError> {
+        let owner = Self::str_field(p, "ownerRecordUid")?.to_string();
+        let i = self.editable_record(app_i, &owner)?;
+        let uid = Self::str_field(p, "fileRecordUid")?.to_string();
+        if !uid_ok(&uid) {
+            return Err(bad_request("fileRecordUid is not a valid uid"));
+        }
+        let taken = self.record_idx(&uid).is_some()
+            || self.folder(&uid).is_some()
+            || self
+                .records
+                .iter()
+                .any(|r| r.files.iter().any(|f| f.uid == uid));
+        if taken {
+            return Err(err(
+                409,
+                "already_exists",
+                format!("file {uid} already exists"),
+            ));
+        }
+        let size = p
+            .get("fileSize")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad_request("fileSize is missing"))?;
+        if size > MAX_FILE {
+            return Err(bad_request(format!(
+                "fileSize {size} is over the emulator's limit of {MAX_FILE} bytes"
+            )));
+        }
+        let rec_key = self
+            .record_key(&self.records[i])
+            .map_err(|_| err(500, "server_error", "record key unavailable"))?;
+        let link_key = Self::bytes_field(p, "linkKey")?;
+        let file_key = crypto::gcm_decrypt(&rec_key, &link_key)
+            .ok()
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| bad_request("linkKey does not decrypt with the owner record key"))?;
+        let meta = Self::bytes_field(p, "fileRecordData")?;
+        crypto::gcm_decrypt(&file_key, &meta)
+            .ok()
+            .and_then(|m| serde_json::from_slice::<Value>(&m).ok())
+            .ok_or_else(|| bad_request("fileRecordData does not decrypt with the file key"))?;
+        let owner_data = Self::bytes_field(p, "ownerRecordData")?;
+        crypto::gcm_decrypt(&rec_key, &owner_data)
+            .ok()
+            .and_then(|m| serde_json::from_slice::<Value>(&m).ok())
+            .ok_or_else(|| bad_request("ownerRecordData does not decrypt with the record key"))?;
+        let entry = FileEntry {
+            uid: uid.clone(),
+            key: link_key,
+            meta,
+            blob: None,
+            size,
+            url_token: crypto::random_uid(),
+        };
+        let url = self.file_url(UPLOAD_PATH, &entry);
+        let r = &mut self.records[i];
+        r.data = owner_data;
+        r.revision += 1;
+        r.files.push(entry);
+        *changed = true;
+        tracing::debug!(endpoint = "add_file", record = %owner, file = %uid, "file announced");
+        Ok(Some(json!({
+            "url": url,
+            "parameters": json!({"key": uid}).to_string(),
+            "successStatusCode": 204,
+        })))
+    }
+
+    fn file_mut(&mut self, uid: &str, token: &str) -> Option<&mut FileEntry> {
+        self.records
+            .iter_mut()
+            .flat_map(|r| r.files.iter_mut())
+            .find(|f| f.uid == uid && f.url_token == token)
+    }
+
+    /// Stores an uploaded (encrypted) file body. Errors are (status, message).
+    /// `blob` is `None` when the request carried no multipart `file` part.
+    pub fn upload(
+        &mut self,
+        uid: &str,
+        token: &str,
+        blob: Option<Vec<u8>>,
+    ) -> Result<(), (u16, String)> {
+        let f = self
+            .file_mut(uid, token)
+            .ok_or((404, "no upload is expected at this URL".to_string()))?;
+        let blob = blob.ok_or((
+            400,
+            "expected multipart/form-data with a part named file".to_string(),
+        ))?;
+        if f.blob.is_some() {
+            return Err((409, "this file was already uploaded".into()));
+        }
+        if blob.len() as u64 != f.size {
+            return Err((
+                400,
+                format!("expected {} bytes, got {}", f.size, blob.len()),
+            ));
+        }
+        f.blob = Some(blob);
+        tracing::debug!(file = %uid, "file uploaded");
+        Ok(())
+    }
+
+    /// The encrypted body of an uploaded file.
+    pub fn download(&mut self, uid: &str, token: &str) -> Option<Vec<u8>> {
+        self.file_mut(uid, token).and_then(|f| f.blob.clone())
+    }
+
     fn subtree(&self, uid: &str) -> Vec<String> {
         let mut out = vec![uid.to_string()];
         let mut i = 0;
@@ -1364,5 +1600,23 @@ impl Vault {
             i += 1;
         }
         out
+    }
+}
+
+/// Adds file UIDs to the record's first `fileRef` field (making one if needed).
+fn add_file_refs(record: &mut Value, uids: impl Iterator<Item = String>) {
+    let uids: Vec<Value> = uids.map(Value::String).collect();
+    let Some(fields) = record.get_mut("fields").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let existing = fields
+        .iter_mut()
+        .find(|f| f.get("type").and_then(Value::as_str) == Some("fileRef"));
+    match existing {
+        Some(f) => match f.get_mut("value").and_then(Value::as_array_mut) {
+            Some(v) => v.extend(uids),
+            None => f["value"] = Value::Array(uids),
+        },
+        None => fields.push(json!({"type": "fileRef", "value": uids})),
     }
 }

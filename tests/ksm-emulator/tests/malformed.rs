@@ -497,3 +497,22 @@ fn direct_tls_and_other_host_names_are_served() {
         assert_error(&read_reply(&mut s), 404, "not_found", "No such endpoint");
     }
 }
+
+#[test]
+fn file_urls_without_the_right_token_are_not_found() {
+    let emu = start_demo();
+    for req in [
+        "GET /ksm-emulator/files/whatever?t=guess HTTP/1.1\r\nHost: ksm.test\r\n\r\n",
+        "GET /ksm-emulator/files/whatever HTTP/1.1\r\nHost: ksm.test\r\n\r\n",
+        "POST /ksm-emulator/upload/whatever?t=guess HTTP/1.1\r\nHost: ksm.test\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 52\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n",
+    ] {
+        // The URL is checked before the body: an unknown URL is 404 whatever is sent.
+        let r = raw_request(&emu, req.as_bytes());
+        assert_eq!(r.status, 404, "{req}");
+    }
+    let r = raw_request(
+        &emu,
+        b"POST /ksm-emulator/upload/whatever?t=guess HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    assert_eq!(r.status, 404);
+}

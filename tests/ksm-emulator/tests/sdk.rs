@@ -498,3 +498,66 @@ fn records_added_while_running_are_served() {
         json!("late")
     );
 }
+
+#[test]
+fn attached_files_download_and_upload() {
+    use keeper_secrets_manager_core::dto::dtos::KeeperFileUpload;
+
+    let emu = start_demo();
+    let mut sm = bound_client(&emu);
+    let mut pg = sm
+        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
+        .unwrap()
+        .remove(0);
+    assert_eq!(pg.files.len(), 1);
+    let file = &mut pg.files[0];
+    assert_eq!(
+        (file.name.as_str(), file.title.as_str()),
+        ("server-ca.pem", "Server CA (demo)")
+    );
+    let data = file.get_file_data().expect("download").expect("content");
+    assert!(
+        String::from_utf8(data)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let file_uid = file.uid.clone();
+    assert_eq!(
+        std_value(&pg, "fileRef"),
+        json!(file_uid),
+        "the record's fileRef names the file"
+    );
+
+    let upload = KeeperFileUpload {
+        name: "client.key".into(),
+        title: "Client key".into(),
+        mime_type: "application/octet-stream".into(),
+        data: vec![0u8, 1, 2, 255, 13, 10, 45, 45],
+    };
+    let new_uid = sm.upload_file(pg, upload).expect("upload");
+    let stored = emu
+        .records()
+        .into_iter()
+        .find(|r| r.uid == "PgOrdersDatabaseRec001")
+        .unwrap();
+    let f = stored
+        .files
+        .iter()
+        .find(|f| f.uid == new_uid)
+        .expect("emulator holds the upload");
+    assert_eq!(f.content, [0u8, 1, 2, 255, 13, 10, 45, 45]);
+    assert_eq!(f.meta["name"], "client.key");
+    assert_eq!(stored.revision, 2, "adding a file updates the owner record");
+
+    let mut again = sm
+        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.files.len(), 2);
+    let f = again.files.iter_mut().find(|f| f.uid == new_uid).unwrap();
+    assert_eq!(
+        f.get_file_data().unwrap().unwrap(),
+        [0u8, 1, 2, 255, 13, 10, 45, 45]
+    );
+    assert_eq!(emu.stats().by_endpoint.get("download").copied(), Some(2));
+}

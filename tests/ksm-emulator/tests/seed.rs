@@ -74,6 +74,14 @@ fn bad_seeds_name_what_is_wrong() {
             "is a subfolder",
         ),
         (r#"{"apps":[{"name":"x"},{"name":"x"}]}"#, "used twice"),
+        (
+            r#"{"records":[{"type":"login","title":"t","files":[{"name":"f","content":"a","content_base64":"YQ=="}]}]}"#,
+            "exactly one of content",
+        ),
+        (
+            r#"{"records":[{"type":"login","title":"t","files":[{"name":"f","content_base64":"%%"}]}]}"#,
+            "not base64",
+        ),
     ];
     for (json, want) in cases {
         let e = start_err(json);
