@@ -356,16 +356,14 @@ impl Emulator {
             .enable_all()
             .build()
             .map_err(EmulatorError::Runtime)?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(config.listen))
-            .map_err(|e| EmulatorError::Bind {
-                addr: config.listen,
-                source: e,
-            })?;
-        let addr = listener.local_addr().map_err(|e| EmulatorError::Bind {
+        // Bound with std so that start() works from async code too (no block_on here).
+        let bind_err = |e| EmulatorError::Bind {
             addr: config.listen,
             source: e,
-        })?;
+        };
+        let listener = std::net::TcpListener::bind(config.listen).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
         let shared = Arc::new(Shared {
             vault: Mutex::new(vault),
             rules: Mutex::new(

@@ -48,10 +48,17 @@ impl Shared {
 }
 
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot use the listening socket");
+            return;
+        }
+    };
     loop {
         tokio::select! {
             _ = stop.changed() => return,
