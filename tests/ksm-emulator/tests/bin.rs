@@ -233,3 +233,16 @@ fn make_ca_creates_once_and_reuses() {
         "an existing CA is kept"
     );
 }
+
+#[test]
+fn faults_from_the_command_line_apply() {
+    let emu = run(&["--fault", "status=503,endpoint=get_secret,after=3"]);
+    let s = &emu.settings;
+    let mut sm =
+        SecretsManager::new(sdk_options(s, s["token"].as_str().unwrap(), memory())).unwrap();
+    sm.get_secrets(vec![])
+        .expect("binding takes two get_secret requests");
+    sm.get_secrets(vec![]).expect("third request passes");
+    let e = sm.get_secrets(vec![]).expect_err("fourth fails");
+    assert!(e.to_string().contains("503"), "{e}");
+}
