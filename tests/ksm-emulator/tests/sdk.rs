@@ -561,3 +561,60 @@ fn attached_files_download_and_upload() {
     );
     assert_eq!(emu.stats().by_endpoint.get("download").copied(), Some(2));
 }
+
+#[test]
+fn rotation_transaction_can_be_rolled_back_or_finalized() {
+    use keeper_secrets_manager_core::dto::payload::UpdateTransactionType;
+
+    let emu = start_demo();
+    let mut sm = bound_client(&emu);
+    let uid = "PgOrdersDatabaseRec001";
+    let password = |emu: &keeperdb_ksm_emulator::EmulatorHandle| {
+        emu.records()
+            .into_iter()
+            .find(|r| r.uid == uid)
+            .unwrap()
+            .field("password")
+            .cloned()
+    };
+
+    let mut rec = sm.get_secrets(vec![uid.into()]).unwrap().remove(0);
+    rec.set_standard_field_value_mut("password", json!("rotating-1"))
+        .unwrap();
+    sm.update_secret_with_transaction(rec, UpdateTransactionType::Rotation)
+        .unwrap();
+    assert_eq!(password(&emu), Some(json!("rotating-1")));
+    sm.complete_transaction(uid, true).expect("rollback");
+    assert_eq!(
+        password(&emu),
+        Some(json!("demo-pg-Passw0rd")),
+        "rollback restores the old password"
+    );
+
+    let mut rec = sm.get_secrets(vec![uid.into()]).unwrap().remove(0);
+    rec.set_standard_field_value_mut("password", json!("rotating-2"))
+        .unwrap();
+    sm.update_secret_with_transaction(rec, UpdateTransactionType::Rotation)
+        .unwrap();
+    sm.complete_transaction(uid, false).expect("finalize");
+    assert_eq!(password(&emu), Some(json!("rotating-2")));
+}
+
+#[test]
+fn requested_folders_filter_by_shared_folder_or_subfolder() {
+    let emu = start_demo();
+    let mut sm = bound_client(&emu);
+    let titles = |recs: Vec<Record>| {
+        let mut t: Vec<String> = recs.into_iter().map(|r| r.title).collect();
+        t.sort();
+        t
+    };
+    let sub = sm
+        .get_secrets_with_options(QueryOptions::new(vec![], vec![STAGING.into()]))
+        .unwrap();
+    assert_eq!(titles(sub), ["Staging (MariaDB)"]);
+    let storage = sm
+        .get_secrets_with_options(QueryOptions::new(vec![], vec![STORAGE.into()]))
+        .unwrap();
+    assert_eq!(titles(storage), ["local dev (synced)"]);
+}
