@@ -304,6 +304,12 @@ impl Vault {
                 v.version
             )));
         }
+        v.server_secret()?;
+        if v.master_key.len() != 32 {
+            return Err(EmulatorError::Persist(
+                "the stored owner key is not 32 bytes".into(),
+            ));
+        }
         Ok(v)
     }
 
