@@ -99,6 +99,17 @@ pub enum EmulatorError {
     /// A cryptographic operation failed.
     #[error("crypto failure: {0}")]
     Crypto(String),
+    /// No record has this UID.
+    #[error("no record with uid {0:?}")]
+    UnknownRecord(String),
+    /// The record has no such standard field.
+    #[error("record {record:?} has no field {field:?}")]
+    UnknownField {
+        /// Record UID.
+        record: String,
+        /// Field label or type.
+        field: String,
+    },
     /// No application has this name.
     #[error("no KSM application named {0:?}")]
     UnknownApp(String),
@@ -268,6 +279,21 @@ impl RecordView {
     pub fn custom(&self, name: &str) -> Option<&Value> {
         Self::find(self.data.get("custom"), name)
     }
+}
+
+/// Index in `fields` of the field with this label, else this type.
+fn field_index(record: &Value, name: &str) -> Option<usize> {
+    let fields = record.get("fields")?.as_array()?;
+    fields
+        .iter()
+        .position(|f| f.get("label").and_then(Value::as_str) == Some(name))
+        .or_else(|| {
+            fields.iter().position(|f| {
+                f.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case(name))
+            })
+        })
 }
 
 impl fmt::Debug for RecordView {
@@ -505,6 +531,48 @@ impl EmulatorHandle {
     pub fn add_seed(&self, seed: &Seed) -> Result<(), EmulatorError> {
         let mut v = lock(&self.shared.vault);
         v.add_seed(seed)?;
+        self.shared.persist_now(&v);
+        Ok(())
+    }
+
+    /// Changes a record as its owner would in the vault (for example rotating a password),
+    /// re-encrypting it under its record key; returns the new revision. `edit` gets the record
+    /// JSON (`type`, `title`, `notes`, `fields`, `custom`).
+    pub fn update_record(
+        &self,
+        uid: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<u64, EmulatorError> {
+        let mut v = lock(&self.shared.vault);
+        let rev = v.edit_record(uid, edit)?;
+        self.shared.persist_now(&v);
+        Ok(rev)
+    }
+
+    /// Sets the value of a record's standard field, matched by label then type (as the SDK
+    /// matches), e.g. `set_field(uid, "password", json!("new"))`; returns the new revision.
+    pub fn set_field(&self, uid: &str, name: &str, value: Value) -> Result<u64, EmulatorError> {
+        let data = self
+            .records()
+            .into_iter()
+            .find(|r| r.uid == uid)
+            .ok_or_else(|| EmulatorError::UnknownRecord(uid.to_string()))?
+            .data;
+        let idx = field_index(&data, name).ok_or_else(|| EmulatorError::UnknownField {
+            record: uid.to_string(),
+            field: name.to_string(),
+        })?;
+        self.update_record(uid, |rec| {
+            if let Some(f) = rec.get_mut("fields").and_then(|f| f.get_mut(idx)) {
+                f["value"] = Value::Array(vec![value]);
+            }
+        })
+    }
+
+    /// Removes a record as its owner would (clients no longer see it).
+    pub fn remove_record(&self, uid: &str) -> Result<(), EmulatorError> {
+        let mut v = lock(&self.shared.vault);
+        v.remove_record(uid)?;
         self.shared.persist_now(&v);
         Ok(())
     }

@@ -699,6 +699,40 @@ impl Vault {
             .collect()
     }
 
+    /// Owner-side edit of a record's JSON (a vault user changing it): re-encrypted under the
+    /// same record key, revision + 1. Returns the new revision.
+    pub fn edit_record(
+        &mut self,
+        uid: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<u64, EmulatorError> {
+        let i = self
+            .record_idx(uid)
+            .ok_or_else(|| EmulatorError::UnknownRecord(uid.to_string()))?;
+        let mut json = self
+            .record_plain(&self.records[i])
+            .ok_or_else(|| EmulatorError::Crypto(format!("record {uid} does not decrypt")))?;
+        edit(&mut json);
+        let key = c(self.record_key(&self.records[i]))?;
+        let data = c(crypto::gcm_encrypt(&key, json.to_string().as_bytes()))?;
+        let r = &mut self.records[i];
+        r.data = data;
+        r.revision += 1;
+        Ok(r.revision)
+    }
+
+    /// Owner-side removal of a record (and its files).
+    pub fn remove_record(&mut self, uid: &str) -> Result<(), EmulatorError> {
+        let i = self
+            .record_idx(uid)
+            .ok_or_else(|| EmulatorError::UnknownRecord(uid.to_string()))?;
+        self.records.remove(i);
+        for a in &mut self.apps {
+            a.records.retain(|s| s.record_uid != uid);
+        }
+        Ok(())
+    }
+
     pub fn folder_views(&self) -> Vec<FolderView> {
         self.folders
             .iter()

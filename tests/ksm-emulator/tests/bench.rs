@@ -15,7 +15,10 @@ use serde_json::json;
 fn sdk_round_trips() {
     let t = Instant::now();
     let emu = start_demo();
-    println!("emulator start (demo seed, reused CA, fresh leaf cert): {:?}", t.elapsed());
+    println!(
+        "emulator start (demo seed, reused CA, fresh leaf cert): {:?}",
+        t.elapsed()
+    );
     let t = Instant::now();
     let mut sm = bound_client(&emu);
     println!(

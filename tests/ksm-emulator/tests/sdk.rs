@@ -618,3 +618,46 @@ fn requested_folders_filter_by_shared_folder_or_subfolder() {
         .unwrap();
     assert_eq!(titles(storage), ["local dev (synced)"]);
 }
+
+#[test]
+fn owner_side_changes_reach_clients() {
+    let emu = start_demo();
+    let mut sm = bound_client(&emu);
+    let uid = "PgOrdersDatabaseRec001";
+    let rev = emu
+        .set_field(uid, "password", json!("rotated-by-owner"))
+        .unwrap();
+    assert_eq!(rev, 2);
+    let rec = sm.get_secrets(vec![uid.into()]).unwrap().remove(0);
+    assert_eq!(std_value(&rec, "password"), json!("rotated-by-owner"));
+    assert_eq!(rec.revision, Some(2));
+
+    emu.update_record(uid, |r| r["title"] = json!("Orders (renamed)"))
+        .unwrap();
+    assert_eq!(
+        sm.get_secrets(vec![uid.into()]).unwrap()[0].title,
+        "Orders (renamed)"
+    );
+
+    let e = emu
+        .set_field(uid, "noSuchField", json!("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no field \"noSuchField\""), "{e}");
+    let e = emu
+        .set_field("NoSuchRecord", "password", json!("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no record with uid \"NoSuchRecord\""), "{e}");
+    let rev = emu
+        .records()
+        .iter()
+        .find(|r| r.uid == uid)
+        .unwrap()
+        .revision;
+    assert_eq!(rev, 3, "failed edits change nothing");
+
+    emu.remove_record(uid).unwrap();
+    assert!(sm.get_secrets(vec![uid.into()]).unwrap().is_empty());
+    assert_eq!(sm.get_secrets(vec![]).unwrap().len(), 7);
+}
