@@ -49,7 +49,9 @@ fn every_type_keeps_its_value() {
          'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, \
          '{\"a\": [1, 2]}'::json AS j, '{\"a\": [1, 2]}'::jsonb AS jb, \
          '1 year 2 mons 3 days 04:05:06.5'::interval AS iv, \
-         ARRAY[1, NULL, 3]::int4[] AS arr, ARRAY['x', 'y']::text[] AS tarr",
+         ARRAY[1, NULL, 3]::int4[] AS arr, ARRAY['x', 'y']::text[] AS tarr, \
+         '192.168.0.1'::inet AS ip, '10.0.0.0/8'::cidr AS net, '2001:db8::1/64'::inet AS ip6, \
+         '08:00:2b:01:02:03'::macaddr AS mac, B'10110'::bit(5) AS bits",
     );
     assert_eq!(b.num_rows(), 1);
     assert_eq!(col(&b, "i2").as_primitive::<Int16Type>().value(0), 1);
@@ -121,6 +123,14 @@ fn every_type_keeps_its_value() {
     assert_eq!((arr.value(0), arr.is_null(1), arr.value(2)), (1, true, 3));
     let tarr = col(&b, "tarr").as_list::<i32>().value(0);
     assert_eq!(tarr.as_string::<i32>().value(1), "y");
+    assert_eq!(col(&b, "ip").as_string::<i32>().value(0), "192.168.0.1");
+    assert_eq!(col(&b, "net").as_string::<i32>().value(0), "10.0.0.0/8");
+    assert_eq!(col(&b, "ip6").as_string::<i32>().value(0), "2001:db8::1/64");
+    assert_eq!(
+        col(&b, "mac").as_string::<i32>().value(0),
+        "08:00:2b:01:02:03"
+    );
+    assert_eq!(col(&b, "bits").as_string::<i32>().value(0), "10110");
 }
 
 #[test]
