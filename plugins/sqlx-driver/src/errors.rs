@@ -41,7 +41,7 @@ pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
             } else {
                 ErrorKind::Connection
             };
-            DriverError::new(kind, format!("cannot talk to {}: {io}", ctx.target))
+            DriverError::new(kind, format!("cannot reach {}: {io}", ctx.target))
         }
         sqlx::Error::Tls(e) => DriverError::new(
             ErrorKind::Connection,
@@ -49,7 +49,7 @@ pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
         ),
         sqlx::Error::Protocol(p) => DriverError::new(
             ErrorKind::Connection,
-            format!("protocol error talking to {}: {p}", ctx.target),
+            format!("protocol error from {}: {p}", ctx.target),
         ),
         sqlx::Error::Configuration(e) => DriverError::new(
             ErrorKind::Connection,

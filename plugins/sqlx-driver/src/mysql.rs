@@ -331,7 +331,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             if err.code.as_deref().is_some_and(|c| c.starts_with("1295")) && args.is_empty() {
                 run_text(conn, sql, &tx, &cancel, &ctx).await;
             } else {
-                let _ = tx.send(Msg::Err(err)).await;
+                tx.send(Msg::Err(err)).await;
             }
             return;
         }
@@ -342,11 +342,11 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             Ok(_) => Msg::Err(cancelled()),
             Err(e) => Msg::Err(map(e, &ctx)),
         };
-        let _ = tx.send(answer).await;
+        tx.send(answer).await;
         return;
     }
     let (kinds, mut page) = schema_of(stmt.columns());
-    if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+    if !tx.send(Msg::Schema(page.schema.clone())).await {
         return;
     }
     let end = {
@@ -376,7 +376,7 @@ async fn finish(end: PumpEnd, conn: &mut MySqlConnection, tx: &Tx, cancel: &Canc
             } else {
                 Msg::End
             };
-            let _ = tx.send(last).await;
+            tx.send(last).await;
         }
     }
 }
@@ -400,7 +400,7 @@ async fn run_text(
                 Some(Ok(Either::Left(r))) => affected += r.rows_affected(),
                 Some(Ok(Either::Right(row))) => break Some(row),
                 Some(Err(e)) => {
-                    let _ = tx.send(Msg::Err(map(e, ctx))).await;
+                    tx.send(Msg::Err(map(e, ctx))).await;
                     return;
                 }
             }
@@ -411,17 +411,17 @@ async fn run_text(
             } else {
                 Msg::Done(affected)
             };
-            let _ = tx.send(answer).await;
+            tx.send(answer).await;
             return;
         };
         let (kinds, mut page) = schema_of(first.columns());
-        if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+        if !tx.send(Msg::Schema(page.schema.clone())).await {
             return;
         }
         let first_bytes = match append_row(&first, &kinds, &mut page.cols) {
             Ok(b) => b,
             Err(e) => {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 return;
             }
         };

@@ -191,9 +191,9 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                     Ok(_) => Msg::Err(cancelled()),
                     Err(e) => Msg::Err(map(e, &ctx)),
                 };
-                let _ = tx.send(answer).await;
+                tx.send(answer).await;
             } else {
-                let _ = tx.send(Msg::Err(err)).await;
+                tx.send(Msg::Err(err)).await;
             }
             return;
         }
@@ -205,7 +205,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             Ok(_) => Msg::Err(cancelled()),
             Err(e) => Msg::Err(map(e, &ctx)),
         };
-        let _ = tx.send(answer).await;
+        tx.send(answer).await;
         return;
     }
 
@@ -222,7 +222,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         .map(|(c, s)| field(c.name(), s, &c.type_info().name().to_ascii_lowercase()))
         .collect();
     let mut page = Page::new(fields, &shapes);
-    if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+    if !tx.send(Msg::Schema(page.schema.clone())).await {
         return;
     }
 
@@ -233,7 +233,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             let row = match item {
                 Ok(row) => row,
                 Err(e) => {
-                    let _ = tx.send(Msg::Err(map(e, &ctx))).await;
+                    tx.send(Msg::Err(map(e, &ctx))).await;
                     return;
                 }
             };
@@ -268,7 +268,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 }
             }
             if let Some(e) = failed {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 stopped_early = true;
                 break;
             }
@@ -276,12 +276,12 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 let batch = match page.take() {
                     Ok(b) => b,
                     Err(e) => {
-                        let _ = tx.send(Msg::Err(e)).await;
+                        tx.send(Msg::Err(e)).await;
                         stopped_early = true;
                         break;
                     }
                 };
-                if tx.send(Msg::Batch(batch)).await.is_err() {
+                if !tx.send(Msg::Batch(batch)).await {
                     stopped_early = true;
                     break;
                 }
@@ -298,12 +298,12 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     if page.rows > 0 {
         match page.take() {
             Ok(b) => {
-                if tx.send(Msg::Batch(b)).await.is_err() {
+                if !tx.send(Msg::Batch(b)).await {
                     return;
                 }
             }
             Err(e) => {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 return;
             }
         }
@@ -313,7 +313,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     } else {
         Msg::End
     };
-    let _ = tx.send(last).await;
+    tx.send(last).await;
 }
 
 /// How to decode one column from the binary protocol.

@@ -7,7 +7,9 @@
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
 use keeperdb_driver_sdk::{DriverError, QueryResult};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc};
 
 use crate::errors::internal;
 
@@ -23,13 +25,40 @@ pub enum Msg {
 }
 
 fn died() -> DriverError {
-    internal("the driver's statement task stopped before the end of the result")
+    internal(
+        "the rest of this result is gone: another statement was started on the connection before it was read, or the driver's task failed",
+    )
 }
 
-pub type Tx = mpsc::Sender<Msg>;
+/// The producer's end: sends pages, and gives up when the host stops reading or starts another
+/// statement on the same connection (which supersedes this one's unread rows).
+pub struct Tx {
+    tx: mpsc::Sender<Msg>,
+    superseded: Arc<Notify>,
+}
 
-pub fn channel() -> (Tx, mpsc::Receiver<Msg>) {
-    mpsc::channel(2)
+impl Tx {
+    /// Send a message; false when nobody will read it any more.
+    pub async fn send(&self, msg: Msg) -> bool {
+        tokio::select! {
+            sent = self.tx.send(msg) => sent.is_ok(),
+            _ = self.superseded.notified() => false,
+        }
+    }
+}
+
+/// A new channel, and the handle that supersedes its statement.
+pub fn channel() -> (Tx, mpsc::Receiver<Msg>, Arc<Notify>) {
+    let (tx, rx) = mpsc::channel(2);
+    let superseded = Arc::new(Notify::new());
+    (
+        Tx {
+            tx,
+            superseded: superseded.clone(),
+        },
+        rx,
+        superseded,
+    )
 }
 
 /// Wait for the producer's first answer; for rows, also wait for the first page so that an
@@ -122,14 +151,14 @@ where
         let row = match item {
             Ok(row) => row,
             Err(e) => {
-                let _ = tx.send(Msg::Err(map_err(e))).await;
+                tx.send(Msg::Err(map_err(e))).await;
                 return PumpEnd::StoppedEarly;
             }
         };
         let bytes = match append(&row, &mut page.cols) {
             Ok(b) => b,
             Err(e) => {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 return PumpEnd::StoppedEarly;
             }
         };
@@ -146,9 +175,9 @@ where
 /// Send the page; false if it could not be built or the host stopped reading.
 pub async fn send_page(page: &mut crate::columns::Page, tx: &Tx) -> bool {
     match page.take() {
-        Ok(batch) => tx.send(Msg::Batch(batch)).await.is_ok(),
+        Ok(batch) => tx.send(Msg::Batch(batch)).await,
         Err(e) => {
-            let _ = tx.send(Msg::Err(e)).await;
+            tx.send(Msg::Err(e)).await;
             false
         }
     }

@@ -408,3 +408,28 @@ fn a_statement_timeout_is_a_timeout() {
     assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);
     assert_eq!(err.code.as_deref(), Some("57014"));
 }
+
+#[test]
+fn a_new_statement_supersedes_an_unread_result_instead_of_waiting_for_it() {
+    let mut conn = pg();
+    let mut old = match conn
+        .execute("SELECT g FROM generate_series(1, 10000000) g")
+        .unwrap()
+    {
+        StatementResult::Rows(r) => r,
+        StatementResult::Done { .. } => panic!("rows expected"),
+    };
+    assert!(old.next().unwrap().is_ok());
+    // The old reader is still alive and unread: this must not deadlock.
+    let b = query(conn.as_mut(), "SELECT 5 AS five");
+    assert_eq!(col(&b, "five").as_primitive::<Int32Type>().value(0), 5);
+    // The old result ends with an error saying why, never as a silently short result.
+    let err = loop {
+        match old.next() {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the superseded result ended as if complete"),
+        }
+    };
+    assert!(err.to_string().contains("another statement"), "{err}");
+}
