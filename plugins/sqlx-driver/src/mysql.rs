@@ -289,6 +289,10 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
 /// The type name to show: text in a `_bin` collation is named as text, not as bytes.
 fn engine_type_name(ti: &MySqlTypeInfo, shape: &Shape) -> String {
     let name = ti.name();
+    // sqlx calls TINYINT(1) "BOOLEAN", but it holds any TINYINT and mysql prints it as a number.
+    if name == "BOOLEAN" {
+        return "TINYINT(1)".into();
+    }
     if *shape == Shape::Utf8 {
         match name {
             "BINARY" => return "CHAR".into(),
