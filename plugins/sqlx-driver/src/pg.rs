@@ -540,6 +540,15 @@ fn inet_text(b: &[u8]) -> Result<String, DriverError> {
 
 fn append_array(col: &mut Col, inner: &PgKind, b: &[u8]) -> Result<(), DriverError> {
     let ndim = i32::from_be_bytes(be(b, 0, "array")?);
+    if ndim > 1 {
+        // A list column cannot hold the nesting faithfully; refuse rather than flatten.
+        return Err(DriverError::new(
+            ErrorKind::Query,
+            format!(
+                "a {ndim}-dimensional array cannot be read as a list; cast it to text in the query (e.g. `col::text`)"
+            ),
+        ));
+    }
     let mut at = 12;
     let mut count: usize = if ndim == 0 { 0 } else { 1 };
     for _ in 0..ndim.max(0) {

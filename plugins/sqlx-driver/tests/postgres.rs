@@ -433,3 +433,17 @@ fn a_new_statement_supersedes_an_unread_result_instead_of_waiting_for_it() {
     };
     assert!(err.to_string().contains("another statement"), "{err}");
 }
+
+#[test]
+fn multi_dimensional_arrays_are_refused_with_a_way_out() {
+    let mut conn = pg();
+    let err = expect_error(conn.as_mut(), "SELECT ARRAY[[1, 2], [3, 4]] AS m");
+    assert_eq!(err.kind, DriverErrorKind::Query);
+    assert!(
+        err.message.contains("2-dimensional") && err.message.contains("::text"),
+        "{}",
+        err.message
+    );
+    let b = query(conn.as_mut(), "SELECT ARRAY[[1, 2], [3, 4]]::text AS m");
+    assert_eq!(col(&b, "m").as_string::<i32>().value(0), "{{1,2},{3,4}}");
+}
