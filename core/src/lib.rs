@@ -8,6 +8,7 @@
 pub mod credentials;
 pub mod driver;
 pub mod error;
+pub mod format;
 pub mod manifest;
 pub mod model;
 pub mod prefs;
