@@ -52,7 +52,12 @@ pub enum Engine {
 
 impl Engine {
     /// Every engine, in display order.
-    pub const ALL: [Engine; 4] = [Engine::Postgres, Engine::Mysql, Engine::Mariadb, Engine::Sqlite];
+    pub const ALL: [Engine; 4] = [
+        Engine::Postgres,
+        Engine::Mysql,
+        Engine::Mariadb,
+        Engine::Sqlite,
+    ];
 
     /// The canonical lowercase name, as written in files and accepted on the command line.
     pub fn as_str(self) -> &'static str {
@@ -256,12 +261,6 @@ impl Connection {
 
     /// Check what a shell or a source plugin produced before it is saved or used.
     pub fn validate(&self) -> Result<(), InvalidConnection> {
-        if self.name.trim().is_empty() {
-            return Err(InvalidConnection::EmptyName);
-        }
-        if self.name.chars().any(char::is_control) {
-            return Err(InvalidConnection::ControlCharacter("name"));
-        }
         if self.engine.is_file_based() {
             if self.database.as_deref().is_none_or(|d| d.trim().is_empty()) {
                 return Err(InvalidConnection::MissingDatabaseFile);
@@ -271,6 +270,14 @@ impl Connection {
         }
         if self.port == Some(0) {
             return Err(InvalidConnection::ZeroPort);
+        }
+        // After the target checks, so a name derived from an empty target does not hide the
+        // real problem.
+        if self.name.trim().is_empty() {
+            return Err(InvalidConnection::EmptyName);
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err(InvalidConnection::ControlCharacter("name"));
         }
         if let Some(color) = &self.color {
             validate_color(color)?;
@@ -349,7 +356,10 @@ mod tests {
     #[test]
     fn tls_modes_accept_libpq_and_mysql_spellings() {
         assert_eq!("verify-full".parse::<TlsMode>(), Ok(TlsMode::VerifyFull));
-        assert_eq!("VERIFY_IDENTITY".parse::<TlsMode>(), Ok(TlsMode::VerifyFull));
+        assert_eq!(
+            "VERIFY_IDENTITY".parse::<TlsMode>(),
+            Ok(TlsMode::VerifyFull)
+        );
         assert_eq!("preferred".parse::<TlsMode>(), Ok(TlsMode::Prefer));
         assert!("maybe".parse::<TlsMode>().is_err());
     }
@@ -366,7 +376,10 @@ mod tests {
         assert_eq!(c.validate(), Err(InvalidConnection::EmptyName));
         let mut c = pg();
         c.color = Some("#12345z".into());
-        assert_eq!(c.validate(), Err(InvalidConnection::BadColor("#12345z".into())));
+        assert_eq!(
+            c.validate(),
+            Err(InvalidConnection::BadColor("#12345z".into()))
+        );
         let mut c = pg();
         c.engine = Engine::Sqlite;
         c.database = None;
