@@ -60,9 +60,7 @@ pub fn driver_for(engine: Engine) -> Result<Arc<dyn Driver>, Failure> {
                 continue;
             }
         };
-        if manifest.kind != PluginKind::Driver
-            || loaded.iter().any(|d| d.id() == manifest.id)
-        {
+        if manifest.kind != PluginKind::Driver || loaded.iter().any(|d| d.id() == manifest.id) {
             continue;
         }
         match keeperdb_core::driver_host::load_with_manifest(&dir, &manifest) {
@@ -117,7 +115,10 @@ pub fn resolve_connection(app: &App, arg: &str) -> Result<(Connection, Credentia
         } else {
             exit::VAULT
         };
-        Failure::new(code, format!("cannot get credentials for `{}`: {e}", connection.name))
+        Failure::new(
+            code,
+            format!("cannot get credentials for `{}`: {e}", connection.name),
+        )
     })?;
     Ok((connection, credentials))
 }

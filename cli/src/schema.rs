@@ -45,9 +45,12 @@ pub struct TableRef {
 
 fn column_text(batch: &RecordBatch, names: &[&str]) -> Option<Vec<Option<String>>> {
     let schema = batch.schema();
-    let idx = names
-        .iter()
-        .find_map(|n| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(n)))?;
+    let idx = names.iter().find_map(|n| {
+        schema
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(n))
+    })?;
     let col = batch.column(idx);
     let col = arrow_cast::cast(col, &DataType::Utf8).ok()?;
     let strings = col.as_any().downcast_ref::<StringArray>()?;
@@ -179,12 +182,10 @@ fn flat(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let mut writer: Option<Box<dyn format::ResultWriter + '_>> = None;
     let options = FormatOptions {
         engine: Some(session.engine()),
         footer: false,
     };
-    // The writer borrows `out` for its whole life; collect pages per table and write them.
     let mut pages: Vec<RecordBatch> = Vec::new();
     for t in tables {
         let batches = session.catalog_batches(&CatalogRequest::Columns {
@@ -195,16 +196,18 @@ fn flat(
             pages.push(with_table_columns(&b, t)?);
         }
     }
+    let Some(first) = pages.first() else {
+        return Ok(());
+    };
+    let fail = |e: format::FormatError| match e {
+        format::FormatError::Io(io) => io_failure(io),
+        other => Failure::new(exit::QUERY, other.to_string()),
+    };
+    let mut w = format::writer(format, first.schema(), &options, Box::new(out));
     for page in &pages {
-        let w = writer.get_or_insert_with(|| {
-            format::writer(format, page.schema(), &options, Box::new(&mut *out))
-        });
-        w.write_batch(page).map_err(|e| Failure::new(exit::QUERY, e.to_string()))?;
+        w.write_batch(page).map_err(fail)?;
     }
-    match writer {
-        Some(mut w) => w.finish().map_err(|e| Failure::new(exit::QUERY, e.to_string())),
-        None => Ok(()),
-    }
+    w.finish().map_err(fail)
 }
 
 /// Put `table_schema` and `table_name` in front of a `Columns` page (unless it has them).

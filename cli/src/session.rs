@@ -45,7 +45,6 @@ impl Failure {
     pub fn interrupted() -> Self {
         Self::new(exit::INTERRUPTED, "interrupted: the query was cancelled")
     }
-
 }
 
 impl From<Failure> for anyhow::Error {
@@ -100,9 +99,10 @@ pub fn statement_failure(e: &DriverError) -> Failure {
             exit::CONNECTION,
             format!("connection lost: {}", with_code(e)),
         ),
-        DriverErrorKind::Timeout => {
-            Failure::new(exit::QUERY, format!("statement timed out: {}", with_code(e)))
-        }
+        DriverErrorKind::Timeout => Failure::new(
+            exit::QUERY,
+            format!("statement timed out: {}", with_code(e)),
+        ),
         DriverErrorKind::Query => Failure::new(exit::QUERY, with_code(e)),
         DriverErrorKind::Internal => {
             Failure::new(exit::QUERY, format!("driver error: {}", with_code(e)))
@@ -188,9 +188,9 @@ impl Session {
             .catalog(request)
             .map_err(|e| statement_failure(&e))?
         {
-            StatementResult::Rows(reader) => reader
-                .map(|b| b.map_err(|e| source_failure(&e)))
-                .collect(),
+            StatementResult::Rows(reader) => {
+                reader.map(|b| b.map_err(|e| source_failure(&e))).collect()
+            }
             StatementResult::Done { .. } => Ok(Vec::new()),
         }
     }

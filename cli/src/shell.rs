@@ -175,7 +175,12 @@ fn execute(session: &mut Session, state: &mut State, sql: &str) -> Result<(), Fa
     let started = Instant::now();
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let outcome = session.run(sql, state.format, state.format == OutputFormat::Table, &mut out);
+    let outcome = session.run(
+        sql,
+        state.format,
+        state.format == OutputFormat::Table,
+        &mut out,
+    );
     let outcome = match outcome {
         Err(f) if f.code == session::BROKEN_PIPE => return Ok(()),
         other => other?,
@@ -184,7 +189,11 @@ fn execute(session: &mut Session, state: &mut State, sql: &str) -> Result<(), Fa
         let _ = writeln!(out, "OK, {n} row{} affected", if n == 1 { "" } else { "s" });
     }
     if state.timing {
-        let _ = writeln!(out, "Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
+        let _ = writeln!(
+            out,
+            "Time: {:.3} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
     let _ = out.flush();
     Ok(())
@@ -215,7 +224,11 @@ fn meta_command(session: &mut Session, state: &mut State, line: &str) -> Result<
         }
         "\\timing" => {
             state.timing = !state.timing;
-            let _ = writeln!(out, "Timing is {}.", if state.timing { "on" } else { "off" });
+            let _ = writeln!(
+                out,
+                "Timing is {}.",
+                if state.timing { "on" } else { "off" }
+            );
             Ok(())
         }
         "\\format" | "\\pset" => match arg.map(str::parse::<OutputFormat>) {
@@ -385,8 +398,7 @@ pub fn split_statements(text: &str, engine: Engine) -> (Vec<String>, String) {
                     .map(|p| i + 1 + p);
                 match tag_end {
                     Some(e)
-                        if b[e] == b'$'
-                            && !b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) =>
+                        if b[e] == b'$' && !b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) =>
                     {
                         let tag = &b[i..=e];
                         let body = e + 1;
@@ -449,8 +461,11 @@ mod tests {
 
     #[test]
     fn mysql_backslash_escapes_and_hash_comments() {
-        let (done, rest) = split_statements(r"select 'it\'s;'; # a;b
-select 2", Engine::Mariadb);
+        let (done, rest) = split_statements(
+            r"select 'it\'s;'; # a;b
+select 2",
+            Engine::Mariadb,
+        );
         assert_eq!(done, vec![r"select 'it\'s;'"]);
         assert_eq!(rest.trim(), "# a;b\nselect 2");
     }
