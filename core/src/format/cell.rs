@@ -338,8 +338,13 @@ fn render_text(spec: &ColumnSpec, array: &dyn Array, row: usize, out: &mut Strin
             push_binary(out, array.as_fixed_size_binary().value(row), flavor)
         }
         DataType::Date32 => {
-            let days = array.as_primitive::<Date32Type>().value(row) as i64;
-            push_date(out, days, flavor);
+            let days = array.as_primitive::<Date32Type>().value(row);
+            // PostgreSQL's `infinity` dates arrive as the extremes of the range.
+            match (flavor, days) {
+                (Flavor::Postgres, i32::MAX) => out.push_str("infinity"),
+                (Flavor::Postgres, i32::MIN) => out.push_str("-infinity"),
+                _ => push_date(out, days as i64, flavor),
+            }
         }
         DataType::Date64 => {
             let ms = array.as_primitive::<Date64Type>().value(row);
@@ -370,7 +375,11 @@ fn render_text(spec: &ColumnSpec, array: &dyn Array, row: usize, out: &mut Strin
                 }
                 TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
             };
-            push_timestamp(out, to_nanos(v, *unit), tz.as_deref(), flavor);
+            match (flavor, v) {
+                (Flavor::Postgres, i64::MAX) => out.push_str("infinity"),
+                (Flavor::Postgres, i64::MIN) => out.push_str("-infinity"),
+                _ => push_timestamp(out, to_nanos(v, *unit), tz.as_deref(), flavor),
+            }
         }
         DataType::Duration(unit) => {
             let v = match unit {
