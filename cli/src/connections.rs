@@ -286,6 +286,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         }
     };
     apply_fields(&mut connection, &args.fields);
+    absolutize_file_path(&mut connection)?;
     if connection.name.is_empty() {
         connection.name = connection.target();
     }
@@ -318,11 +319,13 @@ fn edit(app: &App, args: EditArgs) -> anyhow::Result<()> {
     } else {
         password_change(&args.password, &name)?
     };
+    let cwd = std::env::current_dir()?;
     let saved = app.store.edit(&args.connection, change, |mut c| {
         apply_fields(&mut c, &args.fields);
         for key in &args.remove_option {
             c.options.remove(key);
         }
+        absolutize_in(&mut c, &cwd);
         c
     })?;
     println!(
@@ -365,6 +368,25 @@ fn apply_fields(c: &mut Connection, f: &FieldArgs) {
     }
     let options: BTreeMap<String, String> = f.options.iter().cloned().collect();
     c.options.extend(options);
+}
+
+/// A relative SQLite path means "relative to where I am now"; saved as it is, it would point
+/// somewhere else from the next directory.
+fn absolutize_file_path(c: &mut Connection) -> anyhow::Result<()> {
+    absolutize_in(c, &std::env::current_dir()?);
+    Ok(())
+}
+
+fn absolutize_in(c: &mut Connection, cwd: &std::path::Path) {
+    if !c.engine.is_file_based() {
+        return;
+    }
+    if let Some(path) = &c.database
+        && std::path::Path::new(path).is_relative()
+        && path != ":memory:"
+    {
+        c.database = Some(cwd.join(path).to_string_lossy().into_owned());
+    }
 }
 
 fn password_change(p: &PasswordArgs, name: &str) -> anyhow::Result<PasswordChange> {

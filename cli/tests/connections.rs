@@ -233,6 +233,12 @@ fn bad_input_gets_clear_errors_and_exit_code_2() {
         );
     }
     env.ok(&["connections", "add", "sqlite:a.db", "--name", "a"]);
+    let saved = env.json(&["connections", "show", "a", "--json"]);
+    let path = saved["database"].as_str().unwrap();
+    assert!(
+        Path::new(path).is_absolute() && path.ends_with("a.db"),
+        "relative SQLite paths are saved absolute: {path}"
+    );
     let out = env.run(&["connections", "add", "sqlite:b.db", "--name", "a"]);
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("already exists"));

@@ -63,7 +63,13 @@ fn demo() -> anyhow::Result<()> {
     }
     let keeperdb = util::target_dir().join("debug/keeperdb");
     let kdb = |args: &[&str]| util::run_env(&keeperdb, args, &[("KEEPERDB_CONFIG_DIR", &config)]);
-    kdb(&["connections", "add", &format!("sqlite:{}", db.display()), "--name", "chinook"])?;
+    kdb(&[
+        "connections",
+        "add",
+        &format!("sqlite:{}", db.display()),
+        "--name",
+        "chinook",
+    ])?;
     kdb(&["connections", "list"])?;
     kdb(&["connections", "show", "chinook"])?;
     Ok(())

@@ -49,24 +49,36 @@ pub fn run_env<S: AsRef<OsStr>>(
         .status()
         .with_context(|| format!("cannot start {}", program.to_string_lossy()))?;
     if !status.success() {
-        bail!("{} {} failed ({status})", program.to_string_lossy(), describe(args));
+        bail!(
+            "{} {} failed ({status})",
+            program.to_string_lossy(),
+            describe(args)
+        );
     }
     Ok(())
 }
 
 /// Run a command with a file as its stdin.
 pub fn run_with_stdin_file(program: &str, args: &[&str], input: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let file =
+        std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let status = Command::new(program).args(args).stdin(file).status()?;
     if !status.success() {
-        bail!("{program} {} < {} failed ({status})", describe(args), input.display());
+        bail!(
+            "{program} {} < {} failed ({status})",
+            describe(args),
+            input.display()
+        );
     }
     Ok(())
 }
 
 /// Run cargo from the repository root.
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
-    run(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()), args)
+    run(
+        std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+        args,
+    )
 }
 
 /// Whether a command runs and exits 0 (output discarded).

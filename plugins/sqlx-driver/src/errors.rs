@@ -1,0 +1,140 @@
+//! sqlx errors to driver errors with a kind the host maps to exit codes.
+
+use keeperdb_driver_sdk::{DriverError, ErrorKind};
+use sqlx::mysql::MySqlDatabaseError;
+use sqlx::postgres::PgDatabaseError;
+use sqlx::sqlite::SqliteError;
+
+/// What was being done, for messages about transport failures.
+pub struct Ctx<'a> {
+    /// `host:port` or the SQLite file.
+    pub target: &'a str,
+    /// Removed from any message, should a server or library echo it.
+    pub password: Option<&'a str>,
+}
+
+pub fn scrub(message: String, password: Option<&str>) -> String {
+    match password {
+        Some(p) if !p.is_empty() && message.contains(p) => message.replace(p, "********"),
+        _ => message,
+    }
+}
+
+pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
+    let mut out = match e {
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+                pg_error(pg)
+            } else if let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>() {
+                mysql_error(my)
+            } else if let Some(lite) = db.try_downcast_ref::<SqliteError>() {
+                sqlite_error(lite, db.code().map(|c| c.to_string()), ctx)
+            } else {
+                let mut err = DriverError::new(ErrorKind::Query, db.message().to_string());
+                err.code = db.code().map(|c| c.to_string());
+                err
+            }
+        }
+        sqlx::Error::Io(io) => {
+            let kind = if io.kind() == std::io::ErrorKind::TimedOut {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Connection
+            };
+            DriverError::new(kind, format!("cannot talk to {}: {io}", ctx.target))
+        }
+        sqlx::Error::Tls(e) => {
+            DriverError::new(ErrorKind::Connection, format!("TLS with {} failed: {e}", ctx.target))
+        }
+        sqlx::Error::Protocol(p) => DriverError::new(
+            ErrorKind::Connection,
+            format!("protocol error talking to {}: {p}", ctx.target),
+        ),
+        sqlx::Error::Configuration(e) => DriverError::new(
+            ErrorKind::Connection,
+            format!("invalid connection settings for {}: {e}", ctx.target),
+        ),
+        sqlx::Error::PoolTimedOut => DriverError::new(
+            ErrorKind::Timeout,
+            format!("timed out connecting to {}", ctx.target),
+        ),
+        other => DriverError::new(ErrorKind::Internal, other.to_string()),
+    };
+    out.message = scrub(out.message, ctx.password);
+    out
+}
+
+fn pg_error(pg: &PgDatabaseError) -> DriverError {
+    let code = pg.code();
+    let kind = match code {
+        "28P01" | "28000" => ErrorKind::Auth,
+        "57014" => ErrorKind::Cancelled,
+        c if c.starts_with("08") => ErrorKind::Connection,
+        // too many connections, database does not exist, cannot connect now
+        "53300" | "3D000" | "57P03" => ErrorKind::Connection,
+        "57P01" | "57P02" => ErrorKind::Connection,
+        _ => ErrorKind::Query,
+    };
+    let mut message = pg.message().to_string();
+    if let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position() {
+        message.push_str(&format!(" (at character {pos})"));
+    }
+    if let Some(detail) = pg.detail() {
+        message.push_str(&format!("\nDETAIL: {detail}"));
+    }
+    if let Some(hint) = pg.hint() {
+        message.push_str(&format!("\nHINT: {hint}"));
+    }
+    DriverError::new(kind, message).with_code(code)
+}
+
+fn mysql_error(my: &MySqlDatabaseError) -> DriverError {
+    let number = my.number();
+    let kind = match number {
+        // access denied (bad password / user), access denied to database
+        1045 | 1044 | 1698 => ErrorKind::Auth,
+        // query interrupted / KILL QUERY
+        1317 => ErrorKind::Cancelled,
+        // max_execution_time exceeded, lock wait timeout
+        3024 | 1969 | 1205 => ErrorKind::Timeout,
+        // unknown database, too many connections, host blocked
+        1049 | 1040 | 1129 | 1130 => ErrorKind::Connection,
+        _ => ErrorKind::Query,
+    };
+    let code = match my.code() {
+        Some(state) => format!("{number} ({state})"),
+        None => number.to_string(),
+    };
+    DriverError::new(kind, my.message().to_string()).with_code(code)
+}
+
+fn sqlite_error(e: &SqliteError, code: Option<String>, ctx: &Ctx<'_>) -> DriverError {
+    let primary = code
+        .as_deref()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    let kind = match primary {
+        // SQLITE_INTERRUPT
+        Some(9) => ErrorKind::Cancelled,
+        // SQLITE_CANTOPEN, SQLITE_NOTADB
+        Some(14) | Some(26) => ErrorKind::Connection,
+        // SQLITE_BUSY, SQLITE_LOCKED
+        Some(5) | Some(6) => ErrorKind::Timeout,
+        // SQLITE_AUTH
+        Some(23) => ErrorKind::Auth,
+        _ => ErrorKind::Query,
+    };
+    let mut message = e.message().to_string();
+    if matches!(primary, Some(14) | Some(26)) {
+        message = format!("cannot open SQLite database {}: {message}", ctx.target);
+    }
+    let mut err = DriverError::new(kind, message);
+    err.code = code;
+    err
+}
+
+pub fn internal(message: impl Into<String>) -> DriverError {
+    DriverError::new(ErrorKind::Internal, message)
+}
+
+use sqlx::error::DatabaseError as _;

@@ -1,0 +1,400 @@
+//! MySQL and MariaDB: connect, stream rows, cancel with `KILL QUERY` from a side connection.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use keeperdb_driver_sdk::{CatalogRequest, DriverError, ErrorKind};
+use sqlx::mysql::{
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlSslMode,
+    MySqlTypeInfo,
+};
+use sqlx::query::Query;
+use sqlx::mysql::types::MySqlTime;
+use sqlx::{
+    AssertSqlSafe, Column as _, ConnectOptions as _, Decode, Either, Executor as _, Row as _,
+    SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
+};
+use tokio::sync::Mutex;
+
+use crate::columns::{Col, Page, Shape, field};
+use crate::errors::{Ctx, internal, map};
+use crate::stream::{Msg, PumpEnd, Tx, pump};
+use crate::{Args, CancelState, CancelTarget, EngineConn, Setup, cancelled};
+
+pub struct MyShared {
+    conn: Mutex<MySqlConnection>,
+    target: String,
+}
+
+pub type Shared = Arc<MyShared>;
+
+pub struct CancelInfo {
+    opts: MySqlConnectOptions,
+    id: u64,
+    target: String,
+}
+
+fn ssl_mode(tls: &str) -> Result<MySqlSslMode, DriverError> {
+    Ok(match tls {
+        "disable" => MySqlSslMode::Disabled,
+        "allow" | "prefer" => MySqlSslMode::Preferred,
+        "require" => MySqlSslMode::Required,
+        "verify-ca" => MySqlSslMode::VerifyCa,
+        "verify-full" => MySqlSslMode::VerifyIdentity,
+        other => {
+            return Err(DriverError::new(
+                ErrorKind::Connection,
+                format!("unknown TLS mode `{other}`"),
+            ));
+        }
+    })
+}
+
+pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), DriverError> {
+    let p = &setup.params;
+    let target = setup.target(3306);
+    let ctx = Ctx {
+        target: &target,
+        password: setup.password(),
+    };
+    let mut opts = MySqlConnectOptions::new()
+        .host(p.host.as_deref().unwrap_or("localhost"))
+        .port(p.port.unwrap_or(3306))
+        .ssl_mode(ssl_mode(&p.tls)?);
+    if let Some(user) = &p.user {
+        opts = opts.username(user);
+    }
+    if let Some(db) = &p.database {
+        opts = opts.database(db);
+    }
+    if let Some(password) = setup.password() {
+        opts = opts.password(password);
+    }
+    if let Some(ca) = p.options.get("sslrootcert").or(p.options.get("ssl-ca")) {
+        opts = opts.ssl_ca(ca);
+    }
+    let mut conn = match tokio::time::timeout(setup.timeout, opts.connect()).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(map(e, &ctx)),
+        Err(_) => {
+            return Err(DriverError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "connecting to {target} timed out after {} ms",
+                    setup.timeout.as_millis()
+                ),
+            ));
+        }
+    };
+    if p.read_only {
+        sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| map(e, &ctx))?;
+    }
+    let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| map(e, &ctx))?;
+    let shared = Arc::new(MyShared {
+        conn: Mutex::new(conn),
+        target: target.clone(),
+    });
+    Ok((
+        EngineConn::MySql(shared),
+        CancelTarget::MySql(CancelInfo { opts, id, target }),
+    ))
+}
+
+pub async fn cancel(info: &CancelInfo) -> Result<(), DriverError> {
+    let ctx = Ctx {
+        target: &info.target,
+        password: None,
+    };
+    let mut side = info.opts.connect().await.map_err(|e| map(e, &ctx))?;
+    // The id is a number we read from the server, not user text.
+    sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {}", info.id)))
+        .execute(&mut side)
+        .await
+        .map_err(|e| map(e, &ctx))?;
+    let _ = sqlx::Connection::close(side).await;
+    Ok(())
+}
+
+pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
+    match request {
+        CatalogRequest::Databases => (
+            "SELECT schema_name AS name FROM information_schema.schemata ORDER BY 1".into(),
+            vec![],
+        ),
+        CatalogRequest::Tables { schema } => (
+            "SELECT table_schema AS `schema`, table_name AS name, table_type AS type \
+             FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) \
+             ORDER BY 2"
+                .into(),
+            vec![schema.clone()],
+        ),
+        CatalogRequest::Columns { schema, table } => (
+            "SELECT column_name AS name, column_type AS type, (is_nullable = 'YES') AS nullable, \
+             column_default AS `default`, ordinal_position AS position \
+             FROM information_schema.columns \
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+             ORDER BY ordinal_position"
+                .into(),
+            vec![schema.clone(), Some(table.clone())],
+        ),
+    }
+}
+
+fn bind<'q>(mut q: Query<'q, MySql, MySqlArguments>, args: &Args) -> Query<'q, MySql, MySqlArguments> {
+    for a in args {
+        q = q.bind(a.clone());
+    }
+    q
+}
+
+/// How to decode one column.
+#[derive(Debug, Clone, Copy)]
+enum MyKind {
+    Int,
+    UInt,
+    Float,
+    Double,
+    Text,
+    Bytes,
+    Date,
+    DateTime,
+    Timestamp,
+    Time,
+}
+
+fn kind_of(ti: &MySqlTypeInfo) -> (MyKind, Shape) {
+    let name = ti.name();
+    match name {
+        "BOOLEAN" | "TINYINT" => (MyKind::Int, Shape::I8),
+        "SMALLINT" => (MyKind::Int, Shape::I16),
+        "INT" | "MEDIUMINT" => (MyKind::Int, Shape::I32),
+        "BIGINT" => (MyKind::Int, Shape::I64),
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "YEAR" => {
+            (MyKind::UInt, Shape::I32)
+        }
+        "INT UNSIGNED" => (MyKind::UInt, Shape::I64),
+        "BIGINT UNSIGNED" | "BIT" => (MyKind::UInt, Shape::U64),
+        "FLOAT" => (MyKind::Float, Shape::F32),
+        "DOUBLE" => (MyKind::Double, Shape::F64),
+        "DATE" => (MyKind::Date, Shape::Date32),
+        "DATETIME" => (MyKind::DateTime, Shape::Timestamp(None)),
+        // sqlx sets the session time zone to UTC, so TIMESTAMPs arrive as UTC instants.
+        "TIMESTAMP" => (MyKind::Timestamp, Shape::Timestamp(Some("UTC"))),
+        "TIME" => (MyKind::Time, Shape::Duration),
+        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" | "GEOMETRY" => {
+            (MyKind::Bytes, Shape::Binary)
+        }
+        // DECIMAL keeps its exact text; JSON, ENUM, SET, CHAR, VARCHAR, TEXT are text.
+        _ => (MyKind::Text, Shape::Utf8),
+    }
+}
+
+fn decode_err(e: sqlx::error::BoxDynError) -> DriverError {
+    internal(e.to_string())
+}
+
+const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => panic!("1970-01-01 is a date"),
+};
+
+fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usize, DriverError> {
+    let mut bytes = 0;
+    for (i, (kind, col)) in kinds.iter().zip(cols.iter_mut()).enumerate() {
+        let v = row.try_get_raw(i).map_err(|e| internal(e.to_string()))?;
+        if v.is_null() {
+            col.append_null();
+            continue;
+        }
+        bytes += 8;
+        let r = match kind {
+            MyKind::Int => col.append_i64(<i64 as Decode<MySql>>::decode(v).map_err(decode_err)?),
+            MyKind::UInt => col.append_u64(<u64 as Decode<MySql>>::decode(v).map_err(decode_err)?),
+            MyKind::Float => col.append_f32(<f32 as Decode<MySql>>::decode(v).map_err(decode_err)?),
+            MyKind::Double => {
+                col.append_f64(<f64 as Decode<MySql>>::decode(v).map_err(decode_err)?)
+            }
+            MyKind::Text | MyKind::Bytes => {
+                let b = <&[u8] as Decode<MySql>>::decode(v).map_err(decode_err)?;
+                bytes += b.len();
+                col.append_bytes(b)
+            }
+            // Zero dates ('0000-00-00') have no calendar value: they come out as NULL.
+            MyKind::Date => match <NaiveDate as Decode<MySql>>::decode(v) {
+                Ok(d) => {
+                    let days = d.signed_duration_since(UNIX_EPOCH_DATE).num_days();
+                    col.append_date(i32::try_from(days).map_err(|_| internal("date out of range"))?)
+                }
+                Err(_) => {
+                    col.append_null();
+                    Ok(())
+                }
+            },
+            MyKind::DateTime => match <NaiveDateTime as Decode<MySql>>::decode(v) {
+                Ok(t) => col.append_timestamp(t.and_utc().timestamp_micros()),
+                Err(_) => {
+                    col.append_null();
+                    Ok(())
+                }
+            },
+            MyKind::Timestamp => match <DateTime<Utc> as Decode<MySql>>::decode(v) {
+                Ok(t) => col.append_timestamp(t.timestamp_micros()),
+                Err(_) => {
+                    col.append_null();
+                    Ok(())
+                }
+            },
+            MyKind::Time => {
+                let t = <MySqlTime as Decode<MySql>>::decode(v).map_err(decode_err)?;
+                let secs = (i64::from(t.hours()) * 60 + i64::from(t.minutes())) * 60
+                    + i64::from(t.seconds());
+                let micros = secs * 1_000_000 + i64::from(t.microseconds());
+                col.append_time(if t.is_negative() { -micros } else { micros })
+            }
+        };
+        r.map_err(|e| {
+            DriverError::new(
+                e.kind,
+                format!("cannot read column {} ({}): {}", i + 1, row.columns()[i].name(), e.message),
+            )
+        })?;
+    }
+    Ok(bytes)
+}
+
+fn schema_of(columns: &[sqlx::mysql::MySqlColumn]) -> (Vec<MyKind>, Page) {
+    let mut kinds = Vec::new();
+    let mut shapes = Vec::new();
+    let mut fields = Vec::new();
+    for c in columns {
+        let (k, s) = kind_of(c.type_info());
+        fields.push(field(c.name(), &s, c.type_info().name()));
+        kinds.push(k);
+        shapes.push(s);
+    }
+    (kinds, Page::new(fields, &shapes))
+}
+
+pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
+    let mut guard = shared.conn.lock().await;
+    let ctx = Ctx {
+        target: &shared.target,
+        password: None,
+    };
+    let conn: &mut MySqlConnection = &mut guard;
+    let stmt = match conn.prepare(AssertSqlSafe(sql.clone()).into_sql_str()).await {
+        Ok(s) => s,
+        Err(e) => {
+            let err = map(e, &ctx);
+            // 1295: not supported in the prepared statement protocol; use the text protocol.
+            if err.code.as_deref().is_some_and(|c| c.starts_with("1295")) && args.is_empty() {
+                run_text(conn, sql, &tx, &cancel, &ctx).await;
+            } else {
+                let _ = tx.send(Msg::Err(err)).await;
+            }
+            return;
+        }
+    };
+    if stmt.columns().is_empty() {
+        let answer = match bind(stmt.query(), &args).execute(&mut *conn).await {
+            Ok(r) if !cancel.was_requested() => Msg::Done(r.rows_affected()),
+            Ok(_) => Msg::Err(cancelled()),
+            Err(e) => Msg::Err(map(e, &ctx)),
+        };
+        let _ = tx.send(answer).await;
+        return;
+    }
+    let (kinds, mut page) = schema_of(stmt.columns());
+    if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+        return;
+    }
+    let end = {
+        let rows = bind(stmt.query(), &args).fetch(&mut *conn);
+        pump(rows, &mut page, &tx, |e| map(e, &ctx), |row: &MySqlRow, cols| {
+            append_row(row, &kinds, cols)
+        })
+        .await
+    };
+    finish(end, conn, &tx, &cancel).await;
+}
+
+async fn finish(end: PumpEnd, conn: &mut MySqlConnection, tx: &Tx, cancel: &CancelState) {
+    match end {
+        PumpEnd::StoppedEarly => {
+            // Stop the server instead of reading what nobody wants, while we hold the connection.
+            let _ = cancel.server_cancel().await;
+            let _ = sqlx::Connection::ping(conn).await;
+        }
+        PumpEnd::Finished => {
+            if cancel.was_requested() {
+                let _ = tx.send(Msg::Err(cancelled())).await;
+            }
+        }
+    }
+}
+
+/// Statements the prepared protocol refuses: run them as text; the schema comes from the first
+/// row, so a statement that returns no row reports `Done`.
+async fn run_text(
+    conn: &mut MySqlConnection,
+    sql: String,
+    tx: &Tx,
+    cancel: &CancelState,
+    ctx: &Ctx<'_>,
+) {
+    use futures_util::StreamExt;
+    let end = {
+        let mut stream = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut *conn);
+        let mut affected = 0;
+        let first = loop {
+            match stream.next().await {
+                None => break None,
+                Some(Ok(Either::Left(r))) => affected += r.rows_affected(),
+                Some(Ok(Either::Right(row))) => break Some(row),
+                Some(Err(e)) => {
+                    let _ = tx.send(Msg::Err(map(e, ctx))).await;
+                    return;
+                }
+            }
+        };
+        let Some(first) = first else {
+            let answer = if cancel.was_requested() {
+                Msg::Err(cancelled())
+            } else {
+                Msg::Done(affected)
+            };
+            let _ = tx.send(answer).await;
+            return;
+        };
+        let (kinds, mut page) = schema_of(first.columns());
+        if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+            return;
+        }
+        let first_bytes = match append_row(&first, &kinds, &mut page.cols) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = tx.send(Msg::Err(e)).await;
+                return;
+            }
+        };
+        page.row_done(first_bytes);
+        let rows = stream.filter_map(|item| async move {
+            match item {
+                Ok(Either::Right(row)) => Some(Ok(row)),
+                Ok(Either::Left(_)) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
+        pump(Box::pin(rows), &mut page, tx, |e| map(e, ctx), |row: &MySqlRow, cols| {
+            append_row(row, &kinds, cols)
+        })
+        .await
+    };
+    finish(end, conn, tx, cancel).await;
+}

@@ -1,0 +1,615 @@
+//! PostgreSQL: connect, stream rows decoded from the binary protocol, cancel with
+//! `pg_cancel_backend` from a side connection.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use keeperdb_driver_sdk::{CatalogRequest, DriverError, ErrorKind};
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgConnection, PgSslMode, PgTypeInfo, PgTypeKind, Postgres,
+};
+use sqlx::query::Query;
+use sqlx::{
+    AssertSqlSafe, Column as _, ConnectOptions as _, Executor as _, Row as _, SqlSafeStr as _,
+    Statement as _, TypeInfo as _, ValueRef as _,
+};
+use tokio::sync::Mutex;
+
+use crate::columns::{Col, Page, Shape, field};
+use crate::errors::{Ctx, internal, map};
+use crate::stream::{Msg, Tx};
+use crate::{Args, CancelState, CancelTarget, EngineConn, Setup, cancelled};
+
+pub struct PgShared {
+    conn: Mutex<PgConnection>,
+    target: String,
+}
+
+pub type Shared = Arc<PgShared>;
+
+pub struct CancelInfo {
+    opts: PgConnectOptions,
+    pid: i32,
+    target: String,
+}
+
+fn ssl_mode(tls: &str) -> Result<PgSslMode, DriverError> {
+    Ok(match tls {
+        "disable" => PgSslMode::Disable,
+        "allow" => PgSslMode::Allow,
+        "prefer" => PgSslMode::Prefer,
+        "require" => PgSslMode::Require,
+        "verify-ca" => PgSslMode::VerifyCa,
+        "verify-full" => PgSslMode::VerifyFull,
+        other => {
+            return Err(DriverError::new(
+                ErrorKind::Connection,
+                format!("unknown TLS mode `{other}`"),
+            ));
+        }
+    })
+}
+
+pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), DriverError> {
+    let p = &setup.params;
+    let target = setup.target(5432);
+    let ctx = Ctx {
+        target: &target,
+        password: setup.password(),
+    };
+    let mut opts = PgConnectOptions::new_without_pgpass()
+        .host(p.host.as_deref().unwrap_or("localhost"))
+        .port(p.port.unwrap_or(5432))
+        .ssl_mode(ssl_mode(&p.tls)?)
+        .application_name(
+            p.options
+                .get("application_name")
+                .map(String::as_str)
+                .unwrap_or("keeperdb"),
+        );
+    if let Some(user) = &p.user {
+        opts = opts.username(user);
+    }
+    if let Some(db) = &p.database {
+        opts = opts.database(db);
+    }
+    if let Some(password) = setup.password() {
+        opts = opts.password(password);
+    }
+    if let Some(ca) = p.options.get("sslrootcert") {
+        opts = opts.ssl_root_cert(ca);
+    }
+    let mut server_options: Vec<(&str, &str)> = Vec::new();
+    if p.read_only {
+        server_options.push(("default_transaction_read_only", "on"));
+    }
+    if let Some(t) = p.options.get("statement_timeout") {
+        server_options.push(("statement_timeout", t));
+    }
+    if !server_options.is_empty() {
+        opts = opts.options(server_options);
+    }
+    let mut conn = match tokio::time::timeout(setup.timeout, opts.connect()).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(map(e, &ctx)),
+        Err(_) => {
+            return Err(DriverError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "connecting to {target} timed out after {} ms",
+                    setup.timeout.as_millis()
+                ),
+            ));
+        }
+    };
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| map(e, &ctx))?;
+    let shared = Arc::new(PgShared {
+        conn: Mutex::new(conn),
+        target: target.clone(),
+    });
+    Ok((
+        EngineConn::Pg(shared),
+        CancelTarget::Pg(CancelInfo { opts, pid, target }),
+    ))
+}
+
+pub async fn cancel(info: &CancelInfo) -> Result<(), DriverError> {
+    let ctx = Ctx {
+        target: &info.target,
+        password: None,
+    };
+    let mut side = info.opts.connect().await.map_err(|e| map(e, &ctx))?;
+    sqlx::query("SELECT pg_cancel_backend($1)")
+        .bind(info.pid)
+        .execute(&mut side)
+        .await
+        .map_err(|e| map(e, &ctx))?;
+    let _ = sqlx::Connection::close(side).await;
+    Ok(())
+}
+
+pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
+    match request {
+        CatalogRequest::Databases => (
+            "SELECT datname::text AS name FROM pg_catalog.pg_database \
+             WHERE NOT datistemplate ORDER BY 1"
+                .into(),
+            vec![],
+        ),
+        CatalogRequest::Tables { schema } => (
+            "SELECT table_schema::text AS schema, table_name::text AS name, \
+             table_type::text AS type FROM information_schema.tables \
+             WHERE ($1::text IS NULL AND table_schema NOT IN ('pg_catalog', 'information_schema')) \
+             OR table_schema = $1::text ORDER BY 1, 2"
+                .into(),
+            vec![schema.clone()],
+        ),
+        CatalogRequest::Columns { schema, table } => (
+            "SELECT column_name::text AS name, data_type::text AS type, \
+             (is_nullable = 'YES') AS nullable, column_default::text AS \"default\", \
+             ordinal_position::int4 AS position FROM information_schema.columns \
+             WHERE table_schema = COALESCE($1::text, current_schema()) AND table_name = $2::text \
+             ORDER BY ordinal_position"
+                .into(),
+            vec![schema.clone(), Some(table.clone())],
+        ),
+    }
+}
+
+fn bind<'q>(
+    mut q: Query<'q, Postgres, PgArguments>,
+    args: &Args,
+) -> Query<'q, Postgres, PgArguments> {
+    for a in args {
+        q = q.bind(a.clone());
+    }
+    q
+}
+
+pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
+    let mut guard = shared.conn.lock().await;
+    let ctx = Ctx {
+        target: &shared.target,
+        password: None,
+    };
+    let conn: &mut PgConnection = &mut guard;
+    let stmt = match conn.prepare(AssertSqlSafe(sql.clone()).into_sql_str()).await {
+        Ok(s) => s,
+        Err(e) => {
+            let err = map(e, &ctx);
+            // Scripts with several statements cannot be prepared: run them as one simple query.
+            if err.code.as_deref() == Some("42601") && err.message.contains("multiple commands") {
+                let answer = match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
+                    Ok(r) if !cancel.was_requested() => Msg::Done(r.rows_affected()),
+                    Ok(_) => Msg::Err(cancelled()),
+                    Err(e) => Msg::Err(map(e, &ctx)),
+                };
+                let _ = tx.send(answer).await;
+            } else {
+                let _ = tx.send(Msg::Err(err)).await;
+            }
+            return;
+        }
+    };
+
+    if stmt.columns().is_empty() {
+        let answer = match bind(stmt.query(), &args).execute(&mut *conn).await {
+            Ok(r) if !cancel.was_requested() => Msg::Done(r.rows_affected()),
+            Ok(_) => Msg::Err(cancelled()),
+            Err(e) => Msg::Err(map(e, &ctx)),
+        };
+        let _ = tx.send(answer).await;
+        return;
+    }
+
+    let kinds: Vec<PgKind> = stmt.columns().iter().map(|c| kind_of(c.type_info())).collect();
+    let shapes: Vec<Shape> = kinds.iter().map(PgKind::shape).collect();
+    let fields = stmt
+        .columns()
+        .iter()
+        .zip(&shapes)
+        .map(|(c, s)| field(c.name(), s, &c.type_info().name().to_ascii_lowercase()))
+        .collect();
+    let mut page = Page::new(fields, &shapes);
+    if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+        return;
+    }
+
+    let mut stopped_early = false;
+    {
+        let mut rows = bind(stmt.query(), &args).fetch(&mut *conn);
+        while let Some(item) = rows.next().await {
+            let row = match item {
+                Ok(row) => row,
+                Err(e) => {
+                    let _ = tx.send(Msg::Err(map(e, &ctx))).await;
+                    return;
+                }
+            };
+            let mut bytes = 0;
+            let mut failed = None;
+            for (i, (kind, col)) in kinds.iter().zip(page.cols.iter_mut()).enumerate() {
+                let appended = match row.try_get_raw(i) {
+                    Ok(v) if v.is_null() => {
+                        col.append_null();
+                        Ok(())
+                    }
+                    Ok(v) => match v.as_bytes() {
+                        Ok(b) => {
+                            bytes += b.len() + 8;
+                            append(col, kind, b)
+                        }
+                        Err(e) => Err(internal(e.to_string())),
+                    },
+                    Err(e) => Err(map(e, &ctx)),
+                };
+                if let Err(e) = appended {
+                    failed = Some(DriverError::new(
+                        e.kind,
+                        format!(
+                            "cannot read column {} ({}): {}",
+                            i + 1,
+                            row.columns()[i].name(),
+                            e.message
+                        ),
+                    ));
+                    break;
+                }
+            }
+            if let Some(e) = failed {
+                let _ = tx.send(Msg::Err(e)).await;
+                stopped_early = true;
+                break;
+            }
+            if page.row_done(bytes) {
+                let batch = match page.take() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx.send(Msg::Err(e)).await;
+                        stopped_early = true;
+                        break;
+                    }
+                };
+                if tx.send(Msg::Batch(batch)).await.is_err() {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+    if stopped_early {
+        // The rest of the result is unwanted: stop the server instead of reading it all, while we
+        // still hold the connection so no later statement can be hit by this cancel.
+        let _ = cancel.server_cancel().await;
+        let _ = sqlx::Connection::ping(&mut *conn).await;
+        return;
+    }
+    if page.rows > 0 {
+        match page.take() {
+            Ok(b) => {
+                if tx.send(Msg::Batch(b)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::Err(e)).await;
+                return;
+            }
+        }
+    }
+    if cancel.was_requested() {
+        let _ = tx.send(Msg::Err(cancelled())).await;
+    }
+}
+
+/// How to decode one column from the binary protocol.
+#[derive(Debug, Clone)]
+enum PgKind {
+    Bool,
+    I2,
+    I4,
+    I8,
+    Oid,
+    F4,
+    F8,
+    Text,
+    Jsonb,
+    Bytea,
+    Uuid,
+    Date,
+    Time,
+    TimeTz,
+    Timestamp,
+    TimestampTz,
+    Interval,
+    Numeric,
+    Money,
+    Char,
+    Array(Box<PgKind>),
+    /// A type we cannot decode: its binary form is passed on as bytes.
+    Raw,
+}
+
+fn kind_of(ti: &PgTypeInfo) -> PgKind {
+    match ti.kind() {
+        PgTypeKind::Domain(base) => return kind_of(base),
+        PgTypeKind::Enum(_) => return PgKind::Text,
+        PgTypeKind::Array(elem) => return PgKind::Array(Box::new(kind_of(elem))),
+        PgTypeKind::Composite(_) | PgTypeKind::Range(_) => return PgKind::Raw,
+        PgTypeKind::Simple | PgTypeKind::Pseudo => {}
+    }
+    match ti.oid().map(|o| o.0) {
+        Some(16) => PgKind::Bool,
+        Some(17) => PgKind::Bytea,
+        Some(18) => PgKind::Char,
+        Some(20) => PgKind::I8,
+        Some(21) => PgKind::I2,
+        Some(23) => PgKind::I4,
+        Some(26) => PgKind::Oid,
+        // text, name, json, xml, bpchar, varchar, unknown, citext-like via name below
+        Some(19) | Some(25) | Some(114) | Some(142) | Some(705) | Some(1042) | Some(1043) => {
+            PgKind::Text
+        }
+        Some(700) => PgKind::F4,
+        Some(701) => PgKind::F8,
+        Some(790) => PgKind::Money,
+        Some(1082) => PgKind::Date,
+        Some(1083) => PgKind::Time,
+        Some(1114) => PgKind::Timestamp,
+        Some(1184) => PgKind::TimestampTz,
+        Some(1186) => PgKind::Interval,
+        Some(1266) => PgKind::TimeTz,
+        Some(1700) => PgKind::Numeric,
+        Some(2950) => PgKind::Uuid,
+        Some(3802) => PgKind::Jsonb,
+        _ if ti.name().eq_ignore_ascii_case("citext") => PgKind::Text,
+        _ => PgKind::Raw,
+    }
+}
+
+impl PgKind {
+    fn shape(&self) -> Shape {
+        match self {
+            PgKind::Bool => Shape::Bool,
+            PgKind::I2 => Shape::I16,
+            PgKind::I4 => Shape::I32,
+            PgKind::I8 | PgKind::Oid => Shape::I64,
+            PgKind::F4 => Shape::F32,
+            PgKind::F8 => Shape::F64,
+            PgKind::Text
+            | PgKind::Jsonb
+            | PgKind::Uuid
+            | PgKind::TimeTz
+            | PgKind::Numeric
+            | PgKind::Money
+            | PgKind::Char => Shape::Utf8,
+            PgKind::Bytea | PgKind::Raw => Shape::Binary,
+            PgKind::Date => Shape::Date32,
+            PgKind::Time => Shape::Time64,
+            PgKind::Timestamp => Shape::Timestamp(None),
+            PgKind::TimestampTz => Shape::Timestamp(Some("UTC")),
+            PgKind::Interval => Shape::Interval,
+            PgKind::Array(inner) => Shape::List(Box::new(inner.shape())),
+        }
+    }
+}
+
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds from 1970-01-01 to 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+fn short(what: &str) -> DriverError {
+    internal(format!("malformed {what} value from the server"))
+}
+
+fn be<const N: usize>(b: &[u8], at: usize, what: &str) -> Result<[u8; N], DriverError> {
+    b.get(at..at + N)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| short(what))
+}
+
+fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+fn append(col: &mut Col, kind: &PgKind, b: &[u8]) -> Result<(), DriverError> {
+    match kind {
+        PgKind::Bool => col.append_bool(b.first().is_some_and(|v| *v != 0)),
+        PgKind::I2 => col.append_i64(i64::from(i16::from_be_bytes(be(b, 0, "int2")?))),
+        PgKind::I4 => col.append_i64(i64::from(i32::from_be_bytes(be(b, 0, "int4")?))),
+        PgKind::I8 => col.append_i64(i64::from_be_bytes(be(b, 0, "int8")?)),
+        PgKind::Oid => col.append_i64(i64::from(u32::from_be_bytes(be(b, 0, "oid")?))),
+        PgKind::F4 => col.append_f32(f32::from_be_bytes(be(b, 0, "float4")?)),
+        PgKind::F8 => col.append_f64(f64::from_be_bytes(be(b, 0, "float8")?)),
+        PgKind::Text | PgKind::Char => col.append_str(&text(b)),
+        PgKind::Jsonb => col.append_str(&text(b.get(1..).unwrap_or_default())),
+        PgKind::Bytea | PgKind::Raw => col.append_bytes(b),
+        PgKind::Uuid => {
+            let u: [u8; 16] = be(b, 0, "uuid")?;
+            let mut s = String::with_capacity(36);
+            for (i, byte) in u.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    s.push('-');
+                }
+                let _ = write!(s, "{byte:02x}");
+            }
+            col.append_str(&s)
+        }
+        PgKind::Date => {
+            let d = i32::from_be_bytes(be(b, 0, "date")?);
+            col.append_date(d.saturating_add(PG_EPOCH_DAYS))
+        }
+        PgKind::Time => col.append_time(i64::from_be_bytes(be(b, 0, "time")?)),
+        PgKind::TimeTz => {
+            let micros = i64::from_be_bytes(be(b, 0, "timetz")?);
+            let zone_west = i32::from_be_bytes(be(b, 8, "timetz")?);
+            col.append_str(&format_timetz(micros, -zone_west))
+        }
+        PgKind::Timestamp | PgKind::TimestampTz => {
+            let t = i64::from_be_bytes(be(b, 0, "timestamp")?);
+            col.append_timestamp(t.saturating_add(PG_EPOCH_MICROS))
+        }
+        PgKind::Interval => {
+            let micros = i64::from_be_bytes(be(b, 0, "interval")?);
+            let days = i32::from_be_bytes(be(b, 8, "interval")?);
+            let months = i32::from_be_bytes(be(b, 12, "interval")?);
+            col.append_interval(months, days, micros)
+        }
+        PgKind::Numeric => col.append_str(&numeric_text(b)?),
+        PgKind::Money => {
+            let cents = i64::from_be_bytes(be(b, 0, "money")?);
+            let sign = if cents < 0 { "-" } else { "" };
+            let abs = cents.unsigned_abs();
+            col.append_str(&format!("{sign}{}.{:02}", abs / 100, abs % 100))
+        }
+        PgKind::Array(inner) => append_array(col, inner, b),
+    }
+}
+
+fn append_array(col: &mut Col, inner: &PgKind, b: &[u8]) -> Result<(), DriverError> {
+    let ndim = i32::from_be_bytes(be(b, 0, "array")?);
+    let mut at = 12;
+    let mut count: usize = if ndim == 0 { 0 } else { 1 };
+    for _ in 0..ndim.max(0) {
+        let len = i32::from_be_bytes(be(b, at, "array")?);
+        count = count.saturating_mul(usize::try_from(len).map_err(|_| short("array"))?);
+        at += 8;
+    }
+    let items = col.list_items().ok_or_else(|| internal("array column without a list"))?;
+    for _ in 0..count {
+        let len = i32::from_be_bytes(be(b, at, "array")?);
+        at += 4;
+        if len < 0 {
+            items.append_null();
+            continue;
+        }
+        let len = len as usize;
+        let value = b.get(at..at + len).ok_or_else(|| short("array"))?;
+        append(items, inner, value)?;
+        at += len;
+    }
+    col.end_list(count)
+}
+
+/// The exact decimal text of a `numeric` in binary form (base-10000 digits).
+fn numeric_text(b: &[u8]) -> Result<String, DriverError> {
+    let ndigits = i16::from_be_bytes(be(b, 0, "numeric")?);
+    let weight = i16::from_be_bytes(be(b, 2, "numeric")?);
+    let sign = u16::from_be_bytes(be(b, 4, "numeric")?);
+    let dscale = u16::from_be_bytes(be(b, 6, "numeric")?);
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        _ => {}
+    }
+    let mut digits = Vec::with_capacity(ndigits.max(0) as usize);
+    for i in 0..ndigits.max(0) as usize {
+        digits.push(i16::from_be_bytes(be(b, 8 + 2 * i, "numeric")?));
+    }
+    let digit = |i: i32| -> i16 {
+        if i >= 0 && (i as usize) < digits.len() {
+            digits[i as usize]
+        } else {
+            0
+        }
+    };
+    let mut s = String::new();
+    if sign == 0x4000 {
+        s.push('-');
+    }
+    let weight = i32::from(weight);
+    if weight < 0 {
+        s.push('0');
+    } else {
+        for i in 0..=weight {
+            if i == 0 {
+                let _ = write!(s, "{}", digit(i));
+            } else {
+                let _ = write!(s, "{:04}", digit(i));
+            }
+        }
+    }
+    let dscale = usize::from(dscale);
+    if dscale > 0 {
+        let mut frac = String::with_capacity(dscale + 4);
+        let mut i = weight + 1;
+        while frac.len() < dscale {
+            let _ = write!(frac, "{:04}", digit(i));
+            i += 1;
+        }
+        frac.truncate(dscale);
+        s.push('.');
+        s.push_str(&frac);
+    }
+    Ok(s)
+}
+
+/// `HH:MM:SS[.ffffff]+HH[:MM]`, as psql shows a `timetz`.
+fn format_timetz(micros: i64, offset_secs: i32) -> String {
+    let mut s = format_time(micros);
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let off = offset_secs.unsigned_abs();
+    let _ = write!(s, "{sign}{:02}", off / 3600);
+    if off % 3600 != 0 {
+        let _ = write!(s, ":{:02}", (off % 3600) / 60);
+    }
+    s
+}
+
+fn format_time(micros: i64) -> String {
+    let secs = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60);
+    if frac != 0 {
+        let f = format!("{frac:06}");
+        s.push('.');
+        s.push_str(f.trim_end_matches('0'));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(ndigits: i16, weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&ndigits.to_be_bytes());
+        b.extend_from_slice(&weight.to_be_bytes());
+        b.extend_from_slice(&sign.to_be_bytes());
+        b.extend_from_slice(&dscale.to_be_bytes());
+        for d in digits {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn numeric_binary_decodes_exactly() {
+        // 12345678901234567890.123456789
+        let b = numeric(8, 4, 0, 9, &[1234, 5678, 9012, 3456, 7890, 1234, 5678, 9000]);
+        assert_eq!(numeric_text(&b).unwrap(), "12345678901234567890.123456789");
+        // -0.0005
+        let b = numeric(1, -1, 0x4000, 4, &[5]);
+        assert_eq!(numeric_text(&b).unwrap(), "-0.0005");
+        // 0.00 with no digits
+        let b = numeric(0, 0, 0, 2, &[]);
+        assert_eq!(numeric_text(&b).unwrap(), "0.00");
+        // 10000 (weight 1, one digit, trailing group implicit)
+        let b = numeric(1, 1, 0, 0, &[1]);
+        assert_eq!(numeric_text(&b).unwrap(), "10000");
+        assert_eq!(numeric_text(&numeric(0, 0, 0xC000, 0, &[])).unwrap(), "NaN");
+    }
+
+    #[test]
+    fn timetz_formats_like_psql() {
+        assert_eq!(format_timetz(45_296_000_000, 7200), "12:34:56+02");
+        assert_eq!(format_timetz(45_296_500_000, -19800), "12:34:56.5-05:30");
+    }
+}

@@ -1,0 +1,51 @@
+//! Packs a built driver library into a plugin directory the host can load:
+//! `<target>/<profile>/bundled-plugins/<id>/{plugin.toml, lib<name>.so}` with the real sha256.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// A native driver plugin to pack.
+pub struct DriverPlugin<'a> {
+    /// Plugin id (`sqlx`).
+    pub id: &'a str,
+    /// The cdylib's crate name with `-` as `_` (`keeperdb_sqlx_driver`).
+    pub lib_name: &'a str,
+    /// One-line description.
+    pub description: &'a str,
+}
+
+/// The first-party drivers this workspace builds.
+pub const FIRST_PARTY_DRIVERS: &[DriverPlugin<'static>] = &[DriverPlugin {
+    id: "sqlx-driver",
+    lib_name: "keeperdb_sqlx_driver",
+    description: "PostgreSQL, MySQL/MariaDB and SQLite through sqlx",
+}];
+
+/// Pack `plugin` from `profile_dir` (e.g. `target/debug`); returns the plugin directory.
+pub fn pack_driver(profile_dir: &Path, plugin: &DriverPlugin<'_>) -> Result<PathBuf> {
+    let file = format!("lib{}.so", plugin.lib_name);
+    let built = profile_dir.join(&file);
+    let bytes = fs::read(&built).with_context(|| {
+        format!("{} not found: build it first (cargo build -p {})", built.display(), plugin.lib_name.replace('_', "-"))
+    })?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let dir = profile_dir.join("bundled-plugins").join(plugin.id);
+    fs::create_dir_all(&dir)?;
+    let payload = dir.join(&file);
+    let tmp = dir.join(format!(".{file}.tmp"));
+    fs::write(&tmp, &bytes)?;
+    fs::rename(&tmp, &payload)?;
+    let manifest = format!(
+        "id = \"{id}\"\nversion = \"{version}\"\nkind = \"driver\"\napi = \"^0.1\"\npayload = \"{file}\"\nsha256 = \"{sha}\"\ndescription = \"{desc}\"\n",
+        id = plugin.id,
+        version = env!("CARGO_PKG_VERSION"),
+        desc = plugin.description,
+    );
+    let tmp = dir.join(".plugin.toml.tmp");
+    fs::write(&tmp, manifest)?;
+    fs::rename(&tmp, dir.join("plugin.toml"))?;
+    Ok(dir)
+}
