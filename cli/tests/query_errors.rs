@@ -35,6 +35,11 @@ fn syntax_error_exits_1_with_the_server_message() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("e.db");
+    native(
+        "sqlite3",
+        &[db.to_str().unwrap(), "CREATE TABLE present (a)"],
+        &[],
+    );
     let out = kdb.run(&["query", db.to_str().unwrap(), "SELECT * FROM no_such_table"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no_such_table"), "{}", stderr(&out));
@@ -135,6 +140,7 @@ fn saved_connection_by_name_and_sql_from_a_file() {
     let kdb = Kdb::new();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("saved.db");
+    native("sqlite3", &[db.to_str().unwrap(), "VACUUM"], &[]);
     let add = kdb.run(&[
         "connections",
         "add",

@@ -34,6 +34,7 @@ fn text(b: &[u8]) -> String {
 fn piped_shell_runs_multi_line_statements_and_catalog_commands_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shell.db");
+    native("sqlite3", &[db.to_str().unwrap(), "VACUUM"], &[]);
     let kdb = Kdb::new();
     let input = "\
 CREATE TABLE pets (

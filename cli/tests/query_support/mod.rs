@@ -115,7 +115,17 @@ pub fn native(program: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<u8> {
 pub fn psql(url: &str, sql: &str) -> Vec<u8> {
     native(
         "psql",
-        &[url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        &[
+            url,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "SET client_min_messages = warning",
+            "-c",
+            sql,
+        ],
         &[("PGTZ", "UTC")],
     )
 }
@@ -152,6 +162,7 @@ pub fn mariadb(url: &str, sql: &str, extra: &[&str]) -> Vec<u8> {
     let port = p.port.to_string();
     let mut args = vec![
         "--protocol=TCP",
+        "--default-character-set=utf8mb4",
         "-h",
         &p.host,
         "-P",
@@ -168,6 +179,16 @@ pub fn mariadb(url: &str, sql: &str, extra: &[&str]) -> Vec<u8> {
 
 /// RFC 4180 CSV: unquoted empty fields are NULL, quoted ones are values (maybe empty).
 pub fn parse_csv(data: &[u8]) -> Vec<Vec<Cell>> {
+    parse_csv_with(data, true)
+}
+
+/// CSV from a tool that prints NULL as a marker (psql `-P null=..`): every field is a value,
+/// the marker turns into NULL.
+pub fn parse_csv_marked(data: &[u8], null_marker: &[u8]) -> Vec<Vec<Cell>> {
+    nulls_from_marker(parse_csv_with(data, false), null_marker)
+}
+
+fn parse_csv_with(data: &[u8], empty_is_null: bool) -> Vec<Vec<Cell>> {
     let mut rows = Vec::new();
     let mut row: Vec<Cell> = Vec::new();
     let mut i = 0;
@@ -203,7 +224,7 @@ pub fn parse_csv(data: &[u8]) -> Vec<Vec<Cell>> {
                 i += 1;
             }
             let v = &data[start..i];
-            (!v.is_empty()).then(|| v.to_vec())
+            (!(empty_is_null && v.is_empty())).then(|| v.to_vec())
         };
         row.push(cell);
         match data.get(i) {

@@ -83,8 +83,9 @@ impl ColumnSpec {
         matches!(self.engine_type.as_str(), "json" | "jsonb")
     }
 
-    fn is_pg_float4(&self, dt: &DataType) -> bool {
-        matches!(dt, DataType::Float32) || matches!(self.engine_type.as_str(), "float4" | "real")
+    /// A PostgreSQL `float4` delivered in a Float64 array still prints with float4's digits.
+    fn is_pg_float4(&self) -> bool {
+        self.flavor == Flavor::Postgres && self.engine_type == "float4"
     }
 }
 
@@ -310,7 +311,7 @@ fn render_text(spec: &ColumnSpec, array: &dyn Array, row: usize, out: &mut Strin
         }
         DataType::Float64 => {
             let v = array.as_primitive::<Float64Type>().value(row);
-            let width = if spec.is_pg_float4(array.data_type()) {
+            let width = if spec.is_pg_float4() && (v as f32).is_finite() {
                 FloatWidth::Single
             } else {
                 FloatWidth::Double
