@@ -187,9 +187,14 @@ fn kind_of(ti: &MySqlTypeInfo) -> (MyKind, Shape) {
         // sqlx sets the session time zone to UTC, so TIMESTAMPs arrive as UTC instants.
         "TIMESTAMP" => (MyKind::Timestamp, Shape::Timestamp(Some("UTC"))),
         "TIME" => (MyKind::Time, Shape::Duration),
-        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" | "GEOMETRY" => {
+        // The BINARY flag also marks text in a `_bin` collation (MariaDB's JSON is one): only
+        // the `binary` character set means bytes.
+        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB"
+            if !<str as sqlx::Type<MySql>>::compatible(ti) =>
+        {
             (MyKind::Bytes, Shape::Binary)
         }
+        "GEOMETRY" => (MyKind::Bytes, Shape::Binary),
         // DECIMAL keeps its exact text; JSON, ENUM, SET, CHAR, VARCHAR, TEXT are text.
         _ => (MyKind::Text, Shape::Utf8),
     }
@@ -255,7 +260,8 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
                 let secs = (i64::from(t.hours()) * 60 + i64::from(t.minutes())) * 60
                     + i64::from(t.seconds());
                 let micros = secs * 1_000_000 + i64::from(t.microseconds());
-                col.append_time(if t.is_negative() { -micros } else { micros })
+                // `MySqlTime::is_negative` is inverted in sqlx 0.9.0; the sign itself is right.
+                col.append_time(if t.sign().is_negative() { -micros } else { micros })
             }
         };
         r.map_err(|e| {
@@ -268,13 +274,27 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
     Ok(bytes)
 }
 
+/// The type name to show: text in a `_bin` collation is named as text, not as bytes.
+fn engine_type_name(ti: &MySqlTypeInfo, shape: &Shape) -> String {
+    let name = ti.name();
+    if *shape == Shape::Utf8 {
+        match name {
+            "BINARY" => return "CHAR".into(),
+            "VARBINARY" => return "VARCHAR".into(),
+            n if n.ends_with("BLOB") => return n.replace("BLOB", "TEXT"),
+            _ => {}
+        }
+    }
+    name.to_string()
+}
+
 fn schema_of(columns: &[sqlx::mysql::MySqlColumn]) -> (Vec<MyKind>, Page) {
     let mut kinds = Vec::new();
     let mut shapes = Vec::new();
     let mut fields = Vec::new();
     for c in columns {
         let (k, s) = kind_of(c.type_info());
-        fields.push(field(c.name(), &s, c.type_info().name()));
+        fields.push(field(c.name(), &s, &engine_type_name(c.type_info(), &s)));
         kinds.push(k);
         shapes.push(s);
     }
