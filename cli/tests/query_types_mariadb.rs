@@ -10,11 +10,6 @@
 //! - DATETIME(6)/TIMESTAMP(6): mariadb pads the fraction to the column's precision, which Arrow
 //!   timestamps do not carry; trailing zeros of the fraction are dropped on both sides.
 //! - BIT: mariadb prints the raw bytes, keeperdb the number; both sides compare the number.
-//!
-//! Known driver defects (sqlx driver plugin, reported; the checks below accept both the current
-//! and the correct form so they keep testing the value, and are to be tightened once fixed):
-//! - JSON columns (utf8mb4_bin, so flagged BINARY) arrive as binary and print as `0x..` hex.
-//! - TIME values arrive with the sign inverted (`12:00:00` as `-12:00:00`).
 
 mod query_support;
 
@@ -59,9 +54,6 @@ const ROWS: &str = r#"
 const FLOAT_COLUMNS: &[&str] = &["f", "d"];
 const BINARY_COLUMNS: &[&str] = &["bl", "vb"];
 const BIT_COLUMNS: &[&str] = &["bt"];
-/// See "Known driver defects" above.
-const JSON_AS_BINARY_DEFECT: &[&str] = &["j"];
-const TIME_SIGN_DEFECT: &[&str] = &["tm"];
 const FRACTION_COLUMNS: &[&str] = &["tm", "dtm", "dtm6", "ts"];
 
 /// Undo `mariadb --batch` escaping of one field.
@@ -160,20 +152,6 @@ fn every_mariadb_type_matches_the_mariadb_cli() {
                     let n = raw.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
                     n.to_string().into_bytes()
                 });
-            }
-            if JSON_AS_BINARY_DEFECT.contains(&name.as_str())
-                && ours[row][col]
-                    .as_ref()
-                    .is_some_and(|v| v.starts_with(b"0x"))
-            {
-                ours[row][col] = decode_hex(&ours[row][col]);
-            }
-            if TIME_SIGN_DEFECT.contains(&name.as_str()) {
-                for cell in [&mut ours[row][col], &mut theirs[row][col]] {
-                    if let Some(v) = cell.as_mut().filter(|v| v.first() == Some(&b'-')) {
-                        v.remove(0);
-                    }
-                }
             }
             if FRACTION_COLUMNS.contains(&name.as_str()) {
                 ours[row][col] = trim_fraction(&ours[row][col]);

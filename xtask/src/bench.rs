@@ -36,7 +36,9 @@ pub fn command(args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rows" => {
-                let v = it.next().context("--rows needs a value like 100000,1000000")?;
+                let v = it
+                    .next()
+                    .context("--rows needs a value like 100000,1000000")?;
                 rows = v
                     .split(',')
                     .map(|n| n.trim().replace('_', "").parse::<u64>())
@@ -45,10 +47,14 @@ pub fn command(args: &[String]) -> Result<()> {
             }
             "--repeat" => {
                 let v = it.next().context("--repeat needs a number")?;
-                repeat = v.parse().with_context(|| format!("--repeat {v}: not a number"))?;
+                repeat = v
+                    .parse()
+                    .with_context(|| format!("--repeat {v}: not a number"))?;
             }
             "query" if what.is_none() => what = Some("query"),
-            other => bail!("unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3])"),
+            other => bail!(
+                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3])"
+            ),
         }
     }
     if what != Some("query") {
@@ -62,7 +68,14 @@ pub fn command(args: &[String]) -> Result<()> {
 
 fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
     eprintln!("bench: building keeperdb and the sqlx driver (release)");
-    util::cargo(&["build", "--release", "-p", "keeperdb-cli", "-p", "keeperdb-sqlx-driver"])?;
+    util::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "keeperdb-cli",
+        "-p",
+        "keeperdb-sqlx-driver",
+    ])?;
     let release = util::target_dir().join("release");
     for plugin in crate::plugin_pack::FIRST_PARTY_DRIVERS {
         crate::plugin_pack::pack_driver(&release, plugin)?;
@@ -100,11 +113,23 @@ fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
             measure(&mut c, out)
         };
         let out = work.join("out.csv");
-        report.push(best("postgres", n, "keeperdb query --format csv", repeat, || kdb(&out))?);
-        report.push(best("postgres", n, "psql --csv", repeat, || psql(&out, None))?);
-        report.push(best("postgres", n, "psql --csv (FETCH_COUNT=10000)", repeat, || {
-            psql(&out, Some("10000"))
+        report.push(best(
+            "postgres",
+            n,
+            "keeperdb query --format csv",
+            repeat,
+            || kdb(&out),
+        )?);
+        report.push(best("postgres", n, "psql --csv", repeat, || {
+            psql(&out, None)
         })?);
+        report.push(best(
+            "postgres",
+            n,
+            "psql --csv (FETCH_COUNT=10000)",
+            repeat,
+            || psql(&out, Some("10000")),
+        )?);
         run_psql(&pg_url, &format!("DROP TABLE {table}"))?;
 
         // SQLite.
@@ -125,15 +150,21 @@ fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
         }
         let db_str = db.to_string_lossy().to_string();
         let sql = "SELECT * FROM t";
-        report.push(best("sqlite", n, "keeperdb query --format csv", repeat, || {
-            measure(
-                Command::new(&keeperdb)
-                    .args(["query", &db_str, sql, "--format", "csv"])
-                    .env("KEEPERDB_CONFIG_DIR", &config)
-                    .env("KEEPERDB_PLUGIN_DIR", &plugins),
-                &out,
-            )
-        })?);
+        report.push(best(
+            "sqlite",
+            n,
+            "keeperdb query --format csv",
+            repeat,
+            || {
+                measure(
+                    Command::new(&keeperdb)
+                        .args(["query", &db_str, sql, "--format", "csv"])
+                        .env("KEEPERDB_CONFIG_DIR", &config)
+                        .env("KEEPERDB_PLUGIN_DIR", &plugins),
+                    &out,
+                )
+            },
+        )?);
         report.push(best("sqlite", n, "sqlite3 -csv", repeat, || {
             measure(
                 Command::new("sqlite3").args(["-csv", "-header", &db_str, sql]),
@@ -279,7 +310,10 @@ fn best(
         });
     }
     let m = best.context("no runs")?;
-    eprintln!("bench: {engine} {rows} rows, {tool}: {:.3} s, {:.1} MB", m.wall, m.peak_rss_mb);
+    eprintln!(
+        "bench: {engine} {rows} rows, {tool}: {:.3} s, {:.1} MB",
+        m.wall, m.peak_rss_mb
+    );
     Ok(Row {
         engine,
         rows,
@@ -290,7 +324,9 @@ fn best(
 
 fn print_report(rows: &[Row], repeat: usize) {
     println!();
-    println!("Streaming SELECT * (10 mixed columns) to CSV; best wall time of {repeat} runs, highest peak RSS.");
+    println!(
+        "Streaming SELECT * (10 mixed columns) to CSV; best wall time of {repeat} runs, highest peak RSS."
+    );
     println!(
         "{:<9} {:>9}  {:<32} {:>8} {:>12} {:>10} {:>9}",
         "engine", "rows", "tool", "wall s", "peak RSS MB", "output MB", "vs CLI"

@@ -1,6 +1,9 @@
 //! `cargo xtask`: the project's own automation. Everything the tests need is installed and
 //! started from here, so a fresh machine runs `cargo xtask test` and nothing else.
 
+mod bench;
+mod plugin_pack;
+mod services;
 mod setup;
 mod util;
 
@@ -23,6 +26,12 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Benchmarks (figures, not tests): `bench query [--rows 100000,1000000] [--repeat 3]`.
+    Bench {
+        /// What to benchmark and its options.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The main job on the embedded default: a SQLite Chinook database, no server needed.
     Demo,
 }
@@ -32,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Setup => setup::install_packages(),
         Command::Test { args } => test(&args),
         Command::Demo => demo(),
+        Command::Bench { args } => bench::command(&args),
     }
 }
 
