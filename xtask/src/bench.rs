@@ -141,6 +141,7 @@ fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
             let status = Command::new("sqlite3")
                 .arg(&tmp)
                 .arg(sqlite_setup(n))
+                .stdout(Stdio::null())
                 .status()
                 .context("cannot run sqlite3")?;
             if !status.success() {

@@ -507,8 +507,41 @@ fn push_float32(out: &mut String, v: f32, flavor: Flavor) {
         return;
     }
     // Shortest digits of the f32 itself, not of its widened f64.
-    let exp = format!("{v:e}");
-    push_from_exp(out, &exp, FloatWidth::Single, flavor);
+    let mut exp = StackStr::new();
+    let _ = write!(exp, "{v:e}");
+    push_from_exp(out, exp.as_str(), FloatWidth::Single, flavor);
+}
+
+/// A small stack buffer for number formatting, so rendering a float allocates nothing.
+struct StackStr {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackStr {
+    fn new() -> Self {
+        Self {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so this cannot fail.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 fn push_float(out: &mut String, v: f64, width: FloatWidth, flavor: Flavor) {
@@ -520,11 +553,12 @@ fn push_float(out: &mut String, v: f64, width: FloatWidth, flavor: Flavor) {
         out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
         return;
     }
-    let exp = match width {
-        FloatWidth::Single => format!("{:e}", v as f32),
-        FloatWidth::Double => format!("{v:e}"),
+    let mut exp = StackStr::new();
+    let _ = match width {
+        FloatWidth::Single => write!(exp, "{:e}", v as f32),
+        FloatWidth::Double => write!(exp, "{v:e}"),
     };
-    push_from_exp(out, &exp, width, flavor);
+    push_from_exp(out, exp.as_str(), width, flavor);
 }
 
 /// Lay out shortest round-trip digits the way PostgreSQL's float8out/float4out do: plain
@@ -536,7 +570,11 @@ fn push_from_exp(out: &mut String, exp_form: &str, width: FloatWidth, _flavor: F
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digits = StackStr::new();
+    for part in mantissa.split('.') {
+        let _ = digits.write_str(part);
+    }
+    let digits = digits.as_str();
     if digits == "0" {
         out.push_str(if neg { "-0" } else { "0" });
         return;
