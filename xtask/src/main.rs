@@ -57,7 +57,25 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         a.extend(extra.iter().map(String::as_str));
         a
     };
-    setup::with_secret_service("cargo", &runner)
+    // The KSM SDK trusts only the CA named by SSL_CERT_FILE, and tests cannot set it safely
+    // themselves: make the emulator's CA once and hand it to every test process.
+    let ca = util::target_dir().join("ksm-ca");
+    util::cargo(&[
+        "run",
+        "-q",
+        "-p",
+        "keeperdb-ksm-emulator",
+        "--",
+        "make-ca",
+        "--out",
+        &ca.to_string_lossy(),
+    ])?;
+    let ca_pem = ca.join("ca.pem");
+    setup::with_secret_service(
+        "cargo",
+        &runner,
+        &[("KEEPERDB_KSM_CA_DIR", &ca), ("SSL_CERT_FILE", &ca_pem)],
+    )
 }
 
 fn demo() -> anyhow::Result<()> {
