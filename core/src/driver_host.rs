@@ -133,10 +133,9 @@ pub fn load_with_manifest(
     }
     manifest.check_api(&crate::HOST_API_VERSION)?;
     let bytes = manifest.read_verified_payload(plugin_dir)?;
-    let sha = crate::manifest::sha256_hex(&bytes);
 
     // The same verified bytes are loaded once per process and shared.
-    let key = format!("{}:{sha}", manifest.id);
+    let key = format!("{}:{}", manifest.id, manifest.sha256.to_ascii_lowercase());
     let mut loaded = loaded_drivers()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -181,20 +180,21 @@ fn open_library(
     let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
     // SAFETY: loading a library runs its initialisers. The bytes are exactly those whose sha256
     // the manifest names, which is the trust decision the user made when installing it.
-    let library = unsafe { libloading::os::unix::Library::open(Some(&staged), flags) }.map_err(
-        |e| DriverLoadError::Open {
-            id: id.to_string(),
-            payload: payload.to_path_buf(),
-            message: e.to_string(),
-        },
-    )?;
+    let library =
+        unsafe { libloading::os::unix::Library::open(Some(&staged), flags) }.map_err(|e| {
+            DriverLoadError::Open {
+                id: id.to_string(),
+                payload: payload.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
     // The mapping stays valid once the file is gone; the private copy is not needed any more.
     drop(dir);
     // Never unloaded: driver threads and stream callbacks may outlive any handle we hold.
     let library: &'static libloading::os::unix::Library = Box::leak(Box::new(library));
 
-    let symbol_name = String::from_utf8_lossy(&ffi::ENTRY_SYMBOL[..ffi::ENTRY_SYMBOL.len() - 1])
-        .into_owned();
+    let symbol_name =
+        String::from_utf8_lossy(&ffi::ENTRY_SYMBOL[..ffi::ENTRY_SYMBOL.len() - 1]).into_owned();
     // SAFETY: the symbol's type is the SDK's documented entry signature.
     let entry = unsafe { library.get::<ffi::EntryFn>(ffi::ENTRY_SYMBOL) }.map_err(|_| {
         DriverLoadError::MissingSymbol {
@@ -288,7 +288,11 @@ fn take_error(id: &str, status: i32, err: &mut KdbError) -> DriverError {
     if message.is_empty() {
         message = format!("driver `{id}` failed without a message (status {status})");
     }
-    let kind = if err.kind != ffi::STATUS_OK { err.kind } else { status };
+    let kind = if err.kind != ffi::STATUS_OK {
+        err.kind
+    } else {
+        status
+    };
     DriverError {
         kind: map_kind(keeperdb_driver_sdk::ErrorKind::from_status(kind)),
         message,
@@ -391,15 +395,14 @@ impl Driver for NativeDriver {
         let json = serde_json::to_string(&params)
             .map_err(|e| internal(format!("cannot encode connect parameters: {e}")))?;
         let password = match request.credentials.expose_password() {
-            Some(p) => KdbStr::from_str(p),
+            Some(p) => KdbStr::new(p),
             None => KdbStr::empty(),
         };
         let mut handle: *mut c_void = std::ptr::null_mut();
         let mut err = KdbError::empty();
         // SAFETY: strings live for the call; out-parameters are ours.
-        let status = unsafe {
-            (self.fns.connect)(KdbStr::from_str(&json), password, &mut handle, &mut err)
-        };
+        let status =
+            unsafe { (self.fns.connect)(KdbStr::new(&json), password, &mut handle, &mut err) };
         if status != ffi::STATUS_OK {
             return Err(take_error(&self.id, status, &mut err));
         }
@@ -429,14 +432,18 @@ struct NativeConnection {
 unsafe impl Send for NativeConnection {}
 
 impl NativeConnection {
-    fn finish(&self, status: i32, mut err: KdbError, mut result: KdbResult) -> Result<StatementResult, DriverError> {
+    fn finish(
+        &self,
+        status: i32,
+        mut err: KdbError,
+        mut result: KdbResult,
+    ) -> Result<StatementResult, DriverError> {
         if status != ffi::STATUS_OK {
             return Err(take_error(&self.id, status, &mut err));
         }
         match result.kind {
             ffi::RESULT_ROWS => {
-                let stream =
-                    std::mem::replace(&mut result.stream, FFI_ArrowArrayStream::empty());
+                let stream = std::mem::replace(&mut result.stream, FFI_ArrowArrayStream::empty());
                 let reader = RecordBatchStreamReader::try_new(stream)
                     .map_err(|e| stream_error(&self.id, &e))?;
                 Ok(StatementResult::Rows(Box::new(HostReader {
@@ -462,7 +469,7 @@ impl DriverConnection for NativeConnection {
         let mut result = KdbResult::empty();
         // SAFETY: our live handle; sql lives for the call; out-parameters are ours.
         let status =
-            unsafe { (self.fns.execute)(self.handle, KdbStr::from_str(sql), &mut result, &mut err) };
+            unsafe { (self.fns.execute)(self.handle, KdbStr::new(sql), &mut result, &mut err) };
         self.finish(status, err, result)
     }
 
@@ -503,9 +510,8 @@ impl DriverConnection for NativeConnection {
         let mut err = KdbError::empty();
         let mut result = KdbResult::empty();
         // SAFETY: our live handle; json lives for the call; out-parameters are ours.
-        let status = unsafe {
-            (self.fns.catalog)(self.handle, KdbStr::from_str(&json), &mut result, &mut err)
-        };
+        let status =
+            unsafe { (self.fns.catalog)(self.handle, KdbStr::new(&json), &mut result, &mut err) };
         self.finish(status, err, result)
     }
 }
@@ -581,9 +587,11 @@ impl Iterator for HostReader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.reader.next()?.map_err(|e| {
-            ArrowError::ExternalError(Box::new(stream_error(&self.id, &e)))
-        }))
+        Some(
+            self.reader
+                .next()?
+                .map_err(|e| ArrowError::ExternalError(Box::new(stream_error(&self.id, &e)))),
+        )
     }
 }
 

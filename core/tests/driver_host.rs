@@ -53,7 +53,12 @@ fn plugin_dir(id: &str, bytes: &[u8], api: &str, kind: &str) -> tempfile::TempDi
 }
 
 fn fake() -> Arc<dyn Driver> {
-    let dir = plugin_dir("fake", &fixture("keeperdb-fixture-fake-driver"), "^0.1", "driver");
+    let dir = plugin_dir(
+        "fake",
+        &fixture("keeperdb-fixture-fake-driver"),
+        "^0.1",
+        "driver",
+    );
     driver_host::load(dir.path()).expect("the fake driver loads")
 }
 
@@ -75,7 +80,10 @@ fn connection(database: &str) -> Connection {
     }
 }
 
-fn connect(driver: &dyn Driver, database: &str) -> Result<Box<dyn DriverConnection>, keeperdb_core::driver::DriverError> {
+fn connect(
+    driver: &dyn Driver,
+    database: &str,
+) -> Result<Box<dyn DriverConnection>, keeperdb_core::driver::DriverError> {
     let c = connection(database);
     let creds = Credentials::none();
     driver.connect(&ConnectRequest {
@@ -113,8 +121,15 @@ fn a_good_driver_serves_rows_in_pages_done_and_errors() {
     let reader = rows(conn.execute("rows 2500").unwrap());
     assert_eq!(reader.schema().field(0).name(), "n");
     let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
-    assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), vec![1000, 1000, 500]);
-    let last = batches[2].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    assert_eq!(
+        batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+        vec![1000, 1000, 500]
+    );
+    let last = batches[2]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
     assert_eq!(last.value(499), 2499);
 
     match conn.execute("done").unwrap() {
@@ -122,7 +137,9 @@ fn a_good_driver_serves_rows_in_pages_done_and_errors() {
         StatementResult::Rows(_) => panic!("expected done"),
     }
 
-    let Err(err) = conn.execute("SELEC 1") else { panic!("expected an error") };
+    let Err(err) = conn.execute("SELEC 1") else {
+        panic!("expected an error")
+    };
     assert_eq!(err.kind, DriverErrorKind::Query);
     assert_eq!(err.code.as_deref(), Some("42601"));
     assert!(err.message.contains("SELEC 1"), "{}", err.message);
@@ -167,9 +184,15 @@ fn the_password_reaches_the_driver_apart_from_the_parameters() {
 #[test]
 fn a_panic_in_connect_is_contained() {
     let driver = fake();
-    let err = connect(driver.as_ref(), "panic").err().expect("panic reported as an error");
+    let err = connect(driver.as_ref(), "panic")
+        .err()
+        .expect("panic reported as an error");
     assert_eq!(err.kind, DriverErrorKind::Internal);
-    assert!(err.message.contains("panicked in connect"), "{}", err.message);
+    assert!(
+        err.message.contains("panicked in connect"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("boom in connect"), "{}", err.message);
     assert_fake_still_works();
 }
@@ -178,11 +201,18 @@ fn a_panic_in_connect_is_contained() {
 fn a_panic_in_execute_is_contained() {
     let driver = fake();
     let mut conn = connect(driver.as_ref(), "ok").unwrap();
-    let Err(err) = conn.execute("panic") else { panic!("expected an error") };
+    let Err(err) = conn.execute("panic") else {
+        panic!("expected an error")
+    };
     assert_eq!(err.kind, DriverErrorKind::Internal);
     assert!(err.message.contains("boom in execute"), "{}", err.message);
     // The same connection keeps working.
-    assert_eq!(rows(conn.execute("rows 5").unwrap()).map(|b| b.unwrap().num_rows()).sum::<usize>(), 5);
+    assert_eq!(
+        rows(conn.execute("rows 5").unwrap())
+            .map(|b| b.unwrap().num_rows())
+            .sum::<usize>(),
+        5
+    );
 }
 
 #[test]
@@ -195,7 +225,11 @@ fn a_panic_while_streaming_rows_is_contained() {
     let err = reader.next().unwrap().unwrap_err();
     let driver_err = driver_error_of(&err).expect("a driver error");
     assert_eq!(driver_err.kind, DriverErrorKind::Internal);
-    assert!(driver_err.message.contains("boom in next"), "{}", driver_err.message);
+    assert!(
+        driver_err.message.contains("boom in next"),
+        "{}",
+        driver_err.message
+    );
     // After a panic the reader ends instead of touching the broken state again.
     assert!(reader.next().is_none());
     drop(reader);
@@ -212,26 +246,57 @@ fn errors_while_streaming_keep_their_kind_and_code() {
     let driver_err = driver_error_of(&err).expect("a driver error");
     assert_eq!(driver_err.kind, DriverErrorKind::Cancelled);
     assert_eq!(driver_err.code.as_deref(), Some("57014"));
-    assert_eq!(driver_err.message, "canceling statement due to user request");
+    assert_eq!(
+        driver_err.message,
+        "canceling statement due to user request"
+    );
 }
 
 #[test]
 fn a_library_without_the_entry_symbol_is_refused() {
-    let dir = plugin_dir("no-entry", &fixture("keeperdb-fixture-no-entry-driver"), "^0.1", "driver");
+    let dir = plugin_dir(
+        "no-entry",
+        &fixture("keeperdb-fixture-no-entry-driver"),
+        "^0.1",
+        "driver",
+    );
     let err = driver_host::load(dir.path()).err().expect("refused");
-    assert!(matches!(err, DriverLoadError::MissingSymbol { .. }), "{err}");
+    assert!(
+        matches!(err, DriverLoadError::MissingSymbol { .. }),
+        "{err}"
+    );
     let text = err.to_string();
-    assert!(text.contains("keeperdb_driver_init") && text.contains("no-entry"), "{text}");
+    assert!(
+        text.contains("keeperdb_driver_init") && text.contains("no-entry"),
+        "{text}"
+    );
     assert_fake_still_works();
 }
 
 #[test]
 fn a_driver_of_another_abi_major_is_refused() {
-    let dir = plugin_dir("future", &fixture("keeperdb-fixture-bad-abi-driver"), "^0.1", "driver");
+    let dir = plugin_dir(
+        "future",
+        &fixture("keeperdb-fixture-bad-abi-driver"),
+        "^0.1",
+        "driver",
+    );
     let err = driver_host::load(dir.path()).err().expect("refused");
-    assert!(matches!(err, DriverLoadError::AbiMismatch { found_major: 99, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DriverLoadError::AbiMismatch {
+                found_major: 99,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let text = err.to_string();
-    assert!(text.contains("ABI 99.0") && text.contains("future"), "{text}");
+    assert!(
+        text.contains("ABI 99.0") && text.contains("future"),
+        "{text}"
+    );
     assert_fake_still_works();
 }
 
@@ -245,7 +310,10 @@ fn a_tampered_library_is_refused_before_loading() {
     std::fs::write(dir.path().join("libdriver.so"), &evil).unwrap();
     let err = driver_host::load(dir.path()).err().expect("refused");
     assert!(
-        matches!(err, DriverLoadError::Manifest(ManifestError::HashMismatch { .. })),
+        matches!(
+            err,
+            DriverLoadError::Manifest(ManifestError::HashMismatch { .. })
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("tampered"), "{err}");
@@ -254,10 +322,18 @@ fn a_tampered_library_is_refused_before_loading() {
 
 #[test]
 fn a_driver_needing_another_host_api_is_refused() {
-    let dir = plugin_dir("too-new", &fixture("keeperdb-fixture-fake-driver"), "^2.0", "driver");
+    let dir = plugin_dir(
+        "too-new",
+        &fixture("keeperdb-fixture-fake-driver"),
+        "^2.0",
+        "driver",
+    );
     let err = driver_host::load(dir.path()).err().expect("refused");
     assert!(
-        matches!(err, DriverLoadError::Manifest(ManifestError::IncompatibleApi { .. })),
+        matches!(
+            err,
+            DriverLoadError::Manifest(ManifestError::IncompatibleApi { .. })
+        ),
         "{err}"
     );
     let text = err.to_string();
@@ -266,7 +342,12 @@ fn a_driver_needing_another_host_api_is_refused() {
 
 #[test]
 fn a_plugin_of_another_kind_is_not_loaded_as_a_driver() {
-    let dir = plugin_dir("src", &fixture("keeperdb-fixture-fake-driver"), "^0.1", "connection-source");
+    let dir = plugin_dir(
+        "src",
+        &fixture("keeperdb-fixture-fake-driver"),
+        "^0.1",
+        "connection-source",
+    );
     let err = driver_host::load(dir.path()).err().expect("refused");
     assert!(matches!(err, DriverLoadError::NotADriver { .. }), "{err}");
 }

@@ -32,6 +32,18 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Start, stop or show the test database servers: `services start|stop|env`.
+    Services {
+        /// `start`, `stop` or `env`.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Pack built driver plugins into `<target>/<profile>/bundled-plugins/<id>/`.
+    PackDrivers {
+        /// Pack from target/release instead of target/debug.
+        #[arg(long)]
+        release: bool,
+    },
     /// The main job on the embedded default: a SQLite Chinook database, no server needed.
     Demo,
 }
@@ -42,6 +54,15 @@ fn main() -> anyhow::Result<()> {
         Command::Test { args } => test(&args),
         Command::Demo => demo(),
         Command::Bench { args } => bench::command(&args),
+        Command::Services { args } => services::command(&util::repo_root(), &args),
+        Command::PackDrivers { release } => {
+            let profile = util::target_dir().join(if release { "release" } else { "debug" });
+            for plugin in plugin_pack::FIRST_PARTY_DRIVERS {
+                let dir = plugin_pack::pack_driver(&profile, plugin)?;
+                eprintln!("xtask: packed {}", dir.display());
+            }
+            Ok(())
+        }
     }
 }
 

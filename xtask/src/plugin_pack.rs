@@ -29,7 +29,11 @@ pub fn pack_driver(profile_dir: &Path, plugin: &DriverPlugin<'_>) -> Result<Path
     let file = format!("lib{}.so", plugin.lib_name);
     let built = profile_dir.join(&file);
     let bytes = fs::read(&built).with_context(|| {
-        format!("{} not found: build it first (cargo build -p {})", built.display(), plugin.lib_name.replace('_', "-"))
+        format!(
+            "{} not found: build it first (cargo build -p {})",
+            built.display(),
+            plugin.lib_name.replace('_', "-")
+        )
     })?;
     let sha = hex::encode(Sha256::digest(&bytes));
     let dir = profile_dir.join("bundled-plugins").join(plugin.id);

@@ -68,8 +68,12 @@ pub fn command(repo: &Path, args: &[String]) -> Result<()> {
 /// Read the env file written by `start`.
 pub fn read_env(repo: &Path) -> Result<BTreeMap<String, String>> {
     let path = env_file(repo);
-    let text = fs::read_to_string(&path)
-        .with_context(|| format!("{} is missing: run `cargo xtask services start`", path.display()))?;
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} is missing: run `cargo xtask services start`",
+            path.display()
+        )
+    })?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -102,36 +106,66 @@ pub fn start(repo: &Path) -> Result<BTreeMap<String, String>> {
     as_user.chown(&data)?;
 
     let password = random_hex(16)?;
-    let shared = repo.join("..").join("shared").join("data").join("chinook");
+    let shared = crate::util::shared_dir().join("data").join("chinook");
 
     let pg = start_postgres(&data, &as_user, &password, &shared)?;
     let maria = start_mariadb(&data, &as_user, &password, &shared)?;
 
     let mut env = BTreeMap::new();
-    env.insert("KEEPERDB_TEST_SERVICES_DIR".into(), data.display().to_string());
+    env.insert(
+        "KEEPERDB_TEST_SERVICES_DIR".into(),
+        data.display().to_string(),
+    );
     env.insert(
         "KEEPERDB_TEST_PG_URL".into(),
-        format!("postgres://{TEST_USER}:{password}@127.0.0.1:{}/{TEST_DB}", pg.port),
+        format!(
+            "postgres://{TEST_USER}:{password}@127.0.0.1:{}/{TEST_DB}",
+            pg.port
+        ),
     );
     env.insert(
         "KEEPERDB_TEST_PG_CHINOOK_URL".into(),
-        format!("postgres://{TEST_USER}:{password}@127.0.0.1:{}/chinook", pg.port),
+        format!(
+            "postgres://{TEST_USER}:{password}@127.0.0.1:{}/chinook",
+            pg.port
+        ),
     );
     env.insert(
         "KEEPERDB_TEST_MARIADB_URL".into(),
-        format!("mysql://{TEST_USER}:{password}@127.0.0.1:{}/{TEST_DB}", maria.port),
+        format!(
+            "mysql://{TEST_USER}:{password}@127.0.0.1:{}/{TEST_DB}",
+            maria.port
+        ),
     );
     env.insert(
         "KEEPERDB_TEST_MARIADB_CHINOOK_URL".into(),
-        format!("mysql://{TEST_USER}:{password}@127.0.0.1:{}/Chinook", maria.port),
+        format!(
+            "mysql://{TEST_USER}:{password}@127.0.0.1:{}/Chinook",
+            maria.port
+        ),
     );
-    env.insert("KEEPERDB_TEST_PSQL".into(), pg.bin.join("psql").display().to_string());
+    env.insert(
+        "KEEPERDB_TEST_PSQL".into(),
+        pg.bin.join("psql").display().to_string(),
+    );
     env.insert("KEEPERDB_TEST_PG_BIN".into(), pg.bin.display().to_string());
-    env.insert("KEEPERDB_TEST_MARIADB_CLIENT".into(), which("mariadb").unwrap_or_else(|| "mysql".into()));
-    env.insert("KEEPERDB_TEST_PG_DATA".into(), pg.data.display().to_string());
-    env.insert("KEEPERDB_TEST_MARIADB_DATA".into(), maria.data.display().to_string());
+    env.insert(
+        "KEEPERDB_TEST_MARIADB_CLIENT".into(),
+        which("mariadb").unwrap_or_else(|| "mysql".into()),
+    );
+    env.insert(
+        "KEEPERDB_TEST_PG_DATA".into(),
+        pg.data.display().to_string(),
+    );
+    env.insert(
+        "KEEPERDB_TEST_MARIADB_DATA".into(),
+        maria.data.display().to_string(),
+    );
     env.insert("KEEPERDB_TEST_MARIADB_PID".into(), maria.pid.to_string());
-    env.insert("KEEPERDB_TEST_MARIADB_SOCKET".into(), maria.socket.display().to_string());
+    env.insert(
+        "KEEPERDB_TEST_MARIADB_SOCKET".into(),
+        maria.socket.display().to_string(),
+    );
     let chinook_sqlite = data.join("chinook.sqlite");
     if load_sqlite_chinook(&shared, &chinook_sqlite).is_ok() {
         env.insert(
@@ -150,7 +184,10 @@ pub fn stop(repo: &Path) -> Result<()> {
         return Ok(());
     };
     let as_user = service_user()?;
-    if let (Some(bin), Some(data)) = (env.get("KEEPERDB_TEST_PG_BIN"), env.get("KEEPERDB_TEST_PG_DATA")) {
+    if let (Some(bin), Some(data)) = (
+        env.get("KEEPERDB_TEST_PG_BIN"),
+        env.get("KEEPERDB_TEST_PG_DATA"),
+    ) {
         let pg_ctl = Path::new(bin).join("pg_ctl");
         let _ = as_user
             .command(&pg_ctl)
@@ -159,7 +196,10 @@ pub fn stop(repo: &Path) -> Result<()> {
             .stderr(Stdio::null())
             .status();
     }
-    if let Some(pid) = env.get("KEEPERDB_TEST_MARIADB_PID").and_then(|p| p.parse::<u32>().ok()) {
+    if let Some(pid) = env
+        .get("KEEPERDB_TEST_MARIADB_PID")
+        .and_then(|p| p.parse::<u32>().ok())
+    {
         // SIGTERM makes mariadbd shut down cleanly.
         let _ = Command::new("kill").arg(pid.to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -176,7 +216,10 @@ pub fn stop(repo: &Path) -> Result<()> {
 }
 
 fn running(env: &BTreeMap<String, String>) -> bool {
-    let pg_ok = match (env.get("KEEPERDB_TEST_PG_BIN"), env.get("KEEPERDB_TEST_PG_URL")) {
+    let pg_ok = match (
+        env.get("KEEPERDB_TEST_PG_BIN"),
+        env.get("KEEPERDB_TEST_PG_URL"),
+    ) {
         (Some(bin), Some(url)) => port_of(url).is_some_and(|port| {
             Command::new(Path::new(bin).join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
@@ -253,7 +296,9 @@ fn install_packages() -> Result<()> {
     if have_pg && have_maria && have_client && have_sqlite {
         return Ok(());
     }
-    eprintln!("test services: installing postgresql, mariadb-server, mariadb-client, sqlite3 (apt-get)");
+    eprintln!(
+        "test services: installing postgresql, mariadb-server, mariadb-client, sqlite3 (apt-get)"
+    );
     let status = Command::new("apt-get")
         .arg("update")
         .env("DEBIAN_FRONTEND", "noninteractive")
@@ -263,7 +308,15 @@ fn install_packages() -> Result<()> {
         bail!("apt-get update failed");
     }
     let status = Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "postgresql", "mariadb-server", "mariadb-client", "sqlite3"])
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "postgresql",
+            "mariadb-server",
+            "mariadb-client",
+            "sqlite3",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()
         .context("running apt-get install")?;
@@ -313,7 +366,13 @@ fn service_user() -> Result<AsUser> {
         .success();
     if !exists {
         let status = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ])
             .status()
             .context("creating the service user")?;
         if !status.success() {
@@ -361,7 +420,8 @@ struct Pg {
 }
 
 fn start_postgres(root: &Path, as_user: &AsUser, password: &str, chinook: &Path) -> Result<Pg> {
-    let bin = pg_bin_dir().ok_or_else(|| anyhow!("PostgreSQL binaries not found under /usr/lib/postgresql"))?;
+    let bin = pg_bin_dir()
+        .ok_or_else(|| anyhow!("PostgreSQL binaries not found under /usr/lib/postgresql"))?;
     let dir = root.join("postgres");
     fs::create_dir_all(&dir)?;
     as_user.chown(&dir)?;
@@ -374,7 +434,13 @@ fn start_postgres(root: &Path, as_user: &AsUser, password: &str, chinook: &Path)
     initdb
         .arg("-D")
         .arg(&data)
-        .args(["-U", TEST_USER, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"])
+        .args([
+            "-U",
+            TEST_USER,
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()));
     run(initdb, "initdb")?;
     fs::remove_file(&pwfile)?;
@@ -411,7 +477,10 @@ fn start_postgres(root: &Path, as_user: &AsUser, password: &str, chinook: &Path)
         load.arg("-f").arg(&script).stdout(Stdio::null());
         run(load, "loading Chinook into PostgreSQL")?;
     } else {
-        eprintln!("test services: {} not found; Chinook not loaded", script.display());
+        eprintln!(
+            "test services: {} not found; Chinook not loaded",
+            script.display()
+        );
     }
     Ok(Pg { bin, data, port })
 }

@@ -58,9 +58,7 @@ impl Shape {
             Shape::Binary => DataType::Binary,
             Shape::Date32 => DataType::Date32,
             Shape::Time64 => DataType::Time64(TimeUnit::Microsecond),
-            Shape::Timestamp(tz) => {
-                DataType::Timestamp(TimeUnit::Microsecond, tz.map(|t| Arc::from(t)))
-            }
+            Shape::Timestamp(tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.map(Arc::from)),
             Shape::Duration => DataType::Duration(TimeUnit::Microsecond),
             Shape::Interval => DataType::Interval(arrow_schema::IntervalUnit::MonthDayNano),
             Shape::List(inner) => DataType::List(item_field(inner)),
@@ -163,7 +161,9 @@ impl Col {
             let next = i32::try_from(items)
                 .ok()
                 .and_then(|n| last.checked_add(n))
-                .ok_or_else(|| DriverError::new(ErrorKind::Internal, "array too large for one page"))?;
+                .ok_or_else(|| {
+                    DriverError::new(ErrorKind::Internal, "array too large for one page")
+                })?;
             offsets.push(next);
             nulls.append_non_null();
         }
@@ -196,7 +196,8 @@ impl Col {
     }
 
     pub fn append_i64(&mut self, v: i64) -> Result<(), DriverError> {
-        let overflow = || DriverError::new(ErrorKind::Internal, format!("integer {v} out of range"));
+        let overflow =
+            || DriverError::new(ErrorKind::Internal, format!("integer {v} out of range"));
         match self {
             Col::I8(b) => b.append_value(i8::try_from(v).map_err(|_| overflow())?),
             Col::I16(b) => b.append_value(i16::try_from(v).map_err(|_| overflow())?),
@@ -273,7 +274,12 @@ impl Col {
         Ok(())
     }
 
-    pub fn append_interval(&mut self, months: i32, days: i32, micros: i64) -> Result<(), DriverError> {
+    pub fn append_interval(
+        &mut self,
+        months: i32,
+        days: i32,
+        micros: i64,
+    ) -> Result<(), DriverError> {
         match self {
             Col::Interval(b) => b.append_value(IntervalMonthDayNano::new(
                 months,
@@ -317,7 +323,12 @@ impl Col {
                 let values = inner.finish();
                 let offs = std::mem::replace(offsets, vec![0]);
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(offs));
-                Arc::new(ListArray::new(item.clone(), offsets, values, nulls.finish()))
+                Arc::new(ListArray::new(
+                    item.clone(),
+                    offsets,
+                    values,
+                    nulls.finish(),
+                ))
             }
         }
     }

@@ -43,9 +43,10 @@ pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
             };
             DriverError::new(kind, format!("cannot talk to {}: {io}", ctx.target))
         }
-        sqlx::Error::Tls(e) => {
-            DriverError::new(ErrorKind::Connection, format!("TLS with {} failed: {e}", ctx.target))
-        }
+        sqlx::Error::Tls(e) => DriverError::new(
+            ErrorKind::Connection,
+            format!("TLS with {} failed: {e}", ctx.target),
+        ),
         sqlx::Error::Protocol(p) => DriverError::new(
             ErrorKind::Connection,
             format!("protocol error talking to {}: {p}", ctx.target),

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use keeperdb_driver_sdk::{
-    CatalogRequest, Canceller, Connection, ConnectParams, Driver, DriverError, DriverInfo,
+    Canceller, CatalogRequest, ConnectParams, Connection, Driver, DriverError, DriverInfo,
     ErrorKind, Password, QueryResult,
 };
 use tokio::runtime::{Handle, Runtime};

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use keeperdb_driver_sdk::{CatalogRequest, DriverError, ErrorKind};
+use sqlx::mysql::types::MySqlTime;
 use sqlx::mysql::{
     MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlSslMode,
     MySqlTypeInfo,
 };
 use sqlx::query::Query;
-use sqlx::mysql::types::MySqlTime;
 use sqlx::{
     AssertSqlSafe, Column as _, ConnectOptions as _, Decode, Either, Executor as _, Row as _,
     SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
@@ -146,7 +146,10 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
     }
 }
 
-fn bind<'q>(mut q: Query<'q, MySql, MySqlArguments>, args: &Args) -> Query<'q, MySql, MySqlArguments> {
+fn bind<'q>(
+    mut q: Query<'q, MySql, MySqlArguments>,
+    args: &Args,
+) -> Query<'q, MySql, MySqlArguments> {
     for a in args {
         q = q.bind(a.clone());
     }
@@ -261,13 +264,22 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
                     + i64::from(t.seconds());
                 let micros = secs * 1_000_000 + i64::from(t.microseconds());
                 // `MySqlTime::is_negative` is inverted in sqlx 0.9.0; the sign itself is right.
-                col.append_time(if t.sign().is_negative() { -micros } else { micros })
+                col.append_time(if t.sign().is_negative() {
+                    -micros
+                } else {
+                    micros
+                })
             }
         };
         r.map_err(|e| {
             DriverError::new(
                 e.kind,
-                format!("cannot read column {} ({}): {}", i + 1, row.columns()[i].name(), e.message),
+                format!(
+                    "cannot read column {} ({}): {}",
+                    i + 1,
+                    row.columns()[i].name(),
+                    e.message
+                ),
             )
         })?;
     }
@@ -308,7 +320,10 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         password: None,
     };
     let conn: &mut MySqlConnection = &mut guard;
-    let stmt = match conn.prepare(AssertSqlSafe(sql.clone()).into_sql_str()).await {
+    let stmt = match conn
+        .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             let err = map(e, &ctx);
@@ -336,9 +351,13 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     }
     let end = {
         let rows = bind(stmt.query(), &args).fetch(&mut *conn);
-        pump(rows, &mut page, &tx, |e| map(e, &ctx), |row: &MySqlRow, cols| {
-            append_row(row, &kinds, cols)
-        })
+        pump(
+            rows,
+            &mut page,
+            &tx,
+            |e| map(e, &ctx),
+            |row: &MySqlRow, cols| append_row(row, &kinds, cols),
+        )
         .await
     };
     finish(end, conn, &tx, &cancel).await;
@@ -411,9 +430,13 @@ async fn run_text(
                 Err(e) => Some(Err(e)),
             }
         });
-        pump(Box::pin(rows), &mut page, tx, |e| map(e, ctx), |row: &MySqlRow, cols| {
-            append_row(row, &kinds, cols)
-        })
+        pump(
+            Box::pin(rows),
+            &mut page,
+            tx,
+            |e| map(e, ctx),
+            |row: &MySqlRow, cols| append_row(row, &kinds, cols),
+        )
         .await
     };
     finish(end, conn, tx, cancel).await;

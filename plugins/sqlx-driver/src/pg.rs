@@ -177,7 +177,10 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         password: None,
     };
     let conn: &mut PgConnection = &mut guard;
-    let stmt = match conn.prepare(AssertSqlSafe(sql.clone()).into_sql_str()).await {
+    let stmt = match conn
+        .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             let err = map(e, &ctx);
@@ -206,7 +209,11 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         return;
     }
 
-    let kinds: Vec<PgKind> = stmt.columns().iter().map(|c| kind_of(c.type_info())).collect();
+    let kinds: Vec<PgKind> = stmt
+        .columns()
+        .iter()
+        .map(|c| kind_of(c.type_info()))
+        .collect();
     let shapes: Vec<Shape> = kinds.iter().map(PgKind::shape).collect();
     let fields = stmt
         .columns()
@@ -480,7 +487,9 @@ fn append_array(col: &mut Col, inner: &PgKind, b: &[u8]) -> Result<(), DriverErr
         count = count.saturating_mul(usize::try_from(len).map_err(|_| short("array"))?);
         at += 8;
     }
-    let items = col.list_items().ok_or_else(|| internal("array column without a list"))?;
+    let items = col
+        .list_items()
+        .ok_or_else(|| internal("array column without a list"))?;
     for _ in 0..count {
         let len = i32::from_be_bytes(be(b, at, "array")?);
         at += 4;
@@ -556,7 +565,7 @@ fn format_timetz(micros: i64, offset_secs: i32) -> String {
     let sign = if offset_secs < 0 { '-' } else { '+' };
     let off = offset_secs.unsigned_abs();
     let _ = write!(s, "{sign}{:02}", off / 3600);
-    if off % 3600 != 0 {
+    if !off.is_multiple_of(3600) {
         let _ = write!(s, ":{:02}", (off % 3600) / 60);
     }
     s
@@ -565,7 +574,12 @@ fn format_timetz(micros: i64, offset_secs: i32) -> String {
 fn format_time(micros: i64) -> String {
     let secs = micros / 1_000_000;
     let frac = micros % 1_000_000;
-    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut s = format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    );
     if frac != 0 {
         let f = format!("{frac:06}");
         s.push('.');
@@ -593,7 +607,13 @@ mod tests {
     #[test]
     fn numeric_binary_decodes_exactly() {
         // 12345678901234567890.123456789
-        let b = numeric(8, 4, 0, 9, &[1234, 5678, 9012, 3456, 7890, 1234, 5678, 9000]);
+        let b = numeric(
+            8,
+            4,
+            0,
+            9,
+            &[1234, 5678, 9012, 3456, 7890, 1234, 5678, 9000],
+        );
         assert_eq!(numeric_text(&b).unwrap(), "12345678901234567890.123456789");
         // -0.0005
         let b = numeric(1, -1, 0x4000, 4, &[5]);

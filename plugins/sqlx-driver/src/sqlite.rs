@@ -245,7 +245,11 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         let _ = tx.send(answer).await;
         return;
     }
-    let names: Vec<String> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
+    let names: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let declared: Vec<String> = stmt
         .columns()
         .iter()
@@ -292,7 +296,18 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 .iter()
                 .zip(&shapes)
                 .zip(&declared)
-                .map(|((n, s), d)| field(n, s, d))
+                .map(|((n, s), d)| {
+                    // sqlx reports "NULL" when it cannot read the declared type (expressions,
+                    // NUMERIC): name the storage class the values have instead.
+                    let name = match (d.as_str(), s) {
+                        ("NULL", Shape::I64) => "INTEGER",
+                        ("NULL", Shape::F64) => "REAL",
+                        ("NULL", Shape::Binary) => "BLOB",
+                        ("NULL", _) => "TEXT",
+                        (d, _) => d,
+                    };
+                    field(n, s, name)
+                })
                 .collect();
             let mut page = Page::new(fields, &shapes);
             if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
@@ -318,9 +333,13 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 match end {
                     Some(end) => end,
                     None => {
-                        pump(rows, &mut page, &tx, |e| map(e, &ctx), |row: &SqliteRow, cols| {
-                            append_row(row, cols)
-                        })
+                        pump(
+                            rows,
+                            &mut page,
+                            &tx,
+                            |e| map(e, &ctx),
+                            |row: &SqliteRow, cols| append_row(row, cols),
+                        )
                         .await
                     }
                 }

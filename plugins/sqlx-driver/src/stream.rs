@@ -69,7 +69,9 @@ impl Iterator for ChannelReader {
                 self.rx.close();
                 Some(Err(e.into_arrow()))
             }
-            _ => Some(Err(internal("unexpected message in a row stream").into_arrow())),
+            _ => Some(Err(
+                internal("unexpected message in a row stream").into_arrow()
+            )),
         }
     }
 }

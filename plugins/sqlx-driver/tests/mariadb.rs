@@ -44,10 +44,21 @@ fn every_type_keeps_its_value() {
     assert_eq!(col(&b, "ti").as_primitive::<Int8Type>().value(0), -5);
     assert_eq!(col(&b, "i").as_primitive::<Int32Type>().value(0), i32::MAX);
     assert_eq!(col(&b, "bi").as_primitive::<Int64Type>().value(0), i64::MIN);
-    assert_eq!(col(&b, "ubi").as_primitive::<UInt64Type>().value(0), u64::MAX);
-    assert_eq!(col(&b, "d").as_string::<i32>().value(0), "12345678901234567890.123456789");
     assert_eq!(
-        b.schema().field_with_name("d").unwrap().metadata().get("keeperdb.type").map(String::as_str),
+        col(&b, "ubi").as_primitive::<UInt64Type>().value(0),
+        u64::MAX
+    );
+    assert_eq!(
+        col(&b, "d").as_string::<i32>().value(0),
+        "12345678901234567890.123456789"
+    );
+    assert_eq!(
+        b.schema()
+            .field_with_name("d")
+            .unwrap()
+            .metadata()
+            .get("keeperdb.type")
+            .map(String::as_str),
         Some("DECIMAL")
     );
     assert_eq!(col(&b, "f").as_primitive::<Float64Type>().value(0), 2.25);
@@ -55,10 +66,15 @@ fn every_type_keeps_its_value() {
     assert!(col(&b, "e").is_valid(0));
     assert_eq!(col(&b, "e").as_string::<i32>().value(0), "");
     assert!(col(&b, "n").is_null(0));
-    assert_eq!(col(&b, "b").as_binary::<i32>().value(0), [0xde, 0xad, 0xbe, 0xef]);
+    assert_eq!(
+        col(&b, "b").as_binary::<i32>().value(0),
+        [0xde, 0xad, 0xbe, 0xef]
+    );
     assert_eq!(col(&b, "dt").as_primitive::<Date32Type>().value(0), 19_782);
     assert_eq!(
-        col(&b, "dtm").as_primitive::<TimestampMicrosecondType>().value(0),
+        col(&b, "dtm")
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(0),
         1_709_210_096_123_456
     );
     // The session runs in UTC, so the TIMESTAMP reads back as the same wall clock in UTC.
@@ -67,11 +83,15 @@ fn every_type_keeps_its_value() {
         &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
     );
     assert_eq!(
-        col(&b, "ts").as_primitive::<TimestampMicrosecondType>().value(0),
+        col(&b, "ts")
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(0),
         1_709_210_096_123_456
     );
     assert_eq!(
-        col(&b, "tm").as_primitive::<DurationMicrosecondType>().value(0),
+        col(&b, "tm")
+            .as_primitive::<DurationMicrosecondType>()
+            .value(0),
         -((838 * 3600 + 59 * 60 + 59) * 1_000_000)
     );
     assert!(col(&b, "j").as_string::<i32>().value(0).contains("\"a\""));
@@ -82,7 +102,10 @@ fn every_type_keeps_its_value() {
 #[test]
 fn null_is_not_an_empty_string() {
     let mut conn = maria();
-    let b = query(conn.as_mut(), "SELECT '' AS empty, CAST(NULL AS CHAR) AS nothing");
+    let b = query(
+        conn.as_mut(),
+        "SELECT '' AS empty, CAST(NULL AS CHAR) AS nothing",
+    );
     assert!(col(&b, "empty").is_valid(0));
     assert_eq!(col(&b, "empty").as_string::<i32>().value(0), "");
     assert!(col(&b, "nothing").is_null(0));
@@ -93,7 +116,13 @@ fn statements_without_rows_and_the_text_protocol_fallback() {
     let mut conn = maria();
     exec(conn.as_mut(), "DROP TABLE IF EXISTS affected_probe");
     exec(conn.as_mut(), "CREATE TABLE affected_probe (id INT)");
-    assert_eq!(exec(conn.as_mut(), "INSERT INTO affected_probe VALUES (1), (2), (3)"), 3);
+    assert_eq!(
+        exec(
+            conn.as_mut(),
+            "INSERT INTO affected_probe VALUES (1), (2), (3)"
+        ),
+        3
+    );
     let b = query(conn.as_mut(), "SELECT COUNT(*) AS c FROM affected_probe");
     assert_eq!(col(&b, "c").as_primitive::<Int64Type>().value(0), 3);
     // SHOW statements work whichever protocol the server accepts them in.
@@ -105,10 +134,7 @@ fn statements_without_rows_and_the_text_protocol_fallback() {
 #[test]
 fn large_results_stream_in_pages() {
     let mut conn = maria();
-    let reader = match conn
-        .execute("SELECT seq AS n FROM seq_1_to_50000")
-        .unwrap()
-    {
+    let reader = match conn.execute("SELECT seq AS n FROM seq_1_to_50000").unwrap() {
         StatementResult::Rows(r) => r,
         StatementResult::Done { .. } => panic!("rows expected"),
     };
@@ -127,7 +153,11 @@ fn a_syntax_error_is_a_query_error_with_its_code() {
     let mut conn = maria();
     let err = expect_error(conn.as_mut(), "SELEC 1");
     assert_eq!(err.kind, DriverErrorKind::Query);
-    assert!(err.code.as_deref().is_some_and(|c| c.starts_with("1064")), "{:?}", err.code);
+    assert!(
+        err.code.as_deref().is_some_and(|c| c.starts_with("1064")),
+        "{:?}",
+        err.code
+    );
     assert!(err.message.contains("SQL syntax"), "{}", err.message);
 }
 
@@ -136,9 +166,15 @@ fn a_wrong_password_is_an_auth_error_that_does_not_repeat_it() {
     let (c, _) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
     let wrong = "Wr0ng-Passw0rd-xyz";
     let creds = keeperdb_core::Credentials::new(c.user.clone(), Some(wrong.to_string().into()));
-    let err = connect_with(&c, &creds, Duration::from_secs(10)).err().expect("refused");
+    let err = connect_with(&c, &creds, Duration::from_secs(10))
+        .err()
+        .expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Auth, "{}", err.message);
-    assert!(err.code.as_deref().is_some_and(|c| c.starts_with("1045")), "{:?}", err.code);
+    assert!(
+        err.code.as_deref().is_some_and(|c| c.starts_with("1045")),
+        "{:?}",
+        err.code
+    );
     assert!(!err.message.contains(wrong), "{}", err.message);
 }
 
@@ -148,7 +184,9 @@ fn an_unreachable_host_is_a_connection_error() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     c.port = Some(closed.local_addr().unwrap().port());
     drop(closed);
-    let err = connect_with(&c, &creds, Duration::from_secs(10)).err().expect("refused");
+    let err = connect_with(&c, &creds, Duration::from_secs(10))
+        .err()
+        .expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
 }
 
@@ -157,7 +195,9 @@ fn a_server_that_never_answers_is_a_timeout() {
     let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     c.port = Some(silent.local_addr().unwrap().port());
-    let err = connect_with(&c, &creds, Duration::from_millis(500)).err().expect("refused");
+    let err = connect_with(&c, &creds, Duration::from_millis(500))
+        .err()
+        .expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);
 }
 
@@ -165,12 +205,20 @@ fn a_server_that_never_answers_is_a_timeout() {
 fn a_read_only_connection_refuses_writes() {
     let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
     let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
-    exec(conn.as_mut(), "CREATE TABLE IF NOT EXISTS ro_probe (id INT)");
+    exec(
+        conn.as_mut(),
+        "CREATE TABLE IF NOT EXISTS ro_probe (id INT)",
+    );
     c.read_only = true;
     let mut ro = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
     let err = expect_error(ro.as_mut(), "INSERT INTO ro_probe VALUES (1)");
     assert_eq!(err.kind, DriverErrorKind::Query);
-    assert!(err.code.as_deref().is_some_and(|c| c.starts_with("1792")), "{:?} {}", err.code, err.message);
+    assert!(
+        err.code.as_deref().is_some_and(|c| c.starts_with("1792")),
+        "{:?} {}",
+        err.code,
+        err.message
+    );
 }
 
 #[test]
@@ -199,22 +247,42 @@ fn cancel_stops_a_long_query_from_another_thread() {
 fn the_catalog_lists_databases_tables_and_columns() {
     let mut conn = maria();
     exec(conn.as_mut(), "DROP TABLE IF EXISTS catalog_probe");
-    exec(conn.as_mut(), "CREATE TABLE catalog_probe (id BIGINT NOT NULL, label TEXT)");
+    exec(
+        conn.as_mut(),
+        "CREATE TABLE catalog_probe (id BIGINT NOT NULL, label TEXT)",
+    );
     let rows = |r: StatementResult| match r {
         StatementResult::Rows(r) => collect(r),
         StatementResult::Done { .. } => panic!("rows expected"),
     };
     let dbs = rows(conn.catalog(&CatalogRequest::Databases).unwrap());
     let names: Vec<&str> = dbs.column(0).as_string::<i32>().iter().flatten().collect();
-    assert!(names.contains(&"keeperdb") && names.contains(&"Chinook"), "{names:?}");
-    let tables = rows(conn.catalog(&CatalogRequest::Tables { schema: None }).unwrap());
-    let names: Vec<&str> = col(&tables, "name").as_string::<i32>().iter().flatten().collect();
-    assert!(names.contains(&"catalog_probe"), "{names:?}");
-    let cols = rows(
-        conn.catalog(&CatalogRequest::Columns { schema: None, table: "catalog_probe".into() })
+    assert!(
+        names.contains(&"keeperdb") && names.contains(&"Chinook"),
+        "{names:?}"
+    );
+    let tables = rows(
+        conn.catalog(&CatalogRequest::Tables { schema: None })
             .unwrap(),
     );
-    let names: Vec<&str> = col(&cols, "name").as_string::<i32>().iter().flatten().collect();
+    let names: Vec<&str> = col(&tables, "name")
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(names.contains(&"catalog_probe"), "{names:?}");
+    let cols = rows(
+        conn.catalog(&CatalogRequest::Columns {
+            schema: None,
+            table: "catalog_probe".into(),
+        })
+        .unwrap(),
+    );
+    let names: Vec<&str> = col(&cols, "name")
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(names, ["id", "label"]);
     exec(conn.as_mut(), "DROP TABLE catalog_probe");
 }

@@ -26,7 +26,11 @@ fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
 fn engine_type(batch: &RecordBatch, name: &str) -> String {
     let schema = batch.schema();
     let field = schema.field_with_name(name).unwrap();
-    field.metadata().get("keeperdb.type").cloned().unwrap_or_default()
+    field
+        .metadata()
+        .get("keeperdb.type")
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
@@ -54,17 +58,25 @@ fn every_type_keeps_its_value() {
     assert_eq!(col(&b, "f4").as_primitive::<Float32Type>().value(0), 1.5);
     assert_eq!(col(&b, "f8").as_primitive::<Float64Type>().value(0), 2.25);
     // numeric survives exactly, as text, marked as numeric.
-    assert_eq!(col(&b, "num").as_string::<i32>().value(0), "12345678901234567890.123456789");
+    assert_eq!(
+        col(&b, "num").as_string::<i32>().value(0),
+        "12345678901234567890.123456789"
+    );
     assert_eq!(engine_type(&b, "num"), "numeric");
     assert_eq!(col(&b, "small").as_string::<i32>().value(0), "-0.000100");
     assert_eq!(col(&b, "nan").as_string::<i32>().value(0), "NaN");
     assert_eq!(col(&b, "vc").as_string::<i32>().value(0), "héllo");
     assert_eq!(col(&b, "bp").as_string::<i32>().value(0), "x  ");
-    assert_eq!(col(&b, "by").as_binary::<i32>().value(0), [0xde, 0xad, 0xbe, 0xef]);
+    assert_eq!(
+        col(&b, "by").as_binary::<i32>().value(0),
+        [0xde, 0xad, 0xbe, 0xef]
+    );
     assert!(col(&b, "b").as_boolean().value(0));
     assert_eq!(col(&b, "d").as_primitive::<Date32Type>().value(0), 19_782);
     assert_eq!(
-        col(&b, "t").as_primitive::<Time64MicrosecondType>().value(0),
+        col(&b, "t")
+            .as_primitive::<Time64MicrosecondType>()
+            .value(0),
         45_296_789_000
     );
     assert_eq!(col(&b, "ttz").as_string::<i32>().value(0), "12:34:56+02");
@@ -73,7 +85,9 @@ fn every_type_keeps_its_value() {
         &DataType::Timestamp(TimeUnit::Microsecond, None)
     );
     assert_eq!(
-        col(&b, "ts").as_primitive::<TimestampMicrosecondType>().value(0),
+        col(&b, "ts")
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(0),
         1_709_210_096_123_456
     );
     assert_eq!(
@@ -81,7 +95,9 @@ fn every_type_keeps_its_value() {
         &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
     );
     assert_eq!(
-        col(&b, "tstz").as_primitive::<TimestampMicrosecondType>().value(0),
+        col(&b, "tstz")
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(0),
         1_709_202_896_123_456
     );
     assert_eq!(engine_type(&b, "tstz"), "timestamptz");
@@ -92,8 +108,13 @@ fn every_type_keeps_its_value() {
     assert_eq!(col(&b, "j").as_string::<i32>().value(0), "{\"a\": [1, 2]}");
     assert_eq!(engine_type(&b, "j"), "json");
     assert_eq!(col(&b, "jb").as_string::<i32>().value(0), "{\"a\": [1, 2]}");
-    let iv = col(&b, "iv").as_primitive::<IntervalMonthDayNanoType>().value(0);
-    assert_eq!((iv.months, iv.days, iv.nanoseconds), (14, 3, 14_706_500_000_000));
+    let iv = col(&b, "iv")
+        .as_primitive::<IntervalMonthDayNanoType>()
+        .value(0);
+    assert_eq!(
+        (iv.months, iv.days, iv.nanoseconds),
+        (14, 3, 14_706_500_000_000)
+    );
     let arr = col(&b, "arr").as_list::<i32>().value(0);
     let arr = arr.as_primitive::<Int32Type>();
     assert_eq!(arr.len(), 3);
@@ -105,7 +126,10 @@ fn every_type_keeps_its_value() {
 #[test]
 fn null_is_not_an_empty_string() {
     let mut conn = pg();
-    let b = query(conn.as_mut(), "SELECT ''::text AS empty, NULL::text AS nothing");
+    let b = query(
+        conn.as_mut(),
+        "SELECT ''::text AS empty, NULL::text AS nothing",
+    );
     let empty = col(&b, "empty").as_string::<i32>();
     let nothing = col(&b, "nothing").as_string::<i32>();
     assert!(empty.is_valid(0));
@@ -116,7 +140,10 @@ fn null_is_not_an_empty_string() {
 #[test]
 fn large_results_stream_in_pages_and_the_connection_survives_an_abandoned_one() {
     let mut conn = pg();
-    let reader = match conn.execute("SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 100000) g").unwrap() {
+    let reader = match conn
+        .execute("SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 100000) g")
+        .unwrap()
+    {
         StatementResult::Rows(r) => r,
         StatementResult::Done { .. } => panic!("rows expected"),
     };
@@ -127,14 +154,22 @@ fn large_results_stream_in_pages_and_the_connection_survives_an_abandoned_one() 
         let batch = batch.unwrap();
         pages += 1;
         rows += batch.num_rows();
-        sum += batch.column(0).as_primitive::<Int32Type>().iter().map(|v| i64::from(v.unwrap())).sum::<i64>();
+        sum += batch
+            .column(0)
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|v| i64::from(v.unwrap()))
+            .sum::<i64>();
     }
     assert_eq!(rows, 100_000);
     assert_eq!(sum, 100_000 * 100_001 / 2);
     assert!(pages > 1, "one page for 100k rows");
 
     // Read one page of a huge result and drop the rest: the next statement still works.
-    match conn.execute("SELECT g FROM generate_series(1, 50000000) g").unwrap() {
+    match conn
+        .execute("SELECT g FROM generate_series(1, 50000000) g")
+        .unwrap()
+    {
         StatementResult::Rows(mut r) => {
             assert!(r.next().unwrap().unwrap().num_rows() > 0);
         }
@@ -148,10 +183,22 @@ fn large_results_stream_in_pages_and_the_connection_survives_an_abandoned_one() 
 fn statements_without_rows_report_rows_affected() {
     let mut conn = pg();
     exec(conn.as_mut(), "CREATE TEMP TABLE t_affected (id int)");
-    assert_eq!(exec(conn.as_mut(), "INSERT INTO t_affected SELECT generate_series(1, 5)"), 5);
-    assert_eq!(exec(conn.as_mut(), "DELETE FROM t_affected WHERE id > 3"), 2);
+    assert_eq!(
+        exec(
+            conn.as_mut(),
+            "INSERT INTO t_affected SELECT generate_series(1, 5)"
+        ),
+        5
+    );
+    assert_eq!(
+        exec(conn.as_mut(), "DELETE FROM t_affected WHERE id > 3"),
+        2
+    );
     // A script of several statements runs as one.
-    exec(conn.as_mut(), "INSERT INTO t_affected VALUES (10); INSERT INTO t_affected VALUES (11)");
+    exec(
+        conn.as_mut(),
+        "INSERT INTO t_affected VALUES (10); INSERT INTO t_affected VALUES (11)",
+    );
     let b = query(conn.as_mut(), "SELECT count(*) AS c FROM t_affected");
     assert_eq!(col(&b, "c").as_primitive::<Int64Type>().value(0), 5);
     // An empty result still has its schema.
@@ -180,7 +227,9 @@ fn a_wrong_password_is_an_auth_error_that_does_not_repeat_it() {
     let (c, _) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
     let wrong = "Wr0ng-Passw0rd-xyz";
     let creds = keeperdb_core::Credentials::new(c.user.clone(), Some(wrong.to_string().into()));
-    let err = connect_with(&c, &creds, Duration::from_secs(10)).err().expect("refused");
+    let err = connect_with(&c, &creds, Duration::from_secs(10))
+        .err()
+        .expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Auth, "{}", err.message);
     assert_eq!(err.code.as_deref(), Some("28P01"));
     assert!(!err.message.contains(wrong), "{}", err.message);
@@ -192,7 +241,9 @@ fn an_unreachable_host_is_a_connection_error() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     c.port = Some(closed.local_addr().unwrap().port());
     drop(closed);
-    let err = connect_with(&c, &creds, Duration::from_secs(10)).err().expect("refused");
+    let err = connect_with(&c, &creds, Duration::from_secs(10))
+        .err()
+        .expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
     assert!(err.message.contains("127.0.0.1"), "{}", err.message);
 }
@@ -203,7 +254,9 @@ fn a_server_that_never_answers_is_a_timeout() {
     // The kernel accepts the TCP handshake; nobody ever speaks.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     c.port = Some(silent.local_addr().unwrap().port());
-    let err = connect_with(&c, &creds, Duration::from_millis(500)).err().expect("refused");
+    let err = connect_with(&c, &creds, Duration::from_millis(500))
+        .err()
+        .expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);
     assert!(err.message.contains("timed out"), "{}", err.message);
 }
@@ -223,7 +276,9 @@ fn the_tls_mode_is_honoured() {
     // The test server has no TLS: `require` must fail rather than silently go clear-text.
     let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
     c.tls = keeperdb_core::TlsMode::Require;
-    let err = connect_with(&c, &creds, Duration::from_secs(10)).err().expect("refused");
+    let err = connect_with(&c, &creds, Duration::from_secs(10))
+        .err()
+        .expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
     c.tls = keeperdb_core::TlsMode::Disable;
     connect_with(&c, &creds, Duration::from_secs(10)).expect("plain connection works");
@@ -231,7 +286,10 @@ fn the_tls_mode_is_honoured() {
 
 /// Cancel from another thread, repeating until the statement has ended (a cancel that lands
 /// before the statement starts is, rightly, a no-op).
-pub fn cancel_while_running(conn: &mut dyn DriverConnection, sql: &str) -> keeperdb_core::driver::DriverError {
+pub fn cancel_while_running(
+    conn: &mut dyn DriverConnection,
+    sql: &str,
+) -> keeperdb_core::driver::DriverError {
     let canceller = conn.canceller();
     let finished = Arc::new(AtomicBool::new(false));
     let flag = finished.clone();
@@ -263,7 +321,10 @@ fn cancel_stops_a_long_query_from_another_thread() {
 fn the_catalog_lists_databases_tables_and_columns() {
     let mut conn = pg();
     exec(conn.as_mut(), "DROP TABLE IF EXISTS catalog_probe");
-    exec(conn.as_mut(), "CREATE TABLE catalog_probe (id int8 NOT NULL, label text DEFAULT 'x')");
+    exec(
+        conn.as_mut(),
+        "CREATE TABLE catalog_probe (id int8 NOT NULL, label text DEFAULT 'x')",
+    );
     let rows = |r: StatementResult| match r {
         StatementResult::Rows(r) => collect(r),
         StatementResult::Done { .. } => panic!("rows expected"),
@@ -271,14 +332,30 @@ fn the_catalog_lists_databases_tables_and_columns() {
     let dbs = rows(conn.catalog(&CatalogRequest::Databases).unwrap());
     let names: Vec<&str> = dbs.column(0).as_string::<i32>().iter().flatten().collect();
     assert!(names.contains(&"keeperdb"), "{names:?}");
-    let tables = rows(conn.catalog(&CatalogRequest::Tables { schema: Some("public".into()) }).unwrap());
-    let names: Vec<&str> = col(&tables, "name").as_string::<i32>().iter().flatten().collect();
+    let tables = rows(
+        conn.catalog(&CatalogRequest::Tables {
+            schema: Some("public".into()),
+        })
+        .unwrap(),
+    );
+    let names: Vec<&str> = col(&tables, "name")
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
     assert!(names.contains(&"catalog_probe"), "{names:?}");
     let cols = rows(
-        conn.catalog(&CatalogRequest::Columns { schema: None, table: "catalog_probe".into() })
-            .unwrap(),
+        conn.catalog(&CatalogRequest::Columns {
+            schema: None,
+            table: "catalog_probe".into(),
+        })
+        .unwrap(),
     );
-    let names: Vec<&str> = col(&cols, "name").as_string::<i32>().iter().flatten().collect();
+    let names: Vec<&str> = col(&cols, "name")
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(names, ["id", "label"]);
     assert_eq!(col(&cols, "type").as_string::<i32>().value(0), "bigint");
     assert!(!col(&cols, "nullable").as_boolean().value(0));

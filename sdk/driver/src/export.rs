@@ -16,8 +16,8 @@ use crate::ffi::{
     STATUS_OK,
 };
 use crate::{
-    CatalogRequest, Canceller, Connection, ConnectParams, Driver, DriverError, ErrorKind,
-    Password, QueryResult,
+    Canceller, CatalogRequest, ConnectParams, Connection, Driver, DriverError, ErrorKind, Password,
+    QueryResult,
 };
 
 /// Gives the export functions the one driver instance (implemented by the macro).
@@ -129,14 +129,20 @@ fn guard(what: &str, err: *mut KdbError, f: impl FnOnce() -> Result<(), DriverEr
             err,
             DriverError::new(
                 ErrorKind::Internal,
-                format!("the driver panicked in {what}: {}", panic_message(&*payload)),
+                format!(
+                    "the driver panicked in {what}: {}",
+                    panic_message(&*payload)
+                ),
             ),
         ),
     }
 }
 
 fn bad_input(what: &str) -> DriverError {
-    DriverError::new(ErrorKind::Internal, format!("the host passed an invalid {what}"))
+    DriverError::new(
+        ErrorKind::Internal,
+        format!("the host passed an invalid {what}"),
+    )
 }
 
 /// # Safety
@@ -188,7 +194,9 @@ unsafe extern "C" fn connect<D: Instance>(
             None
         } else {
             // SAFETY: as above.
-            Some(Password::new(unsafe { str_arg(password, "password")? }.to_string()))
+            Some(Password::new(
+                unsafe { str_arg(password, "password")? }.to_string(),
+            ))
         };
         let conn = D::instance().connect(params, password)?;
         let boxed: Box<D::Connection> = Box::new(conn);
@@ -341,7 +349,10 @@ impl SafeReader {
         let schema = catch_unwind(AssertUnwindSafe(|| inner.schema())).map_err(|p| {
             DriverError::new(
                 ErrorKind::Internal,
-                format!("the driver panicked describing its result: {}", panic_message(&*p)),
+                format!(
+                    "the driver panicked describing its result: {}",
+                    panic_message(&*p)
+                ),
             )
         })?;
         Ok(Self {

@@ -65,7 +65,7 @@ pub struct KdbStr {
 
 impl KdbStr {
     /// Borrow a Rust string for the duration of a call.
-    pub fn from_str(s: &str) -> Self {
+    pub fn new(s: &str) -> Self {
         Self {
             ptr: s.as_ptr(),
             len: s.len(),
@@ -212,8 +212,12 @@ pub type ConnectFn = unsafe extern "C" fn(
     err: *mut KdbError,
 ) -> i32;
 /// Run one statement.
-pub type ExecuteFn =
-    unsafe extern "C" fn(conn: *mut c_void, sql: KdbStr, out: *mut KdbResult, err: *mut KdbError) -> i32;
+pub type ExecuteFn = unsafe extern "C" fn(
+    conn: *mut c_void,
+    sql: KdbStr,
+    out: *mut KdbResult,
+    err: *mut KdbError,
+) -> i32;
 /// Catalog lookup; `request` is JSON ([`crate::CatalogRequest`]).
 pub type CatalogFn = unsafe extern "C" fn(
     conn: *mut c_void,

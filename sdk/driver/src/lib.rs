@@ -403,11 +403,17 @@ mod tests {
 
     #[test]
     fn stream_errors_keep_kind_and_code() {
-        let err = DriverError::new(ErrorKind::Cancelled, "canceling statement due to user request")
-            .with_code("57014");
+        let err = DriverError::new(
+            ErrorKind::Cancelled,
+            "canceling statement due to user request",
+        )
+        .with_code("57014");
         let text = format!(
             "Cannot get next batch from input stream. Error code: 22. Producer error: External error: {}",
-            err.clone().into_arrow().to_string().trim_start_matches("External error: ")
+            err.clone()
+                .into_arrow()
+                .to_string()
+                .trim_start_matches("External error: ")
         );
         assert_eq!(DriverError::from_stream_message(&text), Some(err));
         assert_eq!(DriverError::from_stream_message("plain message"), None);
@@ -417,7 +423,10 @@ mod tests {
     fn params_json_has_no_password_field() {
         let json = serde_json::to_string(&ConnectParams::default()).unwrap();
         assert!(!json.contains("password"), "{json}");
-        assert_eq!(format!("{:?}", Password::new("s3cret".into())), "Password(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Password::new("s3cret".into())),
+            "Password(<redacted>)"
+        );
     }
 
     #[test]
