@@ -72,10 +72,14 @@ impl ColumnSpec {
             .get(ENGINE_TYPE_KEY)
             .map(|t| t.trim().to_ascii_lowercase())
             .unwrap_or_default();
+        // Exact decimals arrive as text but are numbers to a reader: align them like numbers.
+        let base = engine_type.split('(').next().unwrap_or("").trim();
+        let numeric = is_numeric(field.data_type())
+            || matches!(base, "numeric" | "decimal" | "money" | "decimal unsigned");
         Self {
             flavor,
             engine_type,
-            numeric: is_numeric(field.data_type()),
+            numeric,
         }
     }
 
@@ -600,11 +604,11 @@ fn push_from_exp(out: &mut String, exp_form: &str, width: FloatWidth, _flavor: F
         for _ in 0..(-exponent - 1) {
             out.push('0');
         }
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         let int_len = exponent as usize + 1;
         if digits.len() <= int_len {
-            out.push_str(&digits);
+            out.push_str(digits);
             for _ in digits.len()..int_len {
                 out.push('0');
             }
