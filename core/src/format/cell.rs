@@ -101,17 +101,20 @@ fn is_numeric(dt: &DataType) -> bool {
 pub struct CellRenderer<'a> {
     spec: &'a ColumnSpec,
     array: &'a ArrayRef,
+    /// Looked up once per page instead of through the `dyn Array` on every cell.
+    nulls: Option<arrow_buffer::NullBuffer>,
 }
 
 impl<'a> CellRenderer<'a> {
     /// A renderer over one column of a page.
     pub fn new(spec: &'a ColumnSpec, array: &'a ArrayRef) -> Self {
-        Self { spec, array }
+        let nulls = array.logical_nulls();
+        Self { spec, array, nulls }
     }
 
     /// Whether the cell is NULL.
     pub fn is_null(&self, row: usize) -> bool {
-        self.array.is_null(row)
+        self.nulls.as_ref().is_some_and(|n| n.is_null(row))
     }
 
     /// How the column appears in JSON.
@@ -707,15 +710,29 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Returns whether the date is BC (PostgreSQL writes the suffix after the time, if any).
+/// At least `width` digits, zero-padded (the hot path of every date and time cell).
+fn push_padded(out: &mut String, v: u64, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(v);
+    for _ in s.len()..width {
+        out.push('0');
+    }
+    out.push_str(s);
+}
+
 fn push_date_part(out: &mut String, days: i64, flavor: Flavor) -> bool {
     let (y, m, d) = civil_from_days(days);
-    if y <= 0 && flavor == Flavor::Postgres {
-        let _ = write!(out, "{:04}-{m:02}-{d:02}", 1 - y);
-        true
-    } else {
-        let _ = write!(out, "{y:04}-{m:02}-{d:02}");
-        false
+    let bc = y <= 0 && flavor == Flavor::Postgres;
+    let year = if bc { 1 - y } else { y };
+    if year < 0 {
+        out.push('-');
     }
+    push_padded(out, year.unsigned_abs(), 4);
+    out.push('-');
+    push_padded(out, u64::from(m), 2);
+    out.push('-');
+    push_padded(out, u64::from(d), 2);
+    bc
 }
 
 fn push_date(out: &mut String, days: i64, flavor: Flavor) {
@@ -728,8 +745,12 @@ fn push_date(out: &mut String, days: i64, flavor: Flavor) {
 fn push_time_of_day(out: &mut String, nanos: i128) {
     let secs = nanos.div_euclid(1_000_000_000);
     let frac = nanos.rem_euclid(1_000_000_000) as u32;
-    let h = secs / 3600;
-    let _ = write!(out, "{h:02}:{:02}:{:02}", (secs / 60) % 60, secs % 60);
+    let secs = secs.max(0) as u64;
+    push_padded(out, secs / 3600, 2);
+    out.push(':');
+    push_padded(out, (secs / 60) % 60, 2);
+    out.push(':');
+    push_padded(out, secs % 60, 2);
     push_fraction(out, frac);
 }
 
@@ -737,13 +758,18 @@ fn push_fraction(out: &mut String, frac_nanos: u32) {
     if frac_nanos == 0 {
         return;
     }
-    let mut s = format!("{frac_nanos:09}");
     // Engines keep microseconds; show nanoseconds only when they are really there.
-    while s.ends_with('0') {
-        s.pop();
+    let mut digits = [b'0'; 9];
+    let mut v = frac_nanos;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
     }
+    let len = 9 - digits.iter().rev().take_while(|d| **d == b'0').count();
     out.push('.');
-    out.push_str(&s);
+    for d in &digits[..len] {
+        out.push(*d as char);
+    }
 }
 
 fn push_signed_clock(out: &mut String, nanos: i128) {
