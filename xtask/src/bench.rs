@@ -17,6 +17,8 @@ struct Measure {
     wall: f64,
     peak_rss_mb: f64,
     bytes: u64,
+    /// sha256 of the output, to tell whether keeperdb printed exactly what the CLI printed.
+    digest: String,
 }
 
 /// One line of the report.
@@ -287,7 +289,16 @@ fn measure(cmd: &mut Command, out: &Path) -> Result<Measure> {
         wall,
         peak_rss_mb: kb / 1024.0,
         bytes: std::fs::metadata(out)?.len(),
+        digest: file_digest(out)?,
     })
+}
+
+fn file_digest(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut file = File::open(path)?;
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Best wall time of `repeat` runs (and the highest peak RSS seen).
@@ -307,6 +318,7 @@ fn best(
                 wall: b.wall.min(m.wall),
                 peak_rss_mb: b.peak_rss_mb.max(m.peak_rss_mb),
                 bytes: m.bytes,
+                digest: m.digest,
             },
         });
     }
@@ -329,7 +341,10 @@ fn print_report(rows: &[Row], repeat: usize) {
         "Streaming SELECT * (10 mixed columns) to CSV; best wall time of {repeat} runs, highest peak RSS."
     );
     println!(
-        "{:<9} {:>9}  {:<32} {:>8} {:>12} {:>10} {:>9}",
+        "same bytes: keeperdb's CSV is byte-identical to the CLI's (for SQLite it differs by design: X'..' blobs, shortest REALs)."
+    );
+    println!(
+        "{:<9} {:>9}  {:<32} {:>8} {:>12} {:>10} {:>9}  same bytes",
         "engine", "rows", "tool", "wall s", "peak RSS MB", "output MB", "vs CLI"
     );
     for r in rows {
@@ -339,21 +354,27 @@ fn print_report(rows: &[Row], repeat: usize) {
                 && o.rows == r.rows
                 && (o.tool == "psql --csv" || o.tool == "sqlite3 -csv")
         });
-        let ratio = match reference {
-            Some(o) if r.tool.starts_with("keeperdb") && o.m.wall > 0.0 => {
-                format!("{:.2}x", r.m.wall / o.m.wall)
-            }
-            _ => String::new(),
+        let (ratio, same) = match reference {
+            Some(o) if r.tool.starts_with("keeperdb") && o.m.wall > 0.0 => (
+                format!("{:.2}x", r.m.wall / o.m.wall),
+                if o.m.digest == r.m.digest {
+                    "yes"
+                } else {
+                    "no"
+                },
+            ),
+            _ => (String::new(), ""),
         };
         println!(
-            "{:<9} {:>9}  {:<32} {:>8.3} {:>12.1} {:>10.1} {:>9}",
+            "{:<9} {:>9}  {:<32} {:>8.3} {:>12.1} {:>10.1} {:>9}  {}",
             r.engine,
             r.rows,
             r.tool,
             r.m.wall,
             r.m.peak_rss_mb,
             r.m.bytes as f64 / 1_048_576.0,
-            ratio
+            ratio,
+            same
         );
     }
 }
