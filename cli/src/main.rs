@@ -2,9 +2,14 @@
 
 mod app;
 mod connections;
+mod drivers;
 mod exit;
 mod password;
 mod prefs;
+mod query;
+mod schema;
+mod session;
+mod shell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +42,12 @@ enum Command {
     /// Read and change preferences.
     #[command(subcommand)]
     Prefs(prefs::Command),
+    /// Run SQL and stream the rows to stdout (table, csv, json, jsonl, markdown).
+    Query(query::QueryArgs),
+    /// An interactive SQL prompt (reads statements from stdin when it is not a terminal).
+    Shell(shell::ShellArgs),
+    /// Show databases, tables and columns.
+    Schema(schema::SchemaArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -72,6 +83,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Connections(cmd) => connections::run(&app, cmd),
         Command::Prefs(cmd) => prefs::run(&app, cmd),
+        Command::Query(args) => Ok(query::run(&app, args)?),
+        Command::Shell(args) => Ok(shell::run(&app, args)?),
+        Command::Schema(args) => Ok(schema::run(&app, args)?),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod driver;
 pub mod driver_host;
 pub mod error;
+pub mod format;
 pub mod manifest;
 pub mod model;
 pub mod prefs;

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own automation. Everything the tests need is installed and
 //! started from here, so a fresh machine runs `cargo xtask test` and nothing else.
 
+mod bench;
 mod plugin_pack;
 mod services;
 mod setup;
@@ -25,6 +26,12 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Benchmarks (figures, not tests): `bench query [--rows 100000,1000000] [--repeat 3]`.
+    Bench {
+        /// What to benchmark and its options.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Start, stop or show the test database servers: `services start|stop|env`.
     Services {
         /// `start`, `stop` or `env`.
@@ -46,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::Setup => setup::install_packages(),
         Command::Test { args } => test(&args),
         Command::Demo => demo(),
+        Command::Bench { args } => bench::command(&args),
         Command::Services { args } => services::command(&util::repo_root(), &args),
         Command::PackDrivers { release } => {
             let profile = util::target_dir().join(if release { "release" } else { "debug" });

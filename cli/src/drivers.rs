@@ -1,0 +1,124 @@
+//! Where the CLI finds drivers and connections. Until plugin management exists, drivers come
+//! from a bundle directory: `$KEEPERDB_PLUGIN_DIR`, or `bundled-plugins/` beside the
+//! executable, each subdirectory one plugin with its `plugin.toml`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use keeperdb_core::driver::Driver;
+use keeperdb_core::manifest::{Manifest, PluginKind};
+use keeperdb_core::{Connection, Credentials, Engine};
+
+use crate::app::App;
+use crate::exit;
+use crate::session::Failure;
+
+/// The env var naming the plugin bundle directory.
+pub const PLUGIN_DIR_ENV: &str = "KEEPERDB_PLUGIN_DIR";
+
+/// The directory whose subdirectories are driver plugins.
+pub fn plugin_root() -> Result<PathBuf, Failure> {
+    if let Some(dir) = std::env::var_os(PLUGIN_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::usage(format!("cannot locate the keeperdb executable: {e}")))?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    Ok(dir.join("bundled-plugins"))
+}
+
+/// Drivers loaded so far (a library is never unloaded, so neither is its driver).
+static LOADED: Mutex<Vec<Arc<dyn Driver>>> = Mutex::new(Vec::new());
+
+/// The driver serving `engine`, loaded from the plugin bundle on first use.
+pub fn driver_for(engine: Engine) -> Result<Arc<dyn Driver>, Failure> {
+    let mut loaded = LOADED
+        .lock()
+        .map_err(|_| Failure::usage("driver table poisoned"))?;
+    if let Some(d) = loaded.iter().find(|d| d.engines().contains(&engine)) {
+        return Ok(d.clone());
+    }
+    let root = plugin_root()?;
+    let entries = std::fs::read_dir(&root).map_err(|e| {
+        Failure::usage(format!(
+            "no driver plugins: cannot read {} ({e}); set {PLUGIN_DIR_ENV} to the directory holding the driver plugins",
+            root.display()
+        ))
+    })?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(keeperdb_core::manifest::MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    let mut problems = Vec::new();
+    for dir in dirs {
+        let manifest = match Manifest::load(&dir) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        if manifest.kind != PluginKind::Driver || loaded.iter().any(|d| d.id() == manifest.id) {
+            continue;
+        }
+        match keeperdb_core::driver_host::load_with_manifest(&dir, &manifest) {
+            Ok(driver) => {
+                let serves = driver.engines().contains(&engine);
+                loaded.push(driver.clone());
+                if serves {
+                    return Ok(driver);
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    let mut message = format!("no driver for {engine} in {}", root.display());
+    if !problems.is_empty() {
+        message.push_str(": ");
+        message.push_str(&problems.join("; "));
+    }
+    Err(Failure::usage(message))
+}
+
+/// Whether a command-line CONN is a URL or a database file rather than a registry name.
+pub fn looks_like_url(arg: &str) -> bool {
+    let lower = arg.to_ascii_lowercase();
+    lower.contains("://")
+        || lower.starts_with("sqlite:")
+        || [".db", ".sqlite", ".sqlite3", ".db3"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+        || arg.starts_with('/')
+        || arg.starts_with("./")
+}
+
+/// Resolve a CONN argument: a URL (or SQLite file path), else a connection from the registry
+/// by id or name, with its credentials fetched now through its source.
+pub fn resolve_connection(app: &App, arg: &str) -> Result<(Connection, Credentials), Failure> {
+    if looks_like_url(arg) {
+        let parsed = keeperdb_core::url::parse_connection_url(arg)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let credentials = Credentials::new(None, parsed.password);
+        return Ok((parsed.connection, credentials));
+    }
+    let registry = app.registry();
+    let connection = registry.find(arg).map_err(|e| {
+        Failure::usage(format!(
+            "{e} (CONN is a saved connection's name or id, or a URL such as postgres://user@host/db)"
+        ))
+    })?;
+    let credentials = registry.credentials(&connection).map_err(|e| {
+        let code = if connection.origin.source == keeperdb_core::model::LOCAL_SOURCE_ID {
+            exit::USAGE
+        } else {
+            exit::VAULT
+        };
+        Failure::new(
+            code,
+            format!("cannot get credentials for `{}`: {e}", connection.name),
+        )
+    })?;
+    Ok((connection, credentials))
+}

@@ -1,0 +1,92 @@
+//! `keeperdb query CONN "SQL"` / `-f FILE`: run statements and stream their rows to stdout in
+//! the chosen format, page by page. Ctrl-C cancels the running statement on the server.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keeperdb_core::format::OutputFormat;
+
+use crate::app::App;
+use crate::session::{self, Failure, Outcome, Session};
+use crate::shell::split_statements;
+
+/// Arguments of `keeperdb query`.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// A saved connection (name or id) or a URL (postgres://, mysql://, mariadb://, sqlite:, file.db).
+    pub conn: String,
+    /// The SQL to run (one statement, or several separated by `;`).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL from a file (`-` for stdin).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Output format: table, csv, json, jsonl or markdown [default: table on a terminal, csv otherwise].
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<OutputFormat>,
+    /// Seconds to wait for the server when connecting.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+}
+
+/// clap value parser for `--format`.
+pub fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    s.parse::<OutputFormat>().map_err(|e| e.to_string())
+}
+
+fn read_sql(args: &QueryArgs) -> Result<String, Failure> {
+    match (&args.sql, &args.file) {
+        (Some(sql), _) => Ok(sql.clone()),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| Failure::usage(format!("cannot read SQL from stdin: {e}")))?;
+            Ok(s)
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display()))),
+        (None, None) => Err(Failure::usage("give the SQL to run, or -f FILE")),
+    }
+}
+
+/// Run the command.
+pub fn run(app: &App, args: QueryArgs) -> Result<(), Failure> {
+    let text = read_sql(&args)?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Csv
+    });
+    session::install_interrupt_handler()?;
+    let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
+    let (mut statements, rest) = split_statements(&text, session.engine());
+    if !rest.trim().is_empty() {
+        statements.push(rest.trim().to_string());
+    }
+    if statements.is_empty() {
+        return Err(Failure::usage("no SQL statement given"));
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let footer = format == OutputFormat::Table && out.is_terminal();
+    for sql in &statements {
+        match session.run(sql, format, footer, &mut out) {
+            Ok(Outcome::Rows(_)) => {}
+            Ok(Outcome::Affected(n)) => {
+                if format == OutputFormat::Table {
+                    eprintln!("OK, {n} row{} affected", if n == 1 { "" } else { "s" });
+                }
+            }
+            // The reader went away (`| head`): stop quietly, cancelling what still runs.
+            Err(f) if f.code == session::BROKEN_PIPE => return Ok(()),
+            Err(f) => {
+                let _ = out.flush();
+                return Err(f);
+            }
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! `keeperdb schema CONN`: databases (or schemas), tables and their columns, from the
+//! driver's catalog calls. People get sections; csv/json/jsonl get one flat listing with the
+//! schema and table name in front of every column row.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use keeperdb_core::driver::CatalogRequest;
+use keeperdb_core::format::{self, FormatOptions, OutputFormat};
+
+use crate::app::App;
+use crate::exit;
+use crate::session::{self, Failure, Session};
+
+/// Arguments of `keeperdb schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// A saved connection (name or id) or a URL (postgres://, mysql://, mariadb://, sqlite:, file.db).
+    pub conn: String,
+    /// Only this schema (PostgreSQL) or database (MySQL/MariaDB).
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Only this table.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Output format [default: table on a terminal, csv otherwise].
+    #[arg(long, value_parser = crate::query::parse_format)]
+    pub format: Option<OutputFormat>,
+    /// Seconds to wait for the server when connecting.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+}
+
+/// A table as listed by the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    /// Its schema, when the catalog says.
+    pub schema: Option<String>,
+    /// Its name.
+    pub name: String,
+}
+
+fn column_text(batch: &RecordBatch, names: &[&str]) -> Option<Vec<Option<String>>> {
+    let schema = batch.schema();
+    let idx = names.iter().find_map(|n| {
+        schema
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(n))
+    })?;
+    let col = batch.column(idx);
+    let col = arrow_cast::cast(col, &DataType::Utf8).ok()?;
+    let strings = col.as_any().downcast_ref::<StringArray>()?;
+    Some(
+        (0..strings.len())
+            .map(|i| (!strings.is_null(i)).then(|| strings.value(i).to_string()))
+            .collect(),
+    )
+}
+
+/// The tables named in a `Tables` catalog answer.
+pub fn tables_of(batches: &[RecordBatch]) -> Vec<TableRef> {
+    let mut out = Vec::new();
+    for b in batches {
+        let names = column_text(b, &["table_name", "name", "table"]).or_else(|| {
+            let n = b.schema().fields().first()?.name().clone();
+            column_text(b, &[n.as_str()])
+        });
+        let schemas = column_text(b, &["table_schema", "schema", "schema_name"]);
+        let Some(names) = names else { continue };
+        for (i, name) in names.into_iter().enumerate() {
+            let Some(name) = name else { continue };
+            let schema = schemas.as_ref().and_then(|s| s[i].clone());
+            out.push(TableRef { schema, name });
+        }
+    }
+    out
+}
+
+/// Run the command.
+pub fn run(app: &App, args: SchemaArgs) -> Result<(), Failure> {
+    session::install_interrupt_handler()?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Csv
+    });
+    let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
+    let tables = session.catalog_batches(&CatalogRequest::Tables {
+        schema: args.schema.clone(),
+    })?;
+    let mut tables = tables_of(&tables);
+    if let Some(only) = &args.table {
+        tables.retain(|t| &t.name == only);
+        if tables.is_empty() {
+            return Err(Failure::new(
+                exit::QUERY,
+                format!("no table `{only}` in the catalog"),
+            ));
+        }
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let human = matches!(format, OutputFormat::Table | OutputFormat::Markdown);
+    let result = if human {
+        sections(&mut session, &args, &tables, format, &mut out)
+    } else {
+        flat(&mut session, &tables, format, &mut out)
+    };
+    match result {
+        Err(f) if f.code == session::BROKEN_PIPE => Ok(()),
+        other => other,
+    }
+}
+
+fn io_failure(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::new(session::BROKEN_PIPE, "")
+    } else {
+        Failure::new(exit::QUERY, format!("cannot write output: {e}"))
+    }
+}
+
+fn qualified(t: &TableRef) -> String {
+    match &t.schema {
+        Some(s) => format!("{s}.{}", t.name),
+        None => t.name.clone(),
+    }
+}
+
+fn sections(
+    session: &mut Session,
+    args: &SchemaArgs,
+    tables: &[TableRef],
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    if args.schema.is_none() && args.table.is_none() {
+        let dbs = session.catalog_batches(&CatalogRequest::Databases)?;
+        let names: Vec<String> = dbs
+            .iter()
+            .filter_map(|b| {
+                let first = b.schema().fields().first()?.name().clone();
+                column_text(b, &["name", "database", "schema_name", first.as_str()])
+            })
+            .flatten()
+            .flatten()
+            .collect();
+        let label = match session.engine() {
+            keeperdb_core::Engine::Postgres => "Databases",
+            keeperdb_core::Engine::Sqlite => "Databases (attached)",
+            _ => "Databases (schemas)",
+        };
+        writeln!(out, "{label}: {}\n", names.join(", ")).map_err(io_failure)?;
+    }
+    for t in tables {
+        let title = qualified(t);
+        match format {
+            OutputFormat::Markdown => writeln!(out, "### {title}\n"),
+            _ => writeln!(out, "Table {title}"),
+        }
+        .map_err(io_failure)?;
+        session.catalog(
+            &CatalogRequest::Columns {
+                schema: t.schema.clone(),
+                table: t.name.clone(),
+            },
+            format,
+            out,
+        )?;
+        writeln!(out).map_err(io_failure)?;
+    }
+    Ok(())
+}
+
+fn flat(
+    session: &mut Session,
+    tables: &[TableRef],
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let options = FormatOptions {
+        engine: Some(session.engine()),
+        footer: false,
+    };
+    let mut pages: Vec<RecordBatch> = Vec::new();
+    for t in tables {
+        let batches = session.catalog_batches(&CatalogRequest::Columns {
+            schema: t.schema.clone(),
+            table: t.name.clone(),
+        })?;
+        for b in batches {
+            pages.push(with_table_columns(&b, t)?);
+        }
+    }
+    let Some(first) = pages.first() else {
+        return Ok(());
+    };
+    let fail = |e: format::FormatError| match e {
+        format::FormatError::Io(io) => io_failure(io),
+        other => Failure::new(exit::QUERY, other.to_string()),
+    };
+    let mut w = format::writer(format, first.schema(), &options, Box::new(out));
+    for page in &pages {
+        w.write_batch(page).map_err(fail)?;
+    }
+    w.finish().map_err(fail)
+}
+
+/// Put `table_schema` and `table_name` in front of a `Columns` page (unless it has them).
+fn with_table_columns(batch: &RecordBatch, t: &TableRef) -> Result<RecordBatch, Failure> {
+    let schema = batch.schema();
+    let has = |n: &str| schema.fields().iter().any(|f| f.name() == n);
+    let mut fields: Vec<Arc<Field>> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let rows = batch.num_rows();
+    if !has("table_schema") {
+        fields.push(Arc::new(Field::new("table_schema", DataType::Utf8, true)));
+        columns.push(Arc::new(StringArray::from(vec![t.schema.clone(); rows])));
+    }
+    if !has("table_name") {
+        fields.push(Arc::new(Field::new("table_name", DataType::Utf8, false)));
+        columns.push(Arc::new(StringArray::from(vec![t.name.clone(); rows])));
+    }
+    fields.extend(schema.fields().iter().cloned());
+    columns.extend(batch.columns().iter().cloned());
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Failure::new(exit::QUERY, format!("bad catalog answer: {e}")))
+}

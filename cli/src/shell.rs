@@ -1,0 +1,487 @@
+//! `keeperdb shell CONN`: an interactive SQL prompt (history, statements spanning lines until
+//! `;`, psql-style `\` commands). With stdin not a terminal it reads statements from stdin, so
+//! scripts and tests can drive it.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use keeperdb_core::Engine;
+use keeperdb_core::driver::CatalogRequest;
+use keeperdb_core::format::OutputFormat;
+
+use crate::app::App;
+use crate::exit;
+use crate::session::{self, Failure, Outcome, Session};
+
+/// Arguments of `keeperdb shell`.
+#[derive(Debug, clap::Args)]
+pub struct ShellArgs {
+    /// A saved connection (name or id) or a URL (postgres://, mysql://, mariadb://, sqlite:, file.db).
+    pub conn: String,
+    /// Output format for results.
+    #[arg(long, default_value = "table", value_parser = crate::query::parse_format)]
+    pub format: OutputFormat,
+    /// Seconds to wait for the server when connecting.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+}
+
+/// Run the shell; the exit code of piped input is 1 if any statement failed.
+pub fn run(app: &App, args: ShellArgs) -> Result<(), Failure> {
+    session::install_interrupt_handler()?;
+    let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
+    let mut state = State {
+        format: args.format,
+        timing: false,
+        failed: false,
+    };
+    if io::stdin().is_terminal() {
+        interactive(app, &mut session, &mut state)
+    } else {
+        piped(&mut session, &mut state)?;
+        if state.failed {
+            return Err(Failure::new(exit::QUERY, "one or more statements failed"));
+        }
+        Ok(())
+    }
+}
+
+struct State {
+    format: OutputFormat,
+    timing: bool,
+    failed: bool,
+}
+
+/// What to do after a line.
+enum Step {
+    Continue,
+    Quit,
+}
+
+fn piped(session: &mut Session, state: &mut State) -> Result<(), Failure> {
+    let stdin = io::stdin();
+    let mut buffer = StatementBuffer::new(session.engine());
+    for line in stdin.lock().lines() {
+        let line = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+        if let Step::Quit = handle_line(session, state, &mut buffer, &line)? {
+            return Ok(());
+        }
+    }
+    let rest = buffer.take_rest();
+    if !rest.trim().is_empty() {
+        execute(session, state, &rest)?;
+    }
+    Ok(())
+}
+
+fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<(), Failure> {
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| Failure::usage(format!("cannot start the line editor: {e}")))?;
+    let history = history_path(app);
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    println!(
+        "keeperdb shell: {} ({}). End statements with `;`, `\\?` for help, `\\q` to quit.",
+        session.connection.name,
+        session.connection.target()
+    );
+    let name = session.connection.name.clone();
+    let mut buffer = StatementBuffer::new(session.engine());
+    loop {
+        let prompt = if buffer.is_empty() {
+            format!("{name}=> ")
+        } else {
+            format!("{name}-> ")
+        };
+        match editor.readline(&prompt) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                match handle_line(session, state, &mut buffer, &line) {
+                    Ok(Step::Quit) => break,
+                    Ok(Step::Continue) => {}
+                    // Connection lost: nothing more can run.
+                    Err(f) if f.code == exit::CONNECTION => {
+                        save_history(&mut editor, &history);
+                        return Err(f);
+                    }
+                    Err(f) => {
+                        if f.code == exit::INTERRUPTED {
+                            session::take_interrupt();
+                        }
+                        eprintln!("error: {}", f.message);
+                    }
+                }
+            }
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                // Ctrl-C at the prompt drops the statement being typed, as psql does.
+                buffer = StatementBuffer::new(session.engine());
+            }
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => {
+                save_history(&mut editor, &history);
+                return Err(Failure::usage(format!("cannot read input: {e}")));
+            }
+        }
+    }
+    save_history(&mut editor, &history);
+    Ok(())
+}
+
+fn save_history(editor: &mut rustyline::DefaultEditor, path: &Option<PathBuf>) {
+    if let Some(path) = path {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = editor.save_history(path) {
+            eprintln!("warning: cannot save history to {}: {e}", path.display());
+        }
+    }
+}
+
+/// `shell_history` in the keeperdb config directory.
+fn history_path(app: &App) -> Option<PathBuf> {
+    Some(app.store.dir().path().join("shell_history"))
+}
+
+fn handle_line(
+    session: &mut Session,
+    state: &mut State,
+    buffer: &mut StatementBuffer,
+    line: &str,
+) -> Result<Step, Failure> {
+    if buffer.is_empty() && line.trim_start().starts_with('\\') {
+        return meta_command(session, state, line.trim());
+    }
+    for statement in buffer.push_line(line) {
+        let piped = !io::stdin().is_terminal();
+        match execute(session, state, &statement) {
+            Ok(()) => {}
+            Err(f) if piped && f.code == exit::QUERY => {
+                // Like psql without ON_ERROR_STOP: report, go on, and fail at the end.
+                eprintln!("error: {}", f.message);
+                state.failed = true;
+            }
+            Err(f) => return Err(f),
+        }
+    }
+    Ok(Step::Continue)
+}
+
+fn execute(session: &mut Session, state: &mut State, sql: &str) -> Result<(), Failure> {
+    let started = Instant::now();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let outcome = session.run(
+        sql,
+        state.format,
+        state.format == OutputFormat::Table,
+        &mut out,
+    );
+    let outcome = match outcome {
+        Err(f) if f.code == session::BROKEN_PIPE => return Ok(()),
+        other => other?,
+    };
+    if let Outcome::Affected(n) = outcome {
+        let _ = writeln!(out, "OK, {n} row{} affected", if n == 1 { "" } else { "s" });
+    }
+    if state.timing {
+        let _ = writeln!(
+            out,
+            "Time: {:.3} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+const HELP: &str = "\
+  \\q              quit
+  \\l              list databases (schemas on MySQL/MariaDB)
+  \\dt [SCHEMA]    list tables
+  \\d TABLE        describe a table's columns (TABLE may be SCHEMA.TABLE)
+  \\format NAME    table, csv, json, jsonl or markdown
+  \\timing         toggle timing of statements
+  \\?              this help
+";
+
+fn meta_command(session: &mut Session, state: &mut State, line: &str) -> Result<Step, Failure> {
+    let mut parts = line.split_whitespace();
+    let cmd = parts.next().unwrap_or("");
+    let arg = parts.next();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let format = state.format;
+    let result = match cmd {
+        "\\q" | "\\quit" => return Ok(Step::Quit),
+        "\\?" | "\\h" | "\\help" => {
+            let _ = out.write_all(HELP.as_bytes());
+            Ok(())
+        }
+        "\\timing" => {
+            state.timing = !state.timing;
+            let _ = writeln!(
+                out,
+                "Timing is {}.",
+                if state.timing { "on" } else { "off" }
+            );
+            Ok(())
+        }
+        "\\format" | "\\pset" => match arg.map(str::parse::<OutputFormat>) {
+            Some(Ok(f)) => {
+                state.format = f;
+                let _ = writeln!(out, "Output format is {f}.");
+                Ok(())
+            }
+            Some(Err(e)) => Err(Failure::usage(e.to_string())),
+            None => Err(Failure::usage(
+                "\\format needs a name: table, csv, json, jsonl or markdown",
+            )),
+        },
+        "\\l" | "\\list" => session
+            .catalog(&CatalogRequest::Databases, format, &mut out)
+            .map(|_| ()),
+        "\\dt" => session
+            .catalog(
+                &CatalogRequest::Tables {
+                    schema: arg.map(str::to_string),
+                },
+                format,
+                &mut out,
+            )
+            .map(|_| ()),
+        "\\d" => match arg {
+            None => session
+                .catalog(&CatalogRequest::Tables { schema: None }, format, &mut out)
+                .map(|_| ()),
+            Some(name) => {
+                let (schema, table) = split_qualified(name);
+                session
+                    .catalog(&CatalogRequest::Columns { schema, table }, format, &mut out)
+                    .map(|_| ())
+            }
+        },
+        other => Err(Failure::usage(format!(
+            "unknown command `{other}`; `\\?` lists the commands"
+        ))),
+    };
+    let _ = out.flush();
+    drop(out);
+    match result {
+        Ok(()) => Ok(Step::Continue),
+        Err(f) if f.code == exit::USAGE || f.code == exit::QUERY => {
+            eprintln!("error: {}", f.message);
+            if !io::stdin().is_terminal() {
+                state.failed = true;
+            }
+            Ok(Step::Continue)
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// `schema.table` → (Some(schema), table); quotes around either part are dropped.
+pub fn split_qualified(name: &str) -> (Option<String>, String) {
+    let unquote = |s: &str| s.trim_matches(|c| c == '"' || c == '`').to_string();
+    match name.split_once('.') {
+        Some((s, t)) => (Some(unquote(s)), unquote(t)),
+        None => (None, unquote(name)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statement splitting
+
+/// Collects input lines and hands out complete statements, ended by a `;` outside quotes,
+/// identifiers, comments and (PostgreSQL) dollar-quoted bodies.
+pub struct StatementBuffer {
+    engine: Engine,
+    text: String,
+}
+
+impl StatementBuffer {
+    /// An empty buffer for statements of `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            text: String::new(),
+        }
+    }
+
+    /// Whether nothing but white space has been typed.
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty()
+    }
+
+    /// Add a line; returns the statements it completed, without their `;`.
+    pub fn push_line(&mut self, line: &str) -> Vec<String> {
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        self.text.push_str(line);
+        let (done, rest) = split_statements(&self.text, self.engine);
+        self.text = rest;
+        done
+    }
+
+    /// What is left (a statement without a final `;`), emptying the buffer.
+    pub fn take_rest(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
+}
+
+/// Split `text` into complete statements and the unfinished remainder.
+pub fn split_statements(text: &str, engine: Engine) -> (Vec<String>, String) {
+    let backslash_escapes = matches!(engine, Engine::Mysql | Engine::Mariadb);
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' | b'`' => {
+                let q = b[i];
+                i += 1;
+                while i < b.len() {
+                    if backslash_escapes && b[i] == b'\\' && q != b'`' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == q {
+                        if i + 1 < b.len() && b[i + 1] == q {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'#' if backslash_escapes => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut depth = 1;
+                i += 2;
+                while i < b.len() && depth > 0 {
+                    if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                    } else if engine == Engine::Postgres
+                        && b[i] == b'/'
+                        && b.get(i + 1) == Some(&b'*')
+                    {
+                        depth += 1;
+                        i += 2;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'$' if engine == Engine::Postgres => {
+                // $tag$ ... $tag$, where tag is empty or an identifier not starting with a digit.
+                let tag_end = b[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                    .map(|p| i + 1 + p);
+                match tag_end {
+                    Some(e)
+                        if b[e] == b'$' && !b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) =>
+                    {
+                        let tag = &b[i..=e];
+                        let body = e + 1;
+                        match b[body..].windows(tag.len()).position(|w| w == tag) {
+                            Some(p) => i = body + p + tag.len(),
+                            None => i = b.len(),
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            b';' => {
+                let stmt = text[start..i].trim();
+                if !stmt.is_empty() {
+                    out.push(stmt.to_string());
+                }
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    let rest = text[start.min(text.len())..].to_string();
+    let rest = if rest.trim().is_empty() {
+        String::new()
+    } else {
+        rest
+    };
+    (out, rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semicolons_inside_quotes_comments_and_dollar_bodies_do_not_split() {
+        let sql = "select 'a;b', \"c;d\" -- x;y\n; select $f$ ; $f$; select /* ; /* ; */ */ 1;";
+        let (done, rest) = split_statements(sql, Engine::Postgres);
+        assert_eq!(
+            done,
+            vec![
+                "select 'a;b', \"c;d\" -- x;y",
+                "select $f$ ; $f$",
+                "select /* ; /* ; */ */ 1"
+            ]
+        );
+        assert_eq!(rest, "");
+    }
+
+    #[test]
+    fn unfinished_statement_waits_for_more_lines() {
+        let mut b = StatementBuffer::new(Engine::Postgres);
+        assert!(b.push_line("select 1,").is_empty());
+        assert!(!b.is_empty());
+        assert_eq!(b.push_line("2; select 'open"), vec!["select 1,\n2"]);
+        assert_eq!(b.push_line("quote';"), vec!["select 'open\nquote'"]);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn mysql_backslash_escapes_and_hash_comments() {
+        let (done, rest) = split_statements(
+            r"select 'it\'s;'; # a;b
+select 2",
+            Engine::Mariadb,
+        );
+        assert_eq!(done, vec![r"select 'it\'s;'"]);
+        assert_eq!(rest.trim(), "# a;b\nselect 2");
+    }
+
+    #[test]
+    fn positional_parameters_are_not_dollar_quotes() {
+        let (done, _) = split_statements("select $1; select 2;", Engine::Postgres);
+        assert_eq!(done, vec!["select $1", "select 2"]);
+    }
+
+    #[test]
+    fn qualified_names_split_on_the_dot() {
+        assert_eq!(
+            split_qualified("public.\"Users\""),
+            (Some("public".to_string()), "Users".to_string())
+        );
+        assert_eq!(split_qualified("t"), (None, "t".to_string()));
+    }
+}

@@ -1,0 +1,171 @@
+//! Server and usage errors map to clear messages and the documented exit codes
+//! (1 query, 2 usage/config, 3 connection incl. auth and connect timeout), and a password never
+//! shows up in what keeperdb prints.
+
+mod query_support;
+
+use std::net::TcpListener;
+
+use query_support::*;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn all_output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn syntax_error_exits_1_with_the_server_message() {
+    let kdb = Kdb::new();
+    let out = kdb.run(&["query", &pg_url(), "SELEC 1", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("syntax error"), "{err}");
+    assert!(err.contains("42601"), "SQLSTATE shown: {err}");
+
+    let out = kdb.run(&["query", &mariadb_url(), "SELEC 1", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("syntax"), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.db");
+    native(
+        "sqlite3",
+        &[db.to_str().unwrap(), "CREATE TABLE present (a)"],
+        &[],
+    );
+    let out = kdb.run(&["query", db.to_str().unwrap(), "SELECT * FROM no_such_table"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no_such_table"), "{}", stderr(&out));
+}
+
+#[test]
+fn wrong_password_exits_3_and_never_prints_a_password() {
+    let kdb = Kdb::new();
+    for url in [pg_url(), mariadb_url()] {
+        let mut u = url::Url::parse(&url).unwrap();
+        let real = u.password().unwrap_or("").to_string();
+        let wrong = "Wr0ng-Pa55word-zz9";
+        u.set_password(Some(wrong)).unwrap();
+        let out = kdb.run(&["query", u.as_str(), "SELECT 1", "-v"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let text = all_output(&out);
+        assert!(
+            text.to_lowercase().contains("auth") || text.contains("password"),
+            "{text}"
+        );
+        assert!(!text.contains(wrong), "the password leaked: {text}");
+        if !real.is_empty() {
+            assert!(!text.contains(&real), "the real password leaked: {text}");
+        }
+    }
+}
+
+#[test]
+fn unreachable_host_exits_3() {
+    // A port that was just free: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kdb = Kdb::new();
+    let url = format!("postgres://nobody:secret-xyz@127.0.0.1:{port}/db");
+    let out = kdb.run(&["query", &url, "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")),
+        "names the target: {err}"
+    );
+    assert!(!err.contains("secret-xyz"), "{err}");
+}
+
+#[test]
+fn server_that_never_answers_times_out_with_exit_3() {
+    // Accepts TCP connections (the kernel does, via the backlog) but never speaks.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kdb = Kdb::new();
+    let url = format!("postgres://nobody@127.0.0.1:{port}/db");
+    let out = kdb.run(&["query", &url, "SELECT 1", "--connect-timeout", "1"]);
+    drop(listener);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).to_lowercase().contains("timed out"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_what_was_wrong() {
+    let kdb = Kdb::new();
+    let out = kdb.run(&["query", "no-such-connection", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-connection"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = kdb.run(&["query", "postgres://u@h/db?password=leak-me", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!all_output(&out).contains("leak-me"));
+
+    let out = kdb.run(&["query", &pg_url(), "SELECT 1", "--format", "xml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("xml"), "{}", stderr(&out));
+
+    let out = kdb.run(&["query", &pg_url()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let out = kdb.run(&["query", &pg_url(), "-f", "/no/such/file.sql"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/no/such/file.sql"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn saved_connection_by_name_and_sql_from_a_file() {
+    let kdb = Kdb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("saved.db");
+    native("sqlite3", &[db.to_str().unwrap(), "VACUUM"], &[]);
+    let add = kdb.run(&[
+        "connections",
+        "add",
+        &format!("sqlite:{}", db.display()),
+        "--name",
+        "local-lite",
+    ]);
+    assert_success(&add, "connections add");
+    let sql = dir.path().join("script.sql");
+    std::fs::write(
+        &sql,
+        "CREATE TABLE x (a INTEGER, b TEXT);\nINSERT INTO x VALUES (1, 'semi;colon'), (2, NULL);\nSELECT a, b\n  FROM x ORDER BY a;\n",
+    )
+    .unwrap();
+    let out = kdb.run(&[
+        "query",
+        "local-lite",
+        "-f",
+        sql.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_success(&out, "query -f");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a,b\n1,semi;colon\n2,\n"
+    );
+}

@@ -1,0 +1,153 @@
+//! `keeperdb shell` driven through piped stdin (statements over several lines, `\` commands,
+//! errors that do not stop the session), and `keeperdb schema`.
+
+mod query_support;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use query_support::*;
+
+fn shell(kdb: &Kdb, conn: &str, input: &str) -> Output {
+    let mut child = kdb
+        .cmd()
+        .args(["shell", conn, "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[test]
+fn piped_shell_runs_multi_line_statements_and_catalog_commands_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shell.db");
+    native("sqlite3", &[db.to_str().unwrap(), "VACUUM"], &[]);
+    let kdb = Kdb::new();
+    let input = "\
+CREATE TABLE pets (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL
+);
+INSERT INTO pets VALUES (1, 'Rex'),
+  (2, 'semi;colon');
+SELECT name
+  FROM pets
+  ORDER BY id;
+\\dt
+\\d pets
+\\q
+SELECT 'never runs';
+";
+    let out = shell(&kdb, db.to_str().unwrap(), input);
+    assert_success(&out, "shell");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("name\nRex\nsemi;colon\n"), "{stdout}");
+    assert!(stdout.contains("pets"), "\\dt lists the table: {stdout}");
+    assert!(
+        stdout.contains("INTEGER") || stdout.contains("integer"),
+        "\\d shows column types: {stdout}"
+    );
+    assert!(!stdout.contains("never runs"), "\\q stops: {stdout}");
+}
+
+#[test]
+fn piped_shell_reports_errors_goes_on_and_exits_1() {
+    let kdb = Kdb::new();
+    let input = "SELEC broken;\nSELECT 41 + 1 AS answer;\n\\nonsense\n";
+    let out = shell(&kdb, &pg_url(), input);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("syntax error"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("\\nonsense"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("answer\n42\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn piped_shell_on_postgres_handles_dollar_quotes_and_catalog() {
+    let url = pg_url();
+    let kdb = Kdb::new();
+    let table = format!("kdb_shell_{}", std::process::id());
+    let input = format!(
+        "CREATE TEMP TABLE {table} (id int, note text);\n\
+         INSERT INTO {table} VALUES (1, $$semi; colon$$);\n\
+         SELECT note FROM {table};\n\
+         \\l\n"
+    );
+    let out = shell(&kdb, &url, &input);
+    assert_success(&out, "shell");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("note\nsemi; colon\n"), "{stdout}");
+    let db = url_parts(&url).database;
+    assert!(
+        stdout.contains(&db),
+        "\\l lists the current database {db}: {stdout}"
+    );
+}
+
+#[test]
+fn schema_lists_tables_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("schema.db");
+    let setup = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE albums (id INTEGER PRIMARY KEY, title TEXT NOT NULL); CREATE TABLE artists (id INTEGER, name TEXT);")
+        .status()
+        .unwrap();
+    assert!(setup.success());
+    let kdb = Kdb::new();
+    let out = kdb.run(&["schema", db.to_str().unwrap(), "--format", "csv"]);
+    assert_success(&out, "schema");
+    let rows = parse_csv(&out.stdout);
+    let header: Vec<String> = rows[0]
+        .iter()
+        .map(|c| text(c.as_deref().unwrap_or_default()))
+        .collect();
+    let table_col = header.iter().position(|h| h == "table_name").unwrap();
+    let name_col = header.iter().position(|h| h == "name").unwrap();
+    let pairs: Vec<(String, String)> = rows[1..]
+        .iter()
+        .map(|r| {
+            (
+                text(r[table_col].as_deref().unwrap()),
+                text(r[name_col].as_deref().unwrap()),
+            )
+        })
+        .collect();
+    for want in [("albums", "id"), ("albums", "title"), ("artists", "name")] {
+        assert!(
+            pairs.iter().any(|(t, c)| t == want.0 && c == want.1),
+            "{want:?} missing from {pairs:?}"
+        );
+    }
+    let human = kdb.run(&["schema", db.to_str().unwrap(), "--format", "table"]);
+    assert_success(&human, "schema --format table");
+    let shown = text(&human.stdout);
+    assert!(
+        shown.contains("albums") && shown.contains("title"),
+        "{shown}"
+    );
+}

@@ -1,0 +1,380 @@
+//! `cargo xtask bench query`: stream rows x 10 mixed columns to CSV with `keeperdb query`
+//! and with the engine's own CLI (`psql --csv`, `sqlite3 -csv`) in the same run, and print
+//! wall time and peak memory side by side, at two row counts to show memory stays flat.
+//! Figures, not assertions: nothing here fails on a slow machine.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util;
+
+/// What one run measured.
+struct Measure {
+    wall: f64,
+    peak_rss_mb: f64,
+    bytes: u64,
+    /// sha256 of the output, to tell whether keeperdb printed exactly what the CLI printed.
+    digest: String,
+}
+
+/// One line of the report.
+struct Row {
+    engine: &'static str,
+    rows: u64,
+    tool: String,
+    m: Measure,
+}
+
+/// Entry point: `bench query [--rows N,N] [--repeat K]`.
+pub fn command(args: &[String]) -> Result<()> {
+    let mut what = None;
+    let mut rows: Vec<u64> = vec![100_000, 1_000_000];
+    let mut repeat = 3;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--rows" => {
+                let v = it
+                    .next()
+                    .context("--rows needs a value like 100000,1000000")?;
+                rows = v
+                    .split(',')
+                    .map(|n| n.trim().replace('_', "").parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("--rows {v}: not a list of numbers"))?;
+            }
+            "--repeat" => {
+                let v = it.next().context("--repeat needs a number")?;
+                repeat = v
+                    .parse()
+                    .with_context(|| format!("--repeat {v}: not a number"))?;
+            }
+            "query" if what.is_none() => what = Some("query"),
+            other => bail!(
+                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3])"
+            ),
+        }
+    }
+    if what != Some("query") {
+        bail!("usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3]");
+    }
+    if !Path::new("/usr/bin/time").exists() {
+        bail!("/usr/bin/time is missing (Debian package `time`); run `cargo xtask setup`");
+    }
+    query(&rows, repeat.max(1))
+}
+
+fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
+    eprintln!("bench: building keeperdb and the sqlx driver (release)");
+    util::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "keeperdb-cli",
+        "-p",
+        "keeperdb-sqlx-driver",
+    ])?;
+    let release = util::target_dir().join("release");
+    for plugin in crate::plugin_pack::FIRST_PARTY_DRIVERS {
+        crate::plugin_pack::pack_driver(&release, plugin)?;
+    }
+    let keeperdb = release.join("keeperdb");
+    let plugins = release.join("bundled-plugins");
+    let work = util::target_dir().join("bench");
+    std::fs::create_dir_all(&work)?;
+    let config = work.join("config");
+    std::fs::create_dir_all(&config)?;
+
+    let pg_url = pg_url()?;
+    let mut report = Vec::new();
+    for &n in row_counts {
+        // PostgreSQL.
+        let table = format!("kdb_bench_{n}");
+        eprintln!("bench: preparing {table} ({n} rows) in PostgreSQL");
+        run_psql(&pg_url, &pg_setup(&table, n))?;
+        let sql = format!("SELECT * FROM {table}");
+        let kdb = |out: &Path| -> Result<Measure> {
+            measure(
+                Command::new(&keeperdb)
+                    .args(["query", &pg_url, &sql, "--format", "csv"])
+                    .env("KEEPERDB_CONFIG_DIR", &config)
+                    .env("KEEPERDB_PLUGIN_DIR", &plugins),
+                out,
+            )
+        };
+        let psql = |out: &Path, fetch: Option<&str>| -> Result<Measure> {
+            let mut c = Command::new("psql");
+            c.args([pg_url.as_str(), "-X", "--csv", "-c", &sql]);
+            if let Some(f) = fetch {
+                c.args(["-v", &format!("FETCH_COUNT={f}")]);
+            }
+            measure(&mut c, out)
+        };
+        let out = work.join("out.csv");
+        report.push(best(
+            "postgres",
+            n,
+            "keeperdb query --format csv",
+            repeat,
+            || kdb(&out),
+        )?);
+        report.push(best("postgres", n, "psql --csv", repeat, || {
+            psql(&out, None)
+        })?);
+        report.push(best(
+            "postgres",
+            n,
+            "psql --csv (FETCH_COUNT=10000)",
+            repeat,
+            || psql(&out, Some("10000")),
+        )?);
+        run_psql(&pg_url, &format!("DROP TABLE {table}"))?;
+
+        // SQLite.
+        let db = work.join(format!("bench_{n}.db"));
+        if !db.exists() {
+            eprintln!("bench: preparing {} ({n} rows)", db.display());
+            let tmp = db.with_extension("tmp");
+            let _ = std::fs::remove_file(&tmp);
+            let status = Command::new("sqlite3")
+                .arg(&tmp)
+                .arg(sqlite_setup(n))
+                .stdout(Stdio::null())
+                .status()
+                .context("cannot run sqlite3")?;
+            if !status.success() {
+                bail!("sqlite3 could not build the bench database ({status})");
+            }
+            std::fs::rename(&tmp, &db)?;
+        }
+        let db_str = db.to_string_lossy().to_string();
+        let sql = "SELECT * FROM t";
+        report.push(best(
+            "sqlite",
+            n,
+            "keeperdb query --format csv",
+            repeat,
+            || {
+                measure(
+                    Command::new(&keeperdb)
+                        .args(["query", &db_str, sql, "--format", "csv"])
+                        .env("KEEPERDB_CONFIG_DIR", &config)
+                        .env("KEEPERDB_PLUGIN_DIR", &plugins),
+                    &out,
+                )
+            },
+        )?);
+        report.push(best("sqlite", n, "sqlite3 -csv", repeat, || {
+            measure(
+                Command::new("sqlite3").args(["-csv", "-header", &db_str, sql]),
+                &out,
+            )
+        })?);
+        let _ = std::fs::remove_file(&out);
+    }
+    print_report(&report, repeat);
+    Ok(())
+}
+
+fn pg_url() -> Result<String> {
+    if let Ok(u) = std::env::var("KEEPERDB_TEST_PG_URL")
+        && !u.trim().is_empty()
+    {
+        return Ok(u);
+    }
+    let env = crate::services::read_env(&util::repo_root()).unwrap_or_default();
+    match env.get("KEEPERDB_TEST_PG_URL") {
+        Some(u) => Ok(u.clone()),
+        None => bail!(
+            "no PostgreSQL to benchmark against: run `cargo xtask services start` (or set KEEPERDB_TEST_PG_URL)"
+        ),
+    }
+}
+
+fn run_psql(url: &str, sql: &str) -> Result<()> {
+    let status = Command::new("psql")
+        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run psql")?;
+    if !status.success() {
+        bail!("psql failed ({status}) on: {sql}");
+    }
+    Ok(())
+}
+
+/// 10 mixed columns: integers, float, exact decimal, text, bool, date, timestamptz, a
+/// nullable varchar and a uuid.
+fn pg_setup(table: &str, n: u64) -> String {
+    format!(
+        "DROP TABLE IF EXISTS {table}; \
+         CREATE TABLE {table} AS SELECT \
+           g::int8 AS id, \
+           (g % 1000)::int4 AS small, \
+           g * 1.5::float8 AS ratio, \
+           ((g % 100000)::numeric / 100)::numeric(12,2) AS amount, \
+           md5(g::text) AS label, \
+           (g % 2 = 0) AS flag, \
+           DATE '2020-01-01' + (g % 1000)::int AS day, \
+           TIMESTAMPTZ '2020-01-01 00:00:00+00' + g * INTERVAL '1 second' AS at, \
+           CASE WHEN g % 10 = 0 THEN NULL ELSE 'note ' || g END::varchar(40) AS note, \
+           md5('u' || g)::uuid AS uid \
+         FROM generate_series(1, {n}) g; \
+         ANALYZE {table};"
+    )
+}
+
+fn sqlite_setup(n: u64) -> String {
+    format!(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; \
+         CREATE TABLE t (id INTEGER, small INTEGER, ratio REAL, amount NUMERIC, label TEXT, \
+           flag INTEGER, day TEXT, at TEXT, note TEXT, data BLOB); \
+         WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < {n}) \
+         INSERT INTO t SELECT x, x % 1000, x * 1.5, (x % 100000) / 100.0, \
+           printf('label-%08d', x), x % 2, date('2020-01-01', '+' || (x % 1000) || ' days'), \
+           datetime(1577836800 + x, 'unixepoch'), \
+           CASE WHEN x % 10 = 0 THEN NULL ELSE 'note ' || x END, \
+           randomblob(8) FROM g;"
+    )
+}
+
+/// Run a command with stdout to `out`, under `/usr/bin/time` for its peak RSS.
+fn measure(cmd: &mut Command, out: &Path) -> Result<Measure> {
+    let rss_file = out.with_extension("rss");
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_file)
+        .arg(&program)
+        .args(&args)
+        .stdout(File::create(out)?)
+        .stderr(Stdio::piped());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let started = Instant::now();
+    let output = timed
+        .output()
+        .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
+    let wall = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            program.to_string_lossy(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let kb: f64 = std::fs::read_to_string(&rss_file)?
+        .lines()
+        .last()
+        .unwrap_or("0")
+        .trim()
+        .parse()
+        .context("cannot read peak RSS from /usr/bin/time")?;
+    let _ = std::fs::remove_file(&rss_file);
+    Ok(Measure {
+        wall,
+        peak_rss_mb: kb / 1024.0,
+        bytes: std::fs::metadata(out)?.len(),
+        digest: file_digest(out)?,
+    })
+}
+
+fn file_digest(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut file = File::open(path)?;
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Best wall time of `repeat` runs (and the highest peak RSS seen).
+fn best(
+    engine: &'static str,
+    rows: u64,
+    tool: &str,
+    repeat: usize,
+    mut run: impl FnMut() -> Result<Measure>,
+) -> Result<Row> {
+    let mut best: Option<Measure> = None;
+    for _ in 0..repeat {
+        let m = run()?;
+        best = Some(match best {
+            None => m,
+            Some(b) => Measure {
+                wall: b.wall.min(m.wall),
+                peak_rss_mb: b.peak_rss_mb.max(m.peak_rss_mb),
+                bytes: m.bytes,
+                digest: m.digest,
+            },
+        });
+    }
+    let m = best.context("no runs")?;
+    eprintln!(
+        "bench: {engine} {rows} rows, {tool}: {:.3} s, {:.1} MB",
+        m.wall, m.peak_rss_mb
+    );
+    Ok(Row {
+        engine,
+        rows,
+        tool: tool.to_string(),
+        m,
+    })
+}
+
+fn print_report(rows: &[Row], repeat: usize) {
+    println!();
+    println!(
+        "Streaming SELECT * (10 mixed columns) to CSV; best wall time of {repeat} runs, highest peak RSS."
+    );
+    println!(
+        "same bytes: keeperdb's CSV is byte-identical to the CLI's (for SQLite it differs by design: X'..' blobs, shortest REALs)."
+    );
+    println!(
+        "{:<9} {:>9}  {:<32} {:>8} {:>12} {:>10} {:>9}  same bytes",
+        "engine", "rows", "tool", "wall s", "peak RSS MB", "output MB", "vs CLI"
+    );
+    for r in rows {
+        // keeperdb against the engine's own CLI in its default mode, same engine and row count.
+        let reference = rows.iter().find(|o| {
+            o.engine == r.engine
+                && o.rows == r.rows
+                && (o.tool == "psql --csv" || o.tool == "sqlite3 -csv")
+        });
+        let (ratio, same) = match reference {
+            Some(o) if r.tool.starts_with("keeperdb") && o.m.wall > 0.0 => (
+                format!("{:.2}x", r.m.wall / o.m.wall),
+                if o.m.digest == r.m.digest {
+                    "yes"
+                } else {
+                    "no"
+                },
+            ),
+            _ => (String::new(), ""),
+        };
+        println!(
+            "{:<9} {:>9}  {:<32} {:>8.3} {:>12.1} {:>10.1} {:>9}  {}",
+            r.engine,
+            r.rows,
+            r.tool,
+            r.m.wall,
+            r.m.peak_rss_mb,
+            r.m.bytes as f64 / 1_048_576.0,
+            ratio,
+            same
+        );
+    }
+}
