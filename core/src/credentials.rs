@@ -12,12 +12,19 @@ pub struct Credentials {
     pub user: Option<String>,
     /// Password, if the login needs one.
     pub password: Option<SecretString>,
+    /// The source keeps no password for this connection by the user's choice: a shell should
+    /// ask for one before connecting.
+    pub needs_prompt: bool,
 }
 
 impl Credentials {
     /// Credentials with a user and a password.
     pub fn new(user: Option<String>, password: Option<SecretString>) -> Self {
-        Self { user, password }
+        Self {
+            user,
+            password,
+            needs_prompt: false,
+        }
     }
 
     /// No credentials (trust or peer authentication, SQLite files).
@@ -36,6 +43,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("needs_prompt", &self.needs_prompt)
             .finish()
     }
 }
@@ -46,7 +54,10 @@ mod tests {
 
     #[test]
     fn debug_output_redacts_the_password() {
-        let c = Credentials::new(Some("app".into()), Some(SecretString::from("hunter2-secret")));
+        let c = Credentials::new(
+            Some("app".into()),
+            Some(SecretString::from("hunter2-secret")),
+        );
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2-secret"), "{shown}");
         assert!(shown.contains("<redacted>"));

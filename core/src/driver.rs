@@ -113,5 +113,8 @@ pub trait Driver: Send + Sync {
     /// The engines it serves.
     fn engines(&self) -> &[Engine];
     /// Open a connection.
-    fn connect(&self, request: &ConnectRequest<'_>) -> Result<Box<dyn DriverConnection>, DriverError>;
+    fn connect(
+        &self,
+        request: &ConnectRequest<'_>,
+    ) -> Result<Box<dyn DriverConnection>, DriverError>;
 }

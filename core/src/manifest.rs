@@ -169,17 +169,14 @@ impl Manifest {
             )));
         }
         let payload = Path::new(&manifest.payload);
-        if manifest.payload.is_empty()
-            || payload.is_absolute()
-            || payload.components().count() != 1
+        if manifest.payload.is_empty() || payload.is_absolute() || payload.components().count() != 1
         {
             return Err(invalid(format!(
                 "payload `{}` must be a plain file name next to plugin.toml",
                 manifest.payload
             )));
         }
-        if manifest.sha256.len() != 64 || !manifest.sha256.chars().all(|c| c.is_ascii_hexdigit())
-        {
+        if manifest.sha256.len() != 64 || !manifest.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(invalid(format!(
                 "sha256 `{}` is not 64 hex digits",
                 manifest.sha256
@@ -272,19 +269,31 @@ paths = ["~/.pgpass"]
         let m = Manifest::parse(&GOOD.replace("^0.1", "^2.0"), Path::new("p/plugin.toml")).unwrap();
         let err = m.check_api(&semver::Version::new(0, 1, 0)).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("pgpass") && text.contains("^2.0") && text.contains("0.1.0"), "{text}");
+        assert!(
+            text.contains("pgpass") && text.contains("^2.0") && text.contains("0.1.0"),
+            "{text}"
+        );
     }
 
     #[test]
     fn bad_fields_are_named() {
-        let err = Manifest::parse(&GOOD.replace("\"pgpass.wasm\"", "\"../x.wasm\""), Path::new("m"))
-            .unwrap_err();
+        let err = Manifest::parse(
+            &GOOD.replace("\"pgpass.wasm\"", "\"../x.wasm\""),
+            Path::new("m"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("../x.wasm"), "{err}");
-        let err = Manifest::parse(&GOOD.replace("kind = \"connection-source\"", "kind = \"toaster\""), Path::new("m"))
-            .unwrap_err();
+        let err = Manifest::parse(
+            &GOOD.replace("kind = \"connection-source\"", "kind = \"toaster\""),
+            Path::new("m"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("line"), "{err}");
-        let err = Manifest::parse(&GOOD.replace("id = \"pgpass\"", "id = \"PG pass\""), Path::new("m"))
-            .unwrap_err();
+        let err = Manifest::parse(
+            &GOOD.replace("id = \"pgpass\"", "id = \"PG pass\""),
+            Path::new("m"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("PG pass"), "{err}");
     }
 

@@ -52,7 +52,12 @@ pub enum Engine {
 
 impl Engine {
     /// Every engine, in display order.
-    pub const ALL: [Engine; 4] = [Engine::Postgres, Engine::Mysql, Engine::Mariadb, Engine::Sqlite];
+    pub const ALL: [Engine; 4] = [
+        Engine::Postgres,
+        Engine::Mysql,
+        Engine::Mariadb,
+        Engine::Sqlite,
+    ];
 
     /// The canonical lowercase name, as written in files and accepted on the command line.
     pub fn as_str(self) -> &'static str {
@@ -349,7 +354,10 @@ mod tests {
     #[test]
     fn tls_modes_accept_libpq_and_mysql_spellings() {
         assert_eq!("verify-full".parse::<TlsMode>(), Ok(TlsMode::VerifyFull));
-        assert_eq!("VERIFY_IDENTITY".parse::<TlsMode>(), Ok(TlsMode::VerifyFull));
+        assert_eq!(
+            "VERIFY_IDENTITY".parse::<TlsMode>(),
+            Ok(TlsMode::VerifyFull)
+        );
         assert_eq!("preferred".parse::<TlsMode>(), Ok(TlsMode::Prefer));
         assert!("maybe".parse::<TlsMode>().is_err());
     }
@@ -366,7 +374,10 @@ mod tests {
         assert_eq!(c.validate(), Err(InvalidConnection::EmptyName));
         let mut c = pg();
         c.color = Some("#12345z".into());
-        assert_eq!(c.validate(), Err(InvalidConnection::BadColor("#12345z".into())));
+        assert_eq!(
+            c.validate(),
+            Err(InvalidConnection::BadColor("#12345z".into()))
+        );
         let mut c = pg();
         c.engine = Engine::Sqlite;
         c.database = None;
