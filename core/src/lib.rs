@@ -17,6 +17,7 @@ pub mod source;
 pub mod storage;
 pub mod store;
 pub mod url;
+pub mod wasm;
 
 pub use credentials::Credentials;
 pub use error::{Error, Result};
