@@ -1,1 +1,101 @@
-fn main() {}
+//! `keeperdb`: the command-line shell over keeperdb-core.
+
+mod app;
+mod connections;
+mod exit;
+mod password;
+mod prefs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::app::App;
+
+/// keeperdb: database connections from your own config and your Keeper vault, through plugins.
+#[derive(Debug, Parser)]
+#[command(name = "keeperdb", version, about, propagate_version = true)]
+struct Cli {
+    /// Use this config directory instead of the per-user default.
+    #[arg(long, global = true, env = "KEEPERDB_CONFIG_DIR", value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List, add, show, edit and remove connections.
+    #[command(subcommand, alias = "conn")]
+    Connections(connections::Command),
+    /// Read and change preferences.
+    #[command(subcommand)]
+    Prefs(prefs::Command),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(exit::USAGE),
+            };
+        }
+    };
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("keeperdb: {}", exit::render(&err));
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let app = App::new(cli.config_dir)?;
+    match cli.command {
+        Command::Connections(cmd) => connections::run(&app, cmd),
+        Command::Prefs(cmd) => prefs::run(&app, cmd),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "keeperdb",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -261,12 +261,6 @@ impl Connection {
 
     /// Check what a shell or a source plugin produced before it is saved or used.
     pub fn validate(&self) -> Result<(), InvalidConnection> {
-        if self.name.trim().is_empty() {
-            return Err(InvalidConnection::EmptyName);
-        }
-        if self.name.chars().any(char::is_control) {
-            return Err(InvalidConnection::ControlCharacter("name"));
-        }
         if self.engine.is_file_based() {
             if self.database.as_deref().is_none_or(|d| d.trim().is_empty()) {
                 return Err(InvalidConnection::MissingDatabaseFile);
@@ -276,6 +270,14 @@ impl Connection {
         }
         if self.port == Some(0) {
             return Err(InvalidConnection::ZeroPort);
+        }
+        // After the target checks, so a name derived from an empty target does not hide the
+        // real problem.
+        if self.name.trim().is_empty() {
+            return Err(InvalidConnection::EmptyName);
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err(InvalidConnection::ControlCharacter("name"));
         }
         if let Some(color) = &self.color {
             validate_color(color)?;

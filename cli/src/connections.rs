@@ -1,0 +1,417 @@
+//! `keeperdb connections ...`: the merged listing of every source, and management of the
+//! connections keeperdb saves itself.
+
+use std::collections::BTreeMap;
+
+use clap::{Args, Subcommand};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use keeperdb_core::model::{Connection, Engine, LOCAL_SOURCE_ID, TlsMode};
+use keeperdb_core::store::{PasswordChange, PasswordSource, StoreError};
+use keeperdb_core::url::parse_connection_url;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::exit::Exit;
+use crate::password;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the connections of every source, with the source's badge.
+    #[command(alias = "ls")]
+    List {
+        /// As JSON (an array of connections, never with passwords).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save a new connection, from a URL and/or flags.
+    Add(AddArgs),
+    /// Show one connection (from any source).
+    Show {
+        /// Name, id, or SOURCE/NAME.
+        connection: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a saved connection.
+    Edit(EditArgs),
+    /// Remove a saved connection and its stored password.
+    #[command(alias = "rm")]
+    Remove {
+        /// Name or id.
+        connection: String,
+    },
+}
+
+/// Fields that `add` and `edit` share.
+#[derive(Debug, Args)]
+pub struct FieldArgs {
+    /// Display name (must be unique among saved connections).
+    #[arg(long)]
+    name: Option<String>,
+    /// Engine: postgres, mysql, mariadb, sqlite.
+    #[arg(long)]
+    engine: Option<Engine>,
+    /// Server host.
+    #[arg(long)]
+    host: Option<String>,
+    /// Server port.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// Default database (for SQLite, the file).
+    #[arg(long)]
+    database: Option<String>,
+    /// User name.
+    #[arg(long)]
+    user: Option<String>,
+    /// TLS mode: disable, prefer, require, verify-ca, verify-full.
+    #[arg(long)]
+    tls: Option<TlsMode>,
+    /// Refuse writes on this connection.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    read_only: Option<bool>,
+    /// Environment tag, e.g. production.
+    #[arg(long = "env")]
+    environment: Option<String>,
+    /// Colour of the environment tag (name or #rrggbb).
+    #[arg(long)]
+    color: Option<String>,
+    /// Driver option KEY=VALUE (repeatable).
+    #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    options: Vec<(String, String)>,
+}
+
+/// How the password is given; never as a flag value.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Ask for the password now, on the terminal.
+    #[arg(long, short = 'W')]
+    ask_password: bool,
+    /// Store no password: ask for it at every connect.
+    #[arg(long)]
+    prompt_password: bool,
+    /// Forget the stored password (edit only).
+    #[arg(long)]
+    clear_password: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Connection URL (postgres://, mysql://, mariadb://, sqlite:PATH) or a SQLite file path.
+    url: Option<String>,
+    #[command(flatten)]
+    fields: FieldArgs,
+    #[command(flatten)]
+    password: PasswordArgs,
+    /// Print the saved connection as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Name or id of the saved connection.
+    connection: String,
+    #[command(flatten)]
+    fields: FieldArgs,
+    /// Remove a driver option (repeatable).
+    #[arg(long, value_name = "KEY")]
+    remove_option: Vec<String>,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+fn parse_option(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::List { json } => list(app, json),
+        Command::Add(args) => add(app, args),
+        Command::Show { connection, json } => show(app, &connection, json),
+        Command::Edit(args) => edit(app, args),
+        Command::Remove { connection } => {
+            ensure_local(app, &connection)?;
+            let removed = app.store.remove(&connection)?;
+            println!("removed {} ({})", removed.name, removed.id);
+            Ok(())
+        }
+    }
+}
+
+/// A connection as printed: the model plus where its password lives (never the password).
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    connection: &'a Connection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<PasswordSource>,
+}
+
+fn list(app: &App, json: bool) -> anyhow::Result<()> {
+    let listing = app.registry().list();
+    for failure in &listing.failures {
+        eprintln!(
+            "keeperdb: source `{}` could not be listed: {}",
+            failure.source, failure.error
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listing.connections)?);
+    } else if listing.connections.is_empty() {
+        eprintln!("no connections yet; add one with `keeperdb connections add URL`");
+    } else {
+        let mut table = Table::new();
+        table
+            .load_style(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_header(["NAME", "SOURCE", "ENGINE", "TARGET", "ENV", "FLAGS"]);
+        for c in &listing.connections {
+            let flags = if c.read_only { "read-only" } else { "" };
+            table.add_row([
+                c.name.as_str(),
+                c.origin.badge.as_str(),
+                c.engine.as_str(),
+                &c.target(),
+                c.environment.as_deref().unwrap_or(""),
+                flags,
+            ]);
+        }
+        println!("{table}");
+    }
+    if listing.failures.is_empty() {
+        return Ok(());
+    }
+    // A broken local store is a configuration problem; any other source is the vault's or a
+    // plugin's.
+    let only_local = listing.failures.iter().all(|f| f.source == LOCAL_SOURCE_ID);
+    Err(anyhow::Error::new(Exit {
+        code: if only_local {
+            crate::exit::USAGE
+        } else {
+            crate::exit::VAULT
+        },
+        message: format!("{} source(s) failed to list", listing.failures.len()),
+    }))
+}
+
+fn show(app: &App, key: &str, json: bool) -> anyhow::Result<()> {
+    let connection = app.registry().find(key)?;
+    let password = if connection.origin.source == LOCAL_SOURCE_ID {
+        app.store.get(connection.id.as_str())?.password
+    } else {
+        None
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Shown {
+                connection: &connection,
+                password
+            })?
+        );
+        return Ok(());
+    }
+    let c = &connection;
+    let mut rows: Vec<(&str, String)> = vec![
+        ("name", c.name.clone()),
+        ("id", c.id.to_string()),
+        (
+            "source",
+            format!("{} ({})", c.origin.badge, c.origin.source),
+        ),
+        ("engine", c.engine.to_string()),
+    ];
+    let optional = [
+        ("host", c.host.clone()),
+        ("port", c.effective_port().map(|p| p.to_string())),
+        ("database", c.database.clone()),
+        ("user", c.user.clone()),
+    ];
+    rows.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+    if !c.engine.is_file_based() {
+        rows.push(("tls", c.tls.to_string()));
+    }
+    rows.push(("read-only", c.read_only.to_string()));
+    if let Some(env) = &c.environment {
+        rows.push(("environment", env.clone()));
+    }
+    if let Some(color) = &c.color {
+        rows.push(("color", color.clone()));
+    }
+    for (k, v) in &c.options {
+        rows.push(("option", format!("{k}={v}")));
+    }
+    let password = match password {
+        Some(PasswordSource::Keyring) => "stored in the OS credential store",
+        Some(PasswordSource::Prompt) => "asked at connect time",
+        None if c.origin.source == LOCAL_SOURCE_ID => "none",
+        None => "fetched from the source at connect time",
+    };
+    rows.push(("password", password.to_string()));
+    for (k, v) in rows {
+        println!("{k:>12}: {v}");
+    }
+    Ok(())
+}
+
+fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
+    let mut connection = match &args.url {
+        Some(url) => {
+            let parsed = parse_connection_url(url)?;
+            if parsed.password.is_some() {
+                return Err(Exit::usage(
+                    "the URL contains a password; passwords are never taken on the command line (they end up in shell history and process lists). Leave it out and use --password-stdin or --ask-password",
+                ));
+            }
+            parsed.connection
+        }
+        None => {
+            let engine = args.fields.engine.ok_or_else(|| {
+                Exit::usage("give a connection URL, or at least --engine (and --host/--database)")
+            })?;
+            let mut c = parse_connection_url("postgres://localhost")?.connection;
+            c.engine = engine;
+            c.host = None;
+            c.name = String::new();
+            c
+        }
+    };
+    apply_fields(&mut connection, &args.fields);
+    absolutize_file_path(&mut connection)?;
+    if connection.name.is_empty() {
+        connection.name = connection.target();
+    }
+    if args.password.clear_password {
+        return Err(Exit::usage(
+            "--clear-password only applies to `connections edit`",
+        ));
+    }
+    let change = password_change(&args.password, &connection.name)?;
+    let saved = app.store.add(connection, change)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Shown {
+                connection: &saved.connection,
+                password: saved.password
+            })?
+        );
+    } else {
+        println!("saved {} ({})", saved.connection.name, saved.connection.id);
+    }
+    Ok(())
+}
+
+fn edit(app: &App, args: EditArgs) -> anyhow::Result<()> {
+    ensure_local(app, &args.connection)?;
+    let name = app.store.get(&args.connection)?.connection.name;
+    let change = if args.password.clear_password {
+        PasswordChange::Clear
+    } else {
+        password_change(&args.password, &name)?
+    };
+    let cwd = std::env::current_dir()?;
+    let saved = app.store.edit(&args.connection, change, |mut c| {
+        apply_fields(&mut c, &args.fields);
+        for key in &args.remove_option {
+            c.options.remove(key);
+        }
+        absolutize_in(&mut c, &cwd);
+        c
+    })?;
+    println!(
+        "updated {} ({})",
+        saved.connection.name, saved.connection.id
+    );
+    Ok(())
+}
+
+fn apply_fields(c: &mut Connection, f: &FieldArgs) {
+    if let Some(v) = &f.name {
+        c.name = v.clone();
+    }
+    if let Some(v) = f.engine {
+        c.engine = v;
+    }
+    if let Some(v) = &f.host {
+        c.host = Some(v.clone());
+    }
+    if let Some(v) = f.port {
+        c.port = Some(v);
+    }
+    if let Some(v) = &f.database {
+        c.database = Some(v.clone());
+    }
+    if let Some(v) = &f.user {
+        c.user = Some(v.clone());
+    }
+    if let Some(v) = f.tls {
+        c.tls = v;
+    }
+    if let Some(v) = f.read_only {
+        c.read_only = v;
+    }
+    if let Some(v) = &f.environment {
+        c.environment = (!v.is_empty()).then(|| v.clone());
+    }
+    if let Some(v) = &f.color {
+        c.color = (!v.is_empty()).then(|| v.clone());
+    }
+    let options: BTreeMap<String, String> = f.options.iter().cloned().collect();
+    c.options.extend(options);
+}
+
+/// A relative SQLite path means "relative to where I am now"; saved as it is, it would point
+/// somewhere else from the next directory.
+fn absolutize_file_path(c: &mut Connection) -> anyhow::Result<()> {
+    absolutize_in(c, &std::env::current_dir()?);
+    Ok(())
+}
+
+fn absolutize_in(c: &mut Connection, cwd: &std::path::Path) {
+    if !c.engine.is_file_based() {
+        return;
+    }
+    if let Some(path) = &c.database
+        && std::path::Path::new(path).is_relative()
+        && path != ":memory:"
+    {
+        c.database = Some(cwd.join(path).to_string_lossy().into_owned());
+    }
+}
+
+fn password_change(p: &PasswordArgs, name: &str) -> anyhow::Result<PasswordChange> {
+    Ok(if p.password_stdin {
+        PasswordChange::Set(password::from_stdin()?)
+    } else if p.ask_password {
+        PasswordChange::Set(password::prompt(name)?)
+    } else if p.prompt_password {
+        PasswordChange::Prompt
+    } else {
+        PasswordChange::Keep
+    })
+}
+
+/// Only keeperdb's own connections can be edited here; others belong to their source.
+fn ensure_local(app: &App, key: &str) -> anyhow::Result<()> {
+    match app.store.get(key) {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound(_)) => match app.registry().find(key) {
+            Ok(c) if c.origin.source != LOCAL_SOURCE_ID => Err(Exit::usage(format!(
+                "`{}` comes from {} ({}); change it there, keeperdb only edits its own saved connections",
+                c.name, c.origin.badge, c.origin.source
+            ))),
+            Ok(_) | Err(_) => Err(StoreError::NotFound(key.to_string()).into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
