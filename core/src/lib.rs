@@ -10,6 +10,7 @@ pub mod driver;
 pub mod error;
 pub mod manifest;
 pub mod model;
+pub mod plugins;
 pub mod prefs;
 pub mod registry;
 pub mod secret_store;

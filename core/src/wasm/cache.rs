@@ -68,11 +68,6 @@ impl CompiledCache {
         let bytes = component.serialize().map_err(|e| e.to_string())?;
         crate::store::write_atomic(&self.entry(sha256), &bytes).map_err(|e| e.to_string())
     }
-
-    #[cfg(test)]
-    pub(crate) fn entry_for_test(&self, sha256: &str) -> PathBuf {
-        self.entry(sha256)
-    }
 }
 
 fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
