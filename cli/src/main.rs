@@ -4,6 +4,7 @@ mod app;
 mod connections;
 mod exit;
 mod password;
+mod plugins;
 mod prefs;
 
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ enum Command {
     /// Read and change preferences.
     #[command(subcommand)]
     Prefs(prefs::Command),
+    /// Install, list, enable, disable, remove and upgrade plugins.
+    #[command(subcommand)]
+    Plugins(plugins::Command),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -72,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Connections(cmd) => connections::run(&app, cmd),
         Command::Prefs(cmd) => prefs::run(&app, cmd),
+        Command::Plugins(cmd) => plugins::run(&app, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
