@@ -59,7 +59,7 @@ pub enum PluginError {
     Manifest(#[from] ManifestError),
     /// The component was refused.
     #[error(transparent)]
-    Wasm(#[from] WasmError),
+    Wasm(Box<WasmError>),
     /// The path to install is neither a plugin directory nor a supported archive.
     #[error("{path}: {message}")]
     BadPackage {
@@ -122,6 +122,12 @@ pub enum PluginError {
         /// Its kind.
         kind: PluginKind,
     },
+}
+
+impl From<WasmError> for PluginError {
+    fn from(e: WasmError) -> Self {
+        PluginError::Wasm(Box::new(e))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PluginError + '_ {
@@ -629,7 +635,7 @@ impl PluginStore {
             match self.load_one(runtime, base, &entry) {
                 Ok(Loaded::Source(s)) => out.sources.push(s),
                 Ok(Loaded::Storage(s)) => out.storage.push(s),
-                Ok(Loaded::Driver(m, dir)) => out.drivers.push((m, dir)),
+                Ok(Loaded::Driver(m, dir)) => out.drivers.push((*m, dir)),
                 Err(e) => {
                     let message = e.to_string();
                     tracing::warn!(plugin = %id, "not loaded: {message}");
@@ -664,7 +670,7 @@ impl PluginStore {
             // Seam for native drivers: the driver host loads these (verified here).
             manifest.check_api(&crate::HOST_API_VERSION)?;
             manifest.read_verified_payload(&entry.dir)?;
-            return Ok(Loaded::Driver(manifest, entry.dir.clone()));
+            return Ok(Loaded::Driver(Box::new(manifest), entry.dir.clone()));
         }
         let mut options = base.clone();
         options.granted = entry.installed.granted.keys().cloned().collect();
@@ -679,7 +685,7 @@ impl PluginStore {
 enum Loaded {
     Source(Arc<dyn ConnectionSource>),
     Storage(Arc<dyn StorageBackend>),
-    Driver(Manifest, PathBuf),
+    Driver(Box<Manifest>, PathBuf),
 }
 
 /// The installed manifest must be the one consented to: same sha256, nothing beyond the grant.

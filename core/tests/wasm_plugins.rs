@@ -474,3 +474,86 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
     );
     assert!(std::fs::metadata(&entries[0]).unwrap().len() > 1000);
 }
+
+#[test]
+fn a_storage_backend_lists_puts_removes_and_reports_progress() {
+    use keeperdb_core::storage::{ItemKind, NewItem, StorageBackend};
+    use keeperdb_core::wasm::WasmStorage;
+    use std::sync::Mutex;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = hostile("memory-storage", tmp.path());
+    let reports: Arc<Mutex<Vec<(u64, u64, String)>>> = Arc::default();
+    let sink = reports.clone();
+    let mut opts = options(&[], PathContext::default());
+    opts.progress = Some(Arc::new(move |done, total, message: &str| {
+        sink.lock()
+            .unwrap()
+            .push((done, total, message.to_string()));
+    }));
+    let plugin = LoadedPlugin::load(&runtime(), &dir, opts).unwrap();
+    // A storage backend is not a connection source.
+    let plugin = Arc::new(plugin);
+    assert!(WasmSource::new(plugin.clone()).is_err());
+    let storage = WasmStorage::new(plugin).unwrap();
+    assert_eq!(storage.id(), "memory-storage");
+
+    let item = |local_id: &str, payload: &str| NewItem {
+        local_id: local_id.into(),
+        kind: ItemKind::Connection,
+        payload: payload.into(),
+    };
+    let first = storage.put(&item("a", "{\"name\":\"a\"}")).unwrap();
+    let second = storage.put(&item("a", "{\"name\":\"a2\"}")).unwrap();
+    assert_ne!(first, second, "a recreated item gets a new remote ref");
+    storage.put(&item("b", "{}")).unwrap();
+    let list = storage.list().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].payload, "{\"name\":\"a2\"}");
+    assert_eq!(reports.lock().unwrap().last().unwrap().2, "Configuring...");
+
+    storage.remove(&second).unwrap();
+    let err = storage.remove(&second).unwrap_err().to_string();
+    assert!(err.contains("not found") && err.contains(&second), "{err}");
+
+    // A trap loses the instance's memory: the next call starts from a fresh instance.
+    let err = storage.put(&item("c", "trap")).unwrap_err().to_string();
+    assert!(
+        err.contains("plugin `memory-storage` failed: put: aborted"),
+        "{err}"
+    );
+    assert!(storage.list().unwrap().is_empty());
+}
+
+#[test]
+fn the_sdk_template_plugin_works_as_documented() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join(".hello-connections"),
+        "# name engine host port database user\norders-db postgres db.internal 5432 orders app\n",
+    )
+    .unwrap();
+    let dir = hostile("hello-source", tmp.path());
+    let src = source(
+        &runtime(),
+        &dir,
+        &["fs-read"],
+        PathContext::with_home(tmp.path()),
+    );
+    let list = src.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "orders-db");
+    assert_eq!(list[0].origin.badge, "Hello");
+    assert_eq!(list[0].target(), "app@db.internal:5432/orders");
+
+    std::fs::write(
+        tmp.path().join(".hello-connections"),
+        "orders-db postgres db.internal\n",
+    )
+    .unwrap();
+    let err = src.list().unwrap_err().to_string();
+    assert!(
+        err.contains(".hello-connections:1") && err.contains("expected"),
+        "{err}"
+    );
+}

@@ -66,6 +66,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 /// Build the WASM plugins and point the tests at them.
 fn set_plugin_env() -> anyhow::Result<()> {
     let built = wasm::build_plugins(&util::repo_root())?;
+    wasm::test_plugin_units(&util::repo_root())?;
     for (key, value) in built.test_env() {
         // SAFETY: xtask is single-threaded here; the test processes inherit the variables.
         unsafe { std::env::set_var(key, value) };
@@ -75,7 +76,10 @@ fn set_plugin_env() -> anyhow::Result<()> {
 
 fn test_wasm(extra: &[String]) -> anyhow::Result<()> {
     set_plugin_env()?;
-    for (package, target) in [("keeperdb-core", "wasm_plugins"), ("keeperdb-cli", "plugins_cli")] {
+    for (package, target) in [
+        ("keeperdb-core", "wasm_plugins"),
+        ("keeperdb-cli", "plugins_cli"),
+    ] {
         let mut args = vec!["test", "-p", package, "--test", target];
         args.extend(extra.iter().map(String::as_str));
         util::cargo(&args)?;

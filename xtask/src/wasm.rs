@@ -4,7 +4,7 @@
 //!
 //! - `target/bundled-plugins/<id>/` for first-party plugins (`plugins/wasm/<name>/`),
 //! - `target/test-plugins/<id>/` for the hostile plugins the tests run
-//!   (`plugins/wasm/test-plugins/<name>/`).
+//!   (`plugins/wasm/test-plugins/<name>/`) and the SDK's template (`plugins/wasm/examples/`).
 //!
 //! Two toolchain routes (see TOOLCHAIN.md): rustup's, when it has the wasm32 standard library
 //! installed, else Debian's `rustc-web` with `-Zbuild-std` (installed with apt when missing).
@@ -66,71 +66,75 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
             "build-plugins: toolchain route: Debian rustc-web with -Zbuild-std (rustup has no {TARGET} std)"
         ),
     }
-    let mut cmd = match route {
-        Route::Rustup => {
-            let mut cmd = Command::new("cargo");
-            cmd.args(["build", "--release", "--target", TARGET]);
-            cmd
+    let sets = [
+        (workspace.clone(), root.join("target/bundled-plugins")),
+        (
+            workspace.join("test-plugins"),
+            root.join("target/test-plugins"),
+        ),
+        (workspace.join("examples"), root.join("target/test-plugins")),
+    ];
+    let mut plugins = Vec::new();
+    for (src_root, out_root) in &sets {
+        for dir in plugin_dirs(src_root)? {
+            plugins.push((package_name(&dir)?, dir, out_root.clone()));
         }
-        Route::Debian => {
-            let mut cmd = Command::new("/usr/bin/cargo");
-            cmd.env("RUSTC", "/usr/bin/rustc")
-                .env("RUSTC_BOOTSTRAP", "1")
-                .args([
-                    "build",
-                    "--release",
-                    "-Zbuild-std=std,panic_abort",
-                    "--target",
-                    TARGET,
-                ]);
-            cmd
+    }
+    // One package per cargo run: a source and a storage backend enable different features of
+    // the SDK, which must not unify. std (built once with -Zbuild-std) is shared.
+    for (package, _, _) in &plugins {
+        let mut cmd = cargo_command(route);
+        cmd.args(["build", "--release", "--target", TARGET, "-p", package]);
+        if route == Route::Debian {
+            cmd.arg("-Zbuild-std=std,panic_abort");
         }
-    };
-    // The outer `cargo xtask` exports its own settings; the plugin workspace has its own.
-    for var in [
-        "CARGO_TARGET_DIR",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_MANIFEST_DIR",
-        "RUSTC_WRAPPER",
-        "CARGO",
-    ] {
-        cmd.env_remove(var);
-    }
-    if route == Route::Debian {
-        cmd.env_remove("RUSTUP_TOOLCHAIN");
-    }
-    cmd.env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(&workspace);
-    let status = cmd
-        .status()
-        .with_context(|| format!("running cargo in {}", workspace.display()))?;
-    if !status.success() {
-        bail!("building the WASM plugins failed ({status})");
+        cmd.env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(&workspace);
+        let status = cmd
+            .status()
+            .with_context(|| format!("running cargo in {}", workspace.display()))?;
+        if !status.success() {
+            bail!("building the WASM plugin {package} failed ({status})");
+        }
     }
 
     let modules = target_dir.join(TARGET).join("release");
     let built = Built {
-        bundled: root.join("target/bundled-plugins"),
-        test: root.join("target/test-plugins"),
+        bundled: sets[0].1.clone(),
+        test: sets[1].1.clone(),
     };
     let mut count = 0;
-    for (src_root, out_root) in [
-        (workspace.clone(), &built.bundled),
-        (workspace.join("test-plugins"), &built.test),
-    ] {
-        for dir in plugin_dirs(&src_root)? {
-            let id = package_plugin(&dir, &modules, out_root)?;
-            eprintln!("build-plugins: {id} -> {}", out_root.join(&id).display());
-            count += 1;
-        }
+    for (package, dir, out_root) in &plugins {
+        let id = package_plugin(dir, package, &modules, out_root)?;
+        eprintln!("build-plugins: {id} -> {}", out_root.join(&id).display());
+        count += 1;
     }
     eprintln!(
         "build-plugins: {count} plugins in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     Ok(built)
+}
+
+/// Run the first-party plugins' own unit tests (their parsers) natively, with the host
+/// toolchain, one package at a time (see `build_plugins`).
+pub fn test_plugin_units(root: &Path) -> Result<()> {
+    let workspace = root.join("plugins/wasm");
+    for dir in plugin_dirs(&workspace)? {
+        let package = package_name(&dir)?;
+        let mut cmd = cargo_command(Route::Rustup);
+        // `--lib`: the cdylib itself only links for wasm32; the test harness links anywhere.
+        let status = cmd
+            .args(["test", "--lib", "-p", &package])
+            .env("CARGO_TARGET_DIR", workspace.join("target"))
+            .current_dir(&workspace)
+            .status()
+            .context("running the plugins' unit tests")?;
+        if !status.success() {
+            bail!("the unit tests of {package} failed ({status})");
+        }
+    }
+    Ok(())
 }
 
 /// Directories directly under `root` that hold a `plugin.toml` and a `Cargo.toml`.
@@ -146,16 +150,47 @@ fn plugin_dirs(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-/// Componentize one plugin's core module and write `<out>/<id>/{plugin.toml,payload}`.
-fn package_plugin(dir: &Path, modules: &Path, out_root: &Path) -> Result<String> {
+/// The cargo package name in `dir/Cargo.toml`.
+fn package_name(dir: &Path) -> Result<String> {
     let cargo: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml"))?)
         .with_context(|| format!("parsing {}/Cargo.toml", dir.display()))?;
-    let crate_name = cargo
+    Ok(cargo
         .get("package")
         .and_then(|p| p.get("name"))
         .and_then(|n| n.as_str())
         .with_context(|| format!("{}/Cargo.toml has no package name", dir.display()))?
-        .replace('-', "_");
+        .to_string())
+}
+
+/// cargo for the chosen route, cleaned of the outer `cargo xtask`'s settings.
+fn cargo_command(route: Route) -> Command {
+    let mut cmd = match route {
+        Route::Rustup => Command::new("cargo"),
+        Route::Debian => {
+            let mut cmd = Command::new("/usr/bin/cargo");
+            cmd.env("RUSTC", "/usr/bin/rustc")
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env_remove("RUSTUP_TOOLCHAIN");
+            cmd
+        }
+    };
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MANIFEST_DIR",
+        "RUSTC_WRAPPER",
+        "CARGO",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Componentize one plugin's core module and write `<out>/<id>/{plugin.toml,payload}`.
+fn package_plugin(dir: &Path, package: &str, modules: &Path, out_root: &Path) -> Result<String> {
+    let crate_name = package.replace('-', "_");
     let module_path = modules.join(format!("{crate_name}.wasm"));
     let module = std::fs::read(&module_path)
         .with_context(|| format!("reading {}", module_path.display()))?;

@@ -57,7 +57,7 @@ impl Default for Limits {
 pub enum WasmError {
     /// The manifest or payload was refused (tampered payload, API range).
     #[error(transparent)]
-    Manifest(#[from] crate::manifest::ManifestError),
+    Manifest(Box<crate::manifest::ManifestError>),
     /// The payload is not a valid component, or compiling it failed.
     #[error("plugin `{plugin}`: cannot compile its component: {message}")]
     Compile {
@@ -76,9 +76,9 @@ pub enum WasmError {
         /// Import or export name carrying the version.
         name: String,
         /// Version found.
-        found: semver::Version,
+        found: String,
         /// Version served.
-        served: semver::Version,
+        served: String,
     },
     /// The component imports a capability that was not granted.
     #[error(
@@ -142,6 +142,12 @@ pub enum WasmError {
         /// What was asked for.
         wanted: crate::manifest::PluginKind,
     },
+}
+
+impl From<crate::manifest::ManifestError> for WasmError {
+    fn from(e: crate::manifest::ManifestError) -> Self {
+        WasmError::Manifest(Box::new(e))
+    }
 }
 
 /// The engine shared by every plugin, its epoch ticker and the compiled-component cache.

@@ -389,8 +389,8 @@ fn check_component(
             Err(WasmError::IncompatibleApi {
                 plugin: plugin(),
                 name: name.to_string(),
-                found,
-                served: served.clone(),
+                found: found.to_string(),
+                served: served.to_string(),
             })
         }
     };
@@ -556,14 +556,20 @@ impl WasmSource {
 
     /// Map a plugin descriptor into core's model, checking it as any saved connection is.
     fn to_connection(&self, c: types::Connection) -> Result<Connection, SourceError> {
-        let invalid = |message: String| SourceError::Plugin {
+        let invalid = |id: &str, message: String| SourceError::Plugin {
             plugin: self.id().to_string(),
             message: format!(
                 "connection `{}` it returned is invalid: {message}",
-                v0::sanitize(&c.id)
+                v0::sanitize(id)
             ),
         };
-        let engine: Engine = c.engine.parse().map_err(|e| invalid(format!("{e}")))?;
+        let engine: Engine = match c.engine.parse() {
+            Ok(engine) => engine,
+            Err(e) => return Err(invalid(&c.id, format!("{e}"))),
+        };
+        if c.id.is_empty() {
+            return Err(invalid(&c.id, "empty id".into()));
+        }
         let tls = match c.tls {
             None | Some(types::TlsMode::Prefer) => TlsMode::Prefer,
             Some(types::TlsMode::Disable) => TlsMode::Disable,
@@ -571,26 +577,29 @@ impl WasmSource {
             Some(types::TlsMode::VerifyCa) => TlsMode::VerifyCa,
             Some(types::TlsMode::VerifyFull) => TlsMode::VerifyFull,
         };
-        if c.id.is_empty() {
-            return Err(invalid("empty id".into()));
-        }
+        let mut id = String::with_capacity(self.id().len() + 1 + c.id.len());
+        id.push_str(self.id());
+        id.push(':');
+        id.push_str(&c.id);
         let connection = Connection {
-            id: ConnectionId::from_string(format!("{}:{}", self.id(), c.id)),
-            name: c.name.clone(),
+            id: ConnectionId::from_string(id),
+            name: c.name,
             engine,
-            host: c.host.clone(),
+            host: c.host,
             port: c.port,
-            database: c.database.clone(),
-            user: c.user.clone(),
+            database: c.database,
+            user: c.user,
             tls,
             read_only: c.read_only,
-            environment: c.environment.clone(),
-            color: c.color.clone(),
-            options: c.options.iter().cloned().collect(),
+            environment: c.environment,
+            color: c.color,
+            options: c.options.into_iter().collect(),
             origin: self.origin(),
         };
-        connection.validate().map_err(|e| invalid(e.to_string()))?;
-        Ok(connection)
+        match connection.validate() {
+            Ok(()) => Ok(connection),
+            Err(e) => Err(invalid(&c.id, e.to_string())),
+        }
     }
 
     /// Core's connection back into the descriptor the plugin produced.

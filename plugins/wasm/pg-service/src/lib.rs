@@ -61,12 +61,21 @@ fn to_connection(service: &Service) -> Result<Connection, Error> {
                 }
             }
             "port" => {
-                c.port = Some(value.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                    Error::invalid_data(
-                        service.origin(),
-                        format!("port `{value}` of service `{}` is not a port number", service.name),
-                    )
-                })?)
+                c.port = Some(
+                    value
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| {
+                            Error::invalid_data(
+                                service.origin(),
+                                format!(
+                                    "port `{value}` of service `{}` is not a port number",
+                                    service.name
+                                ),
+                            )
+                        })?,
+                )
             }
             "dbname" => c.database = Some(value.clone()),
             "user" => c.user = Some(value.clone()),
@@ -94,7 +103,10 @@ impl ConnectionSource for PgService {
             .iter()
             .find(|(k, _)| k == "password")
             .map(|(_, v)| Secret::Value(v.clone()));
-        Ok(Credentials { user: None, password })
+        Ok(Credentials {
+            user: None,
+            password,
+        })
     }
 }
 

@@ -35,7 +35,10 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Service>, Error> {
         let at = || format!("{file}:{n}");
         if let Some(rest) = line.strip_prefix('[') {
             let name = rest.strip_suffix(']').ok_or_else(|| {
-                Error::invalid_data(at(), "syntax error in service file: section header without `]`")
+                Error::invalid_data(
+                    at(),
+                    "syntax error in service file: section header without `]`",
+                )
             })?;
             if name.is_empty() {
                 return Err(Error::invalid_data(at(), "empty service name"));
@@ -49,11 +52,17 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Service>, Error> {
             continue;
         }
         let (key, value) = line.split_once('=').ok_or_else(|| {
-            Error::invalid_data(at(), "syntax error in service file: expected `keyword=value`")
+            Error::invalid_data(
+                at(),
+                "syntax error in service file: expected `keyword=value`",
+            )
         })?;
         let key = key.trim();
         if key.is_empty() {
-            return Err(Error::invalid_data(at(), "syntax error in service file: empty keyword"));
+            return Err(Error::invalid_data(
+                at(),
+                "syntax error in service file: empty keyword",
+            ));
         }
         if key == "service" {
             return Err(Error::invalid_data(
@@ -62,7 +71,9 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Service>, Error> {
             ));
         }
         if let Some(service) = services.last_mut() {
-            service.settings.push((key.to_string(), value.trim().to_string()));
+            service
+                .settings
+                .push((key.to_string(), value.trim().to_string()));
         }
     }
     Ok(services)

@@ -60,6 +60,7 @@ impl ConnectionSource for Pgpass {
     fn list_connections() -> Result<Vec<Connection>, Error> {
         let (path, entries) = read_entries()?;
         let mut out: Vec<Connection> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for entry in entries.iter().filter(|e| !e.host.is_wildcard()) {
             let port = match &entry.port {
                 Field::Any => None,
@@ -75,7 +76,7 @@ impl ConnectionSource for Pgpass {
                 },
             };
             let id = entry.key();
-            if out.iter().any(|c| c.id == id) {
+            if !seen.insert(id.clone()) {
                 continue;
             }
             let mut c = Connection::new(id, entry.display_name(), "postgres");

@@ -130,7 +130,11 @@ fn parse_line(line: &str) -> Option<([Field; 4], String, String)> {
                 }
                 ':' => {
                     let raw = &line[start..i];
-                    fields.push(if raw == "*" { Field::Any } else { Field::Value(value.clone()) });
+                    fields.push(if raw == "*" {
+                        Field::Any
+                    } else {
+                        Field::Value(value.clone())
+                    });
                     raw_end = i;
                     closed = true;
                     break;
@@ -206,7 +210,10 @@ mod tests {
     fn first_matching_line_wins_like_libpq() {
         let (entries, _) = parse("h:5432:db:u:first\n*:*:*:u:fallback\nh:5432:db:u:second\n");
         assert_eq!(lookup(&entries, "h", "5432", "db", "u"), Some("first"));
-        assert_eq!(lookup(&entries, "other", "5433", "x", "u"), Some("fallback"));
+        assert_eq!(
+            lookup(&entries, "other", "5433", "x", "u"),
+            Some("fallback")
+        );
         assert_eq!(lookup(&entries, "other", "5433", "x", "v"), None);
     }
 
