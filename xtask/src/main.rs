@@ -59,30 +59,52 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         a.extend(extra.iter().map(String::as_str));
         a
     };
-    set_plugin_env()?;
-    setup::with_secret_service("cargo", &runner)
+    // The KSM SDK trusts only the CA named by SSL_CERT_FILE, and tests cannot set it safely
+    // themselves: make the emulator's CA once and hand it to every test process.
+    let ca = util::target_dir().join("ksm-ca");
+    util::cargo(&[
+        "run",
+        "-q",
+        "-p",
+        "keeperdb-ksm-emulator",
+        "--",
+        "make-ca",
+        "--out",
+        &ca.to_string_lossy(),
+    ])?;
+    let ca_pem = ca.join("ca.pem");
+    // The WASM plugins the tests load, built with whichever toolchain route exists.
+    let plugins = build_plugins()?;
+    let [bundled, test_plugins] = plugins.test_env();
+    setup::with_secret_service(
+        "cargo",
+        &runner,
+        &[
+            ("KEEPERDB_KSM_CA_DIR", &ca),
+            ("SSL_CERT_FILE", &ca_pem),
+            bundled,
+            test_plugins,
+        ],
+    )
 }
 
-/// Build the WASM plugins and point the tests at them.
-fn set_plugin_env() -> anyhow::Result<()> {
+/// Build the WASM plugins and run their own (native) unit tests.
+fn build_plugins() -> anyhow::Result<wasm::Built> {
     let built = wasm::build_plugins(&util::repo_root())?;
     wasm::test_plugin_units(&util::repo_root())?;
-    for (key, value) in built.test_env() {
-        // SAFETY: xtask is single-threaded here; the test processes inherit the variables.
-        unsafe { std::env::set_var(key, value) };
-    }
-    Ok(())
+    Ok(built)
 }
 
+/// Just the WASM runtime and plugin management tests, with the plugins they need.
 fn test_wasm(extra: &[String]) -> anyhow::Result<()> {
-    set_plugin_env()?;
+    let plugins = build_plugins()?;
     for (package, target) in [
         ("keeperdb-core", "wasm_plugins"),
         ("keeperdb-cli", "plugins_cli"),
     ] {
         let mut args = vec!["test", "-p", package, "--test", target];
         args.extend(extra.iter().map(String::as_str));
-        util::cargo(&args)?;
+        util::run_env("cargo", &args, &plugins.test_env())?;
     }
     Ok(())
 }

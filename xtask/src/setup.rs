@@ -59,7 +59,11 @@ fn installed(package: &str) -> bool {
 
 /// Run `program args` in a new D-Bus session bus with gnome-keyring's Secret Service unlocked,
 /// its keyring files in a temp dir (so no test touches the user's real keyring).
-pub fn with_secret_service(program: &str, args: &[&str]) -> anyhow::Result<()> {
+pub fn with_secret_service(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> anyhow::Result<()> {
     let home = util::target_dir().join("test-keyring");
     let _ = std::fs::remove_dir_all(&home);
     let data = home.join("data");
@@ -76,9 +80,10 @@ pub fn with_secret_service(program: &str, args: &[&str]) -> anyhow::Result<()> {
     let script = r#"printf 'keeperdb-test' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null || exit 90; exec "$@""#;
     let mut full = vec!["--", "sh", "-c", script, "sh", program];
     full.extend_from_slice(args);
-    util::run_env(
-        "dbus-run-session",
-        &full,
-        &[("XDG_DATA_HOME", &data), ("XDG_RUNTIME_DIR", &runtime)],
-    )
+    let mut all_env = vec![
+        ("XDG_DATA_HOME", data.as_path()),
+        ("XDG_RUNTIME_DIR", runtime.as_path()),
+    ];
+    all_env.extend_from_slice(env);
+    util::run_env("dbus-run-session", &full, &all_env)
 }

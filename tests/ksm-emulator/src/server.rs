@@ -1,0 +1,567 @@
+//! The network side: one loopback port that is at once an HTTP CONNECT proxy (TLS inside the
+//! tunnel, whatever host was asked for) and a direct TLS endpoint, speaking HTTP/1.1 with
+//! keep-alive. Faults are applied here, before and after the vault sees a request.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::Stats;
+use crate::faults::{self, Fault, RuleState};
+use crate::vault::{self, ApiReply, ApiRequest, Vault};
+
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
+const API_PREFIX: &str = "/api/rest/sm/v1/";
+
+pub(crate) struct Shared {
+    pub vault: Mutex<Vault>,
+    pub rules: Mutex<Vec<RuleState>>,
+    pub stats: Mutex<Stats>,
+    pub persist: Option<PathBuf>,
+    pub acceptor: TlsAcceptor,
+}
+
+/// Locks a mutex even if a panicking thread poisoned it; the data is still consistent
+/// because every critical section leaves it so before anything can panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub fn persist_now(&self, v: &Vault) {
+        let Some(path) = &self.persist else { return };
+        match v.to_persisted() {
+            Ok(text) => {
+                if let Err(e) = crate::tls::write_atomic(path, text.as_bytes(), true) {
+                    tracing::error!(error = %e, "cannot persist the emulator state");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialise the emulator state"),
+        }
+    }
+}
+
+pub(crate) async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot use the listening socket");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    lock(&shared.stats).connections += 1;
+                    let shared = shared.clone();
+                    tokio::spawn(async move { connection(tcp, shared).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn connection(tcp: TcpStream, shared: Arc<Shared>) {
+    let _ = tcp.set_nodelay(true);
+    let mut first = [0u8; 1];
+    match tcp.peek(&mut first).await {
+        Ok(1) => {}
+        _ => return,
+    }
+    if first[0] == 0x16 {
+        // A TLS ClientHello: a client talking to us directly (token host = 127.0.0.1/localhost).
+        match shared.acceptor.accept(tcp).await {
+            Ok(tls) => http_loop(tls, &shared).await,
+            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+        }
+        return;
+    }
+    let mut tcp = tcp;
+    let mut buf = Vec::new();
+    let req = match read_request(&mut tcp, &mut buf).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(msg) => {
+            let _ = write_reply(&mut tcp, &plain_error(400, msg), false).await;
+            return;
+        }
+    };
+    if req.method.eq_ignore_ascii_case("CONNECT") {
+        tracing::debug!(target_host = %req.path, "CONNECT tunnel opened");
+        if tcp
+            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return;
+        }
+        match shared.acceptor.accept(tcp).await {
+            Ok(tls) => http_loop(tls, &shared).await,
+            Err(e) => tracing::debug!(error = %e, "TLS handshake in the tunnel failed"),
+        }
+    } else {
+        let msg = "this is a KSM emulator: use it as the client's HTTPS proxy (proxy_url)";
+        let _ = write_reply(&mut tcp, &plain_error(400, msg), false).await;
+    }
+}
+
+fn plain_error(status: u16, msg: &str) -> ApiReply {
+    ApiReply {
+        status,
+        body: serde_json::json!({"error": "bad_request", "message": msg})
+            .to_string()
+            .into_bytes(),
+        content_type: "application/json",
+    }
+}
+
+struct HttpRequest {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    close: bool,
+}
+
+impl HttpRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one request; `Ok(None)` on a clean end of stream between requests.
+async fn read_request<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<Option<HttpRequest>, &'static str> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut headers);
+        match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(head_len)) => {
+                let method = parsed.method.unwrap_or("").to_string();
+                let path = parsed.path.unwrap_or("").to_string();
+                let headers: Vec<(String, String)> = parsed
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                let find = |n: &str| {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                        .map(|(_, v)| v.clone())
+                };
+                if find("transfer-encoding").is_some() {
+                    return Err("chunked request bodies are not supported; send Content-Length");
+                }
+                let len = match find("content-length") {
+                    Some(v) => v
+                        .trim()
+                        .parse::<usize>()
+                        .map_err(|_| "Content-Length is not a number")?,
+                    None => 0,
+                };
+                if len > MAX_BODY {
+                    return Err("request body is too large");
+                }
+                let close = find("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+                while buf.len() < head_len + len {
+                    let mut chunk = [0u8; 16 * 1024];
+                    let n = s
+                        .read(&mut chunk)
+                        .await
+                        .map_err(|_| "connection failed mid-request")?;
+                    if n == 0 {
+                        return Err("connection closed mid-request");
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = buf[head_len..head_len + len].to_vec();
+                buf.drain(..head_len + len);
+                return Ok(Some(HttpRequest {
+                    method,
+                    path,
+                    headers,
+                    body,
+                    close,
+                }));
+            }
+            Ok(httparse::Status::Partial) => {
+                if buf.len() > MAX_HEAD {
+                    return Err("request head is too large");
+                }
+                let mut chunk = [0u8; 16 * 1024];
+                let n = match s.read(&mut chunk).await {
+                    Ok(n) => n,
+                    Err(_) if buf.is_empty() => return Ok(None),
+                    Err(_) => return Err("connection failed mid-request"),
+                };
+                if n == 0 {
+                    return if buf.is_empty() {
+                        Ok(None)
+                    } else {
+                        Err("connection closed mid-request")
+                    };
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(_) => return Err("malformed HTTP request"),
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+}
+
+fn head(reply: &ApiReply, keep_alive: bool) -> Vec<u8> {
+    if reply.status == 204 {
+        let conn = if keep_alive { "keep-alive" } else { "close" };
+        return format!("HTTP/1.1 204 No Content\r\nConnection: {conn}\r\n\r\n").into_bytes();
+    }
+    format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        reply.status,
+        reason(reply.status),
+        reply.content_type,
+        reply.body.len(),
+        if keep_alive { "keep-alive" } else { "close" }
+    )
+    .into_bytes()
+}
+
+async fn write_reply<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    reply: &ApiReply,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let mut out = head(reply, keep_alive);
+    out.extend_from_slice(&reply.body);
+    s.write_all(&out).await?;
+    s.flush().await
+}
+
+async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) {
+    let mut buf = Vec::new();
+    loop {
+        let req = match read_request(&mut s, &mut buf).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(msg) => {
+                let _ = write_reply(&mut s, &plain_error(400, msg), false).await;
+                return;
+            }
+        };
+        let (endpoint, known) = if req.path.starts_with(vault::UPLOAD_PATH) {
+            (
+                "upload".to_string(),
+                req.method.eq_ignore_ascii_case("POST"),
+            )
+        } else if req.path.starts_with(vault::DOWNLOAD_PATH) {
+            (
+                "download".to_string(),
+                req.method.eq_ignore_ascii_case("GET"),
+            )
+        } else {
+            let ep = req.path.strip_prefix(API_PREFIX).unwrap_or("").to_string();
+            let known =
+                req.method.eq_ignore_ascii_case("POST") && vault::ENDPOINTS.contains(&ep.as_str());
+            (ep, known)
+        };
+        {
+            let mut st = lock(&shared.stats);
+            st.requests += 1;
+            if known {
+                *st.by_endpoint.entry(endpoint.clone()).or_default() += 1;
+            }
+        }
+        if !known {
+            tracing::debug!(method = %req.method, "request for an unknown path");
+            let reply = ApiReply {
+                status: 404,
+                body: vault::error_body(&endpoint, "not_found", "No such endpoint", None),
+                content_type: "application/json",
+            };
+            if write_reply(&mut s, &reply, !req.close).await.is_err() || req.close {
+                return;
+            }
+            continue;
+        }
+        let decision = faults::decide(&mut lock(&shared.rules), &endpoint);
+        if decision.fired > 0 {
+            lock(&shared.stats).faults_fired += decision.fired;
+        }
+        if !decision.latency.is_zero() {
+            tokio::time::sleep(decision.latency).await;
+        }
+        let mut slow = None;
+        let reply = match decision.fault {
+            Some(Fault::DropConnection) => {
+                tracing::debug!(endpoint = %endpoint, "fault: dropping the connection");
+                return;
+            }
+            Some(Fault::HttpStatus(code)) => {
+                tracing::debug!(endpoint = %endpoint, status = code, "fault: HTTP error");
+                ApiReply {
+                    status: code,
+                    body: format!("<html><body><h1>{code} {}</h1></body></html>", reason(code))
+                        .into_bytes(),
+                    content_type: "text/html",
+                }
+            }
+            Some(Fault::Throttle { retry_after }) => {
+                tracing::debug!(endpoint = %endpoint, "fault: throttled");
+                let body = serde_json::json!({
+                    "path": format!("https://keepersecurity.com/api/rest/sm/v1/{endpoint}, POST"),
+                    "additional_info": "",
+                    "location": "default exception manager - api exception",
+                    "error": "throttled",
+                    "message": "Due to repeated attempts, your request has been throttled. Try again in 1 minute.",
+                    "retry_after": retry_after,
+                });
+                ApiReply {
+                    status: 403,
+                    body: body.to_string().into_bytes(),
+                    content_type: "application/json",
+                }
+            }
+            Some(Fault::KeyRotation) => {
+                tracing::debug!(endpoint = %endpoint, "fault: key rotation");
+                let id = lock(&shared.vault).server_key_id.clone();
+                let extra = Some(("key_id", serde_json::Value::String(id)));
+                ApiReply {
+                    status: 400,
+                    body: vault::error_body(&endpoint, "key", "invalid key id", extra),
+                    content_type: "application/json",
+                }
+            }
+            other => {
+                if let Some(Fault::SlowBody {
+                    chunk_delay,
+                    truncate,
+                }) = other
+                {
+                    slow = Some((chunk_delay, truncate));
+                }
+                let lose_reply = matches!(other, Some(Fault::LoseReply));
+                let api = ApiRequest {
+                    endpoint: &endpoint,
+                    transmission_key: req.header("TransmissionKey"),
+                    public_key_id: req.header("PublicKeyId"),
+                    authorization: req.header("Authorization"),
+                    body: &req.body,
+                };
+                let reply = {
+                    let mut v = lock(&shared.vault);
+                    let (reply, changed) = match endpoint.as_str() {
+                        "upload" => file_upload(&mut v, &req),
+                        "download" => (file_download(&mut v, &req), false),
+                        _ => v.handle(&api),
+                    };
+                    if changed {
+                        shared.persist_now(&v);
+                    }
+                    reply
+                };
+                if lose_reply {
+                    tracing::debug!(endpoint = %endpoint, "fault: request applied, reply lost");
+                    return;
+                }
+                reply
+            }
+        };
+        match slow {
+            None => {
+                if write_reply(&mut s, &reply, !req.close).await.is_err() {
+                    return;
+                }
+            }
+            Some((delay, truncate)) => {
+                tracing::debug!(endpoint = %endpoint, truncate, "fault: slow body");
+                if s.write_all(&head(&reply, !req.close)).await.is_err() {
+                    return;
+                }
+                let cut = if truncate {
+                    reply.body.len() / 2
+                } else {
+                    reply.body.len()
+                };
+                for chunk in reply.body[..cut].chunks(16) {
+                    if s.write_all(chunk).await.is_err() || s.flush().await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+                if truncate {
+                    let _ = s.flush().await;
+                    return;
+                }
+            }
+        }
+        if req.close {
+            let _ = s.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// `<uid>?t=<token>` from a file transfer path.
+fn file_target<'a>(path: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+    let rest = path.strip_prefix(prefix)?;
+    let (uid, query) = rest.split_once('?')?;
+    let token = query.split('&').find_map(|kv| kv.strip_prefix("t="))?;
+    Some((uid, token))
+}
+
+fn json_reply(status: u16, code: &str, message: &str) -> ApiReply {
+    ApiReply {
+        status,
+        body: serde_json::json!({"error": code, "message": message})
+            .to_string()
+            .into_bytes(),
+        content_type: "application/json",
+    }
+}
+
+/// The upload URL handed out by `add_file`: a multipart POST whose `file` part is the
+/// encrypted file.
+fn file_upload(v: &mut Vault, req: &HttpRequest) -> (ApiReply, bool) {
+    let Some((uid, token)) = file_target(&req.path, vault::UPLOAD_PATH) else {
+        return (
+            json_reply(404, "not_found", "no upload is expected at this URL"),
+            false,
+        );
+    };
+    let blob = req
+        .header("Content-Type")
+        .and_then(|ct| multipart_file(ct, &req.body));
+    match v.upload(uid, token, blob) {
+        Ok(()) => (
+            ApiReply {
+                status: 204,
+                body: vec![],
+                content_type: "text/plain",
+            },
+            true,
+        ),
+        Err((status, msg)) => (json_reply(status, "bad_request", &msg), false),
+    }
+}
+
+fn file_download(v: &mut Vault, req: &HttpRequest) -> ApiReply {
+    match file_target(&req.path, vault::DOWNLOAD_PATH).and_then(|(uid, t)| v.download(uid, t)) {
+        Some(body) => ApiReply {
+            status: 200,
+            body,
+            content_type: "application/octet-stream",
+        },
+        None => json_reply(404, "not_found", "no file at this URL"),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The body of the part named `file` in a multipart/form-data body.
+fn multipart_file(content_type: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let (mime, params) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    let boundary = params
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delim = format!("--{boundary}").into_bytes();
+    let mut rest = &body[find(body, &delim)? + delim.len()..];
+    let next_delim = [b"\r\n".as_slice(), &delim].concat();
+    loop {
+        if rest.starts_with(b"--") {
+            return None;
+        }
+        rest = rest.strip_prefix(b"\r\n")?;
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_ascii_lowercase();
+        let content = &rest[head_end + 4..];
+        let end = find(content, &next_delim)?;
+        let is_file = head
+            .lines()
+            .any(|l| l.starts_with("content-disposition:") && l.contains("name=\"file\""));
+        if is_file {
+            return Some(content[..end].to_vec());
+        }
+        rest = &content[end + next_delim.len()..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_finds_the_file_part() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nabc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n\x00\r\n\x01--\r\n--XyZ--\r\n";
+        assert_eq!(
+            multipart_file("multipart/form-data; boundary=XyZ", body),
+            Some(b"\x00\r\n\x01--".to_vec())
+        );
+        assert_eq!(
+            multipart_file("multipart/form-data; boundary=Other", body),
+            None
+        );
+        assert_eq!(multipart_file("application/json", body), None);
+        assert_eq!(
+            multipart_file("multipart/form-data; boundary=XyZ", b"--XyZ\r\ngarbage"),
+            None
+        );
+    }
+
+    #[test]
+    fn file_targets_need_a_token() {
+        assert_eq!(
+            file_target("/ksm-emulator/files/U1?t=T2", "/ksm-emulator/files/"),
+            Some(("U1", "T2"))
+        );
+        assert_eq!(
+            file_target("/ksm-emulator/files/U1", "/ksm-emulator/files/"),
+            None
+        );
+    }
+}

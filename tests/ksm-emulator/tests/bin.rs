@@ -1,0 +1,248 @@
+//! The `keeperdb-ksm-emulator` binary as the demo and people without a Keeper account use it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use keeper_secrets_manager_core::prelude::*;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keeperdb-ksm-emulator");
+
+fn seed_path() -> String {
+    format!("{}/seeds/demo.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Running {
+    child: Child,
+    settings: Value,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(extra: &[&str]) -> Running {
+    let ca = ca_dir();
+    let mut child = Command::new(BIN)
+        .args(["--seed", &seed_path(), "--port", "0", "--json", "--ca-dir"])
+        .arg(&ca)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the emulator binary");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let settings: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("settings line {line:?}: {e}"));
+    Running { child, settings }
+}
+
+fn sdk_options(s: &Value, token: &str, storage: KvStoreType) -> ClientOptions {
+    let mut o = ClientOptionsBuilder::new(storage)
+        .token(token)
+        .proxy_url(s["proxy_url"].as_str().unwrap())
+        .build();
+    o.set_server_public_key(s["server_public_key"].as_str().unwrap());
+    o.set_server_public_key_id(s["server_public_key_id"].as_str().unwrap());
+    o
+}
+
+#[test]
+fn printed_token_and_settings_let_the_sdk_in() {
+    let emu = run(&[]);
+    let s = &emu.settings;
+    assert!(s["token"].as_str().unwrap().starts_with("ksm.test:"));
+    assert!(
+        s["proxy_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    assert_eq!(
+        Path::new(s["ca_cert"].as_str().unwrap()),
+        ca_dir().join("ca.pem")
+    );
+    let mut sm =
+        SecretsManager::new(sdk_options(s, s["token"].as_str().unwrap(), memory())).unwrap();
+    let records = sm.get_secrets(vec![]).expect("reads through the binary");
+    assert_eq!(
+        std_value(by_title(&records, "Orders (PostgreSQL)"), "password"),
+        json!("demo-pg-Passw0rd")
+    );
+}
+
+#[test]
+fn persisted_vault_survives_a_restart_and_bound_clients_keep_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("vault.json");
+    let state_arg = state.to_str().unwrap();
+
+    let first = run(&["--persist", state_arg]);
+    let mut sm = SecretsManager::new(sdk_options(
+        &first.settings,
+        first.settings["token"].as_str().unwrap(),
+        memory(),
+    ))
+    .unwrap();
+    let mut rec = sm
+        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
+        .unwrap()
+        .remove(0);
+    rec.set_standard_field_value_mut("password", json!("rotated-Passw0rd"))
+        .unwrap();
+    sm.update_secret(rec).unwrap();
+    let saved = saved_config(&sm);
+    drop(first);
+
+    let text = std::fs::read_to_string(&state).unwrap();
+    for plain in [
+        "rotated-Passw0rd",
+        "demo-pg-Passw0rd",
+        "Orders (PostgreSQL)",
+        "keeperdb_local_id",
+    ] {
+        assert!(
+            !text.contains(plain),
+            "the state file must keep records encrypted"
+        );
+    }
+
+    let second = run(&["--persist", state_arg]);
+    assert_eq!(second.settings["server_public_key"], first_key(&saved));
+    let storage = KvStoreType::InMemory(InMemoryKeyValueStorage::new(Some(saved)).unwrap());
+    let mut again = SecretsManager::new(sdk_options(&second.settings, "", storage)).unwrap();
+    let rec = again
+        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
+        .expect("bound client after restart")
+        .remove(0);
+    assert_eq!(std_value(&rec, "password"), json!("rotated-Passw0rd"));
+    assert_eq!(rec.revision, Some(2));
+}
+
+fn first_key(saved: &str) -> Value {
+    let v: Value = serde_json::from_str(saved).unwrap();
+    v["serverPublicKey"].clone()
+}
+
+#[test]
+fn human_output_names_token_proxy_and_ca() {
+    let ca = ca_dir();
+    let mut child = Command::new(BIN)
+        .args(["--seed", &seed_path(), "--port", "0", "--ca-dir"])
+        .arg(&ca)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    for _ in 0..8 {
+        out.read_line(&mut text).unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for want in [
+        "one-time token:        ksm.test:",
+        "proxy_url:             http://127.0.0.1:",
+        "export SSL_CERT_FILE=",
+        "server_public_key_id:  emu-1",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn bad_arguments_fail_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"records":[{"title":"no type"}]}"#).unwrap();
+    let out = Command::new(BIN).arg("--seed").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad seed") && err.contains("bad.json") && err.contains("type"),
+        "{err}"
+    );
+
+    let dangling = dir.path().join("dangling.json");
+    std::fs::write(
+        &dangling,
+        r#"{"records":[{"type":"login","title":"t","folder":"Nowhere"}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--seed")
+        .arg(&dangling)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("Nowhere"), "{err}");
+
+    let out = Command::new(BIN)
+        .args(["--seed", &seed_path(), "--fault", "explode"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("explode"), "{err}");
+
+    let out = Command::new(BIN).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seed"));
+}
+
+#[test]
+fn make_ca_creates_once_and_reuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["make-ca", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(Path::new(path.trim()), dir.path().join("ca.pem"));
+    let pem = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("ca-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the CA key is private to its owner");
+    }
+    let again = Command::new(BIN)
+        .args(["make-ca", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ca.pem")).unwrap(),
+        pem,
+        "an existing CA is kept"
+    );
+}
+
+#[test]
+fn faults_from_the_command_line_apply() {
+    let emu = run(&["--fault", "status=503,endpoint=get_secret,after=3"]);
+    let s = &emu.settings;
+    let mut sm =
+        SecretsManager::new(sdk_options(s, s["token"].as_str().unwrap(), memory())).unwrap();
+    sm.get_secrets(vec![])
+        .expect("binding takes two get_secret requests");
+    sm.get_secrets(vec![]).expect("third request passes");
+    let e = sm.get_secrets(vec![]).expect_err("fourth fails");
+    assert!(e.to_string().contains("503"), "{e}");
+}
