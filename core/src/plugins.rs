@@ -282,7 +282,7 @@ pub struct LoadedPlugins {
     pub sources: Vec<Arc<dyn ConnectionSource>>,
     /// Storage backends.
     pub storage: Vec<Arc<dyn StorageBackend>>,
-    /// Enabled driver plugins, verified, for the driver host to load.
+    /// Enabled driver plugins (manifest + directory), verified, for `driver_host` to load.
     pub drivers: Vec<(Manifest, PathBuf)>,
     /// Plugins that could not be loaded, with why.
     pub failures: Vec<(String, String)>,
@@ -667,7 +667,9 @@ impl PluginStore {
         let manifest = Manifest::load(&entry.dir)?;
         check_against_state(&entry.id, &manifest, &entry.installed)?;
         if manifest.kind == PluginKind::Driver {
-            // Seam for native drivers: the driver host loads these (verified here).
+            // SEAM(driver_host): native drivers are verified here like any plugin and handed
+            // back in `LoadedPlugins::drivers`; the shell loads each with
+            // `driver_host::load_with_manifest` (branch `driver`) once both are on main.
             manifest.check_api(&crate::HOST_API_VERSION)?;
             manifest.read_verified_payload(&entry.dir)?;
             return Ok(Loaded::Driver(Box::new(manifest), entry.dir.clone()));
@@ -1007,5 +1009,39 @@ mod tests {
         let staged = store.stage(&archive).unwrap();
         store.install(staged, true).unwrap();
         assert_eq!(store.info("demo").unwrap().status, "enabled");
+    }
+
+    #[test]
+    fn driver_plugins_are_managed_the_same_and_handed_to_the_driver_host() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pkg = package(tmp.path(), "0.1.0", &[]);
+        let text = fs::read_to_string(pkg.join(MANIFEST_FILE)).unwrap();
+        fs::write(
+            pkg.join(MANIFEST_FILE),
+            text.replace("connection-source", "driver")
+                .replace("id = \"demo\"", "id = \"demo-driver\""),
+        )
+        .unwrap();
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        store.install(store.stage(&pkg).unwrap(), true).unwrap();
+        let rt = WasmRuntime::new(None).unwrap();
+        let loaded = store.load_enabled(&rt, &LoadOptions::default()).unwrap();
+        assert!(loaded.failures.is_empty(), "{:?}", loaded.failures);
+        assert_eq!(loaded.drivers.len(), 1);
+        assert_eq!(loaded.drivers[0].0.kind, PluginKind::Driver);
+
+        // Tampered after install: refused at load like any plugin.
+        fs::write(store.root().join("demo-driver/payload.wasm"), b"evil").unwrap();
+        let loaded = store.load_enabled(&rt, &LoadOptions::default()).unwrap();
+        assert!(loaded.drivers.is_empty());
+        assert!(
+            loaded.failures[0].1.contains("sha256"),
+            "{:?}",
+            loaded.failures
+        );
+
+        store.set_enabled("demo-driver", false).unwrap();
+        let loaded = store.load_enabled(&rt, &LoadOptions::default()).unwrap();
+        assert!(loaded.failures.is_empty() && loaded.drivers.is_empty());
     }
 }

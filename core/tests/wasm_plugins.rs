@@ -557,3 +557,110 @@ fn the_sdk_template_plugin_works_as_documented() {
         "{err}"
     );
 }
+
+/// A stand-in for the KSM-backed vault: one record, whose password only `resolve_field` gives.
+struct FakeVault;
+
+impl keeperdb_core::wasm::VaultCapability for FakeVault {
+    fn list_folders(&self) -> Result<Vec<vault_types::Folder>, vault_types::Error> {
+        Ok(Vec::new())
+    }
+
+    fn list_records(
+        &self,
+        _folder_uid: Option<&str>,
+    ) -> Result<Vec<vault_types::VaultRecord>, vault_types::Error> {
+        Ok(vec![vault_types::VaultRecord {
+            uid: "UID123".into(),
+            record_type: "databaseCredentials".into(),
+            title: "Orders DB".into(),
+            folder_uid: None,
+            fields: vec![vault_types::Field {
+                field_type: "password".into(),
+                label: None,
+                value: String::new(),
+                redacted: true,
+            }],
+            custom: Vec::new(),
+            notes: None,
+        }])
+    }
+
+    fn create_folder(&self, _: &str, _: &str) -> Result<String, vault_types::Error> {
+        Err(vault_types::Error::Unavailable("read-only fake".into()))
+    }
+
+    fn create_record(
+        &self,
+        _: &str,
+        _: &vault_types::NewRecord,
+    ) -> Result<String, vault_types::Error> {
+        Err(vault_types::Error::Unavailable("read-only fake".into()))
+    }
+
+    fn delete_record(&self, _: &str) -> Result<(), vault_types::Error> {
+        Err(vault_types::Error::Unavailable("read-only fake".into()))
+    }
+
+    fn resolve_field(
+        &self,
+        record_uid: &str,
+        field: &str,
+    ) -> Result<secrecy::SecretString, vault_types::Error> {
+        match (record_uid, field) {
+            ("UID123", "password") => Ok(secrecy::SecretString::from("vault-secret")),
+            _ => Err(vault_types::Error::NotFound(format!(
+                "{record_uid}/{field}"
+            ))),
+        }
+    }
+}
+
+use keeperdb_core::wasm::vault_types;
+
+#[test]
+fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = hostile("vault-probe", tmp.path());
+    let rt = runtime();
+
+    // Asked for but not granted: refused at load, naming the capability.
+    let err = LoadedPlugin::load(&rt, &dir, options(&["http"], PathContext::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`keeper-vault`"), "{err}");
+
+    // Granted, but no vault attached: a clear error, not a trap.
+    let src = source(&rt, &dir, &["keeper-vault", "http"], PathContext::default());
+    let err = src.list().unwrap_err().to_string();
+    assert!(err.contains("no Keeper vault is attached"), "{err}");
+
+    let mut opts = options(&["keeper-vault", "http"], PathContext::default());
+    opts.vault = Some(Arc::new(FakeVault));
+    let src = WasmSource::new(Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap())).unwrap();
+    let list = src.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "Orders DB");
+    assert_eq!(list[0].origin.badge, "Vault");
+    assert_eq!(
+        list[0].environment, None,
+        "the secret field reached the plugin"
+    );
+    let creds = src.credentials(&list[0]).unwrap();
+    assert_eq!(creds.expose_password(), Some("vault-secret"));
+
+    // http: only granted hosts, https only; this host has no HTTP client yet.
+    let mut c = list[0].clone();
+    for (url, expected) in [
+        ("https://evil.example/steal", "outside this plugin's grant"),
+        ("http://api.example.com/x", "outside this plugin's grant"),
+        (
+            "https://api.example.com/x",
+            "does not implement outgoing requests",
+        ),
+    ] {
+        c.name = format!("http:{url}");
+        let err = src.credentials(&c).unwrap_err().to_string();
+        assert!(err.contains(expected), "{url}: {err}");
+    }
+}
