@@ -23,6 +23,9 @@ enum Command {
     Setup,
     /// Install, build, start services, and run every test (what CI runs).
     Test {
+        /// Leave the test database servers running afterwards (for repeated local runs).
+        #[arg(long)]
+        keep_services: bool,
         /// Extra arguments for the test runner (e.g. a test name filter).
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
@@ -61,7 +64,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Setup => setup::install_packages(),
-        Command::Test { args } => test(&args),
+        Command::Test {
+            keep_services,
+            args,
+        } => test(keep_services, &args),
         Command::Demo => demo(),
         Command::Bench { args } => bench::command(&args),
         Command::Services { args } => services::command(&util::repo_root(), &args),
@@ -78,21 +84,21 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn test(extra: &[String]) -> anyhow::Result<()> {
+fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     setup::install_packages()?;
+    let repo = util::repo_root();
     util::cargo(&["build", "--workspace", "--all-targets"])?;
-    let runner = if util::succeeds("cargo", &["nextest", "--version"]) {
-        let mut a = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
-        a.extend(extra.iter().map(String::as_str));
-        a
-    } else {
-        let mut a = vec!["test", "--workspace", "--no-fail-fast"];
-        a.extend(extra.iter().map(String::as_str));
-        a
-    };
+    // Driver plugins are packed beside the keeperdb binary, where it looks for bundled plugins.
+    let profile = util::target_dir().join("debug");
+    for plugin in plugin_pack::FIRST_PARTY_DRIVERS {
+        plugin_pack::pack_driver(&profile, plugin)?;
+    }
+    // The WASM plugins the tests load, built with whichever toolchain route exists.
+    let plugins = build_plugins()?;
     // The KSM SDK trusts only the CA named by SSL_CERT_FILE, and tests cannot set it safely
     // themselves: make the emulator's CA once and hand it to every test process.
     let ca = util::target_dir().join("ksm-ca");
+    let ca_arg = ca.to_string_lossy().into_owned();
     util::cargo(&[
         "run",
         "-q",
@@ -101,22 +107,37 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         "--",
         "make-ca",
         "--out",
-        &ca.to_string_lossy(),
+        &ca_arg,
     ])?;
     let ca_pem = ca.join("ca.pem");
-    // The WASM plugins the tests load, built with whichever toolchain route exists.
-    let plugins = build_plugins()?;
-    let [bundled, test_plugins] = plugins.test_env();
-    setup::with_secret_service(
-        "cargo",
-        &runner,
-        &[
-            ("KEEPERDB_KSM_CA_DIR", &ca),
-            ("SSL_CERT_FILE", &ca_pem),
-            bundled,
-            test_plugins,
-        ],
-    )
+
+    let services = services::start(&repo)?;
+    let runner: Vec<&str> = if util::succeeds("cargo", &["nextest", "--version"]) {
+        vec!["nextest", "run", "--workspace", "--no-fail-fast"]
+    } else {
+        vec!["test", "--workspace", "--no-fail-fast"]
+    };
+    let args: Vec<&str> = runner
+        .into_iter()
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    let service_env: Vec<(String, std::path::PathBuf)> =
+        services.into_iter().map(|(k, v)| (k, v.into())).collect();
+    let bundled_drivers = profile.join("bundled-plugins");
+    let mut env: Vec<(&str, &std::path::Path)> = vec![
+        ("KEEPERDB_KSM_CA_DIR", &ca),
+        ("SSL_CERT_FILE", &ca_pem),
+        ("KEEPERDB_PLUGIN_DIR", &bundled_drivers),
+    ];
+    env.extend(plugins.test_env());
+    env.extend(service_env.iter().map(|(k, v)| (k.as_str(), v.as_path())));
+    let result = setup::with_secret_service("cargo", &args, &env);
+    if keep_services {
+        return result;
+    }
+    // Stop the servers whatever the outcome, so a failed run leaves nothing behind.
+    let stopped = services::stop(&repo);
+    result.and(stopped)
 }
 
 /// Build the WASM plugins and run their own (native) unit tests.
