@@ -64,7 +64,7 @@ impl fmt::Display for Failure {
 
 fn with_code(e: &DriverError) -> String {
     match &e.code {
-        Some(code) => format!("{} (SQLSTATE {code})", e.message),
+        Some(code) => format!("{} (code {code})", e.message),
         None => e.message.clone(),
     }
 }
