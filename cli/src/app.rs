@@ -27,6 +27,7 @@ impl App {
     pub fn registry(&self) -> Registry {
         let mut registry = Registry::new();
         registry.add_source(Arc::new(LocalSource::new(self.store.clone())));
+        crate::plugins::add_sources(self, &mut registry);
         registry
     }
 }

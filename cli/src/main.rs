@@ -5,6 +5,7 @@ mod connections;
 mod drivers;
 mod exit;
 mod password;
+mod plugins;
 mod prefs;
 mod query;
 mod schema;
@@ -48,6 +49,9 @@ enum Command {
     Shell(shell::ShellArgs),
     /// Show databases, tables and columns.
     Schema(schema::SchemaArgs),
+    /// Install, list, enable, disable, remove and upgrade plugins.
+    #[command(subcommand)]
+    Plugins(plugins::Command),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -86,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => Ok(query::run(&app, args)?),
         Command::Shell(args) => Ok(shell::run(&app, args)?),
         Command::Schema(args) => Ok(schema::run(&app, args)?),
+        Command::Plugins(cmd) => plugins::run(&app, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

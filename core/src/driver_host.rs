@@ -161,35 +161,66 @@ fn open_library(
     payload: &Path,
     bytes: &[u8],
 ) -> Result<&'static KdbDriverTable, DriverLoadError> {
-    let stage_err = |source| DriverLoadError::Stage {
-        id: id.to_string(),
-        source,
-    };
-    // tempfile creates the directory with mode 0700: nobody else can swap the file.
-    let dir = tempfile::Builder::new()
-        .prefix("keeperdb-driver-")
-        .tempdir()
-        .map_err(stage_err)?;
     let file_name = payload
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_else(|| "driver.so".into());
-    let staged = dir.path().join(file_name);
-    std::fs::write(&staged, bytes).map_err(stage_err)?;
-
-    let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
-    // SAFETY: loading a library runs its initialisers. The bytes are exactly those whose sha256
-    // the manifest names, which is the trust decision the user made when installing it.
-    let library =
-        unsafe { libloading::os::unix::Library::open(Some(&staged), flags) }.map_err(|e| {
-            DriverLoadError::Open {
-                id: id.to_string(),
-                payload: payload.to_path_buf(),
-                message: e.to_string(),
+    // The temp dir may be mounted noexec on hardened systems; then try the other places a
+    // private copy can live.
+    let mut last_error = None;
+    let mut library = None;
+    for root in stage_roots() {
+        if !root.exists() && std::fs::create_dir_all(&root).is_err() {
+            continue;
+        }
+        // tempfile creates the directory with mode 0700: nobody else can swap the file.
+        let staged_dir = match tempfile::Builder::new()
+            .prefix("keeperdb-driver-")
+            .tempdir_in(&root)
+        {
+            Ok(d) => d,
+            Err(source) => {
+                last_error = Some(DriverLoadError::Stage {
+                    id: id.to_string(),
+                    source,
+                });
+                continue;
             }
-        })?;
-    // The mapping stays valid once the file is gone; the private copy is not needed any more.
-    drop(dir);
+        };
+        let staged = staged_dir.path().join(&file_name);
+        if let Err(source) = std::fs::write(&staged, bytes) {
+            last_error = Some(DriverLoadError::Stage {
+                id: id.to_string(),
+                source,
+            });
+            continue;
+        }
+        let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
+        // SAFETY: loading a library runs its initialisers. The bytes are exactly those whose
+        // sha256 the manifest names, which is the trust decision the user made when installing.
+        match unsafe { libloading::os::unix::Library::open(Some(&staged), flags) } {
+            Ok(l) => {
+                // The mapping stays valid once the file is gone; the copy is not needed any more.
+                drop(staged_dir);
+                library = Some(l);
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(stage = %root.display(), error = %e, "driver did not load from this stage dir");
+                last_error = Some(DriverLoadError::Open {
+                    id: id.to_string(),
+                    payload: payload.to_path_buf(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    let Some(library) = library else {
+        return Err(last_error.unwrap_or_else(|| DriverLoadError::Stage {
+            id: id.to_string(),
+            source: std::io::Error::other("no directory to stage the library in"),
+        }));
+    };
     // Never unloaded: driver threads and stream callbacks may outlive any handle we hold.
     let library: &'static libloading::os::unix::Library = Box::leak(Box::new(library));
 
@@ -233,6 +264,19 @@ fn open_library(
     }
     // SAFETY: the table is at least as large as the struct we read, and lives forever.
     Ok(unsafe { &*table })
+}
+
+/// Where a private copy of a verified library may be written before `dlopen`: the temp dir,
+/// then the per-user runtime and cache dirs (for systems whose /tmp is mounted noexec).
+fn stage_roots() -> Vec<PathBuf> {
+    let mut roots = vec![std::env::temp_dir()];
+    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR") {
+        roots.push(PathBuf::from(run));
+    }
+    if let Some(dirs) = directories::ProjectDirs::from("", "", "keeperdb") {
+        roots.push(dirs.cache_dir().join("driver-stage"));
+    }
+    roots
 }
 
 /// The table's functions, checked present once at load.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod manifest;
 pub mod model;
+pub mod plugins;
 pub mod prefs;
 pub mod registry;
 pub mod secret_store;
@@ -19,6 +20,7 @@ pub mod source;
 pub mod storage;
 pub mod store;
 pub mod url;
+pub mod wasm;
 
 pub use credentials::Credentials;
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@ mod plugin_pack;
 mod services;
 mod setup;
 mod util;
+mod wasm;
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,15 @@ enum Command {
     },
     /// The main job on the embedded default: a SQLite Chinook database, no server needed.
     Demo,
+    /// Build every WASM plugin into a component and an installable plugin dir
+    /// (target/bundled-plugins, target/test-plugins).
+    BuildPlugins,
+    /// Build the WASM plugins, then run core's and the CLI's tests with the env they need.
+    TestWasm {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +73,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::BuildPlugins => wasm::build_plugins(&util::repo_root()).map(|_| ()),
+        Command::TestWasm { args } => test_wasm(&args),
     }
 }
 
@@ -92,11 +104,40 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         &ca.to_string_lossy(),
     ])?;
     let ca_pem = ca.join("ca.pem");
+    // The WASM plugins the tests load, built with whichever toolchain route exists.
+    let plugins = build_plugins()?;
+    let [bundled, test_plugins] = plugins.test_env();
     setup::with_secret_service(
         "cargo",
         &runner,
-        &[("KEEPERDB_KSM_CA_DIR", &ca), ("SSL_CERT_FILE", &ca_pem)],
+        &[
+            ("KEEPERDB_KSM_CA_DIR", &ca),
+            ("SSL_CERT_FILE", &ca_pem),
+            bundled,
+            test_plugins,
+        ],
     )
+}
+
+/// Build the WASM plugins and run their own (native) unit tests.
+fn build_plugins() -> anyhow::Result<wasm::Built> {
+    let built = wasm::build_plugins(&util::repo_root())?;
+    wasm::test_plugin_units(&util::repo_root())?;
+    Ok(built)
+}
+
+/// Just the WASM runtime and plugin management tests, with the plugins they need.
+fn test_wasm(extra: &[String]) -> anyhow::Result<()> {
+    let plugins = build_plugins()?;
+    for (package, target) in [
+        ("keeperdb-core", "wasm_plugins"),
+        ("keeperdb-cli", "plugins_cli"),
+    ] {
+        let mut args = vec!["test", "-p", package, "--test", target];
+        args.extend(extra.iter().map(String::as_str));
+        util::run_env("cargo", &args, &plugins.test_env())?;
+    }
+    Ok(())
 }
 
 fn demo() -> anyhow::Result<()> {

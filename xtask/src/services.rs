@@ -40,6 +40,20 @@ fn target_dir(repo: &Path) -> PathBuf {
         .unwrap_or_else(|| repo.join("target"))
 }
 
+/// Serialises `start` and `stop` between processes (two test runs at once share one set of
+/// servers instead of racing to create two).
+fn lock(repo: &Path) -> Result<fs::File> {
+    let dir = state_dir(repo);
+    fs::create_dir_all(&dir)?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    file.lock().context("locking the test services state")?;
+    Ok(file)
+}
+
 /// `cargo xtask services <start|stop|env>`.
 pub fn command(repo: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -83,6 +97,7 @@ pub fn read_env(repo: &Path) -> Result<BTreeMap<String, String>> {
 
 /// Start both servers (or reuse running ones) and return the test environment.
 pub fn start(repo: &Path) -> Result<BTreeMap<String, String>> {
+    let _lock = lock(repo)?;
     let state = state_dir(repo);
     fs::create_dir_all(&state)?;
     if let Ok(env) = read_env(repo) {
@@ -91,7 +106,7 @@ pub fn start(repo: &Path) -> Result<BTreeMap<String, String>> {
             return Ok(env);
         }
         eprintln!("test services: previous servers are gone; starting fresh ones");
-        let _ = stop(repo);
+        let _ = stop_locked(repo);
         fs::create_dir_all(&state)?;
     }
     install_packages()?;
@@ -179,6 +194,11 @@ pub fn start(repo: &Path) -> Result<BTreeMap<String, String>> {
 
 /// Stop the servers recorded in the env file and remove their data.
 pub fn stop(repo: &Path) -> Result<()> {
+    let _lock = lock(repo)?;
+    stop_locked(repo)
+}
+
+fn stop_locked(repo: &Path) -> Result<()> {
     let Ok(env) = read_env(repo) else {
         eprintln!("test services: nothing to stop");
         return Ok(());

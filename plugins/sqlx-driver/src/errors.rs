@@ -41,7 +41,7 @@ pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
             } else {
                 ErrorKind::Connection
             };
-            DriverError::new(kind, format!("cannot talk to {}: {io}", ctx.target))
+            DriverError::new(kind, format!("cannot reach {}: {io}", ctx.target))
         }
         sqlx::Error::Tls(e) => DriverError::new(
             ErrorKind::Connection,
@@ -49,7 +49,7 @@ pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
         ),
         sqlx::Error::Protocol(p) => DriverError::new(
             ErrorKind::Connection,
-            format!("protocol error talking to {}: {p}", ctx.target),
+            format!("protocol error from {}: {p}", ctx.target),
         ),
         sqlx::Error::Configuration(e) => DriverError::new(
             ErrorKind::Connection,
@@ -69,6 +69,8 @@ fn pg_error(pg: &PgDatabaseError) -> DriverError {
     let code = pg.code();
     let kind = match code {
         "28P01" | "28000" => ErrorKind::Auth,
+        // query_canceled covers both a user's cancel and statement_timeout.
+        "57014" if pg.message().contains("timeout") => ErrorKind::Timeout,
         "57014" => ErrorKind::Cancelled,
         c if c.starts_with("08") => ErrorKind::Connection,
         // too many connections, database does not exist, cannot connect now

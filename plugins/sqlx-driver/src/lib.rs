@@ -101,7 +101,12 @@ impl Driver for SqlxDriver {
             target,
             rt: rt.clone(),
         });
-        Ok(SqlxConnection { rt, conn, cancel })
+        Ok(SqlxConnection {
+            rt,
+            conn,
+            cancel,
+            current: None,
+        })
     }
 }
 
@@ -193,14 +198,20 @@ pub struct SqlxConnection {
     rt: Handle,
     conn: EngineConn,
     cancel: Arc<CancelState>,
+    /// Supersedes the statement started last, whose rows may still be unread.
+    current: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Parameters bound to catalog queries.
 pub(crate) type Args = Vec<Option<String>>;
 
 impl SqlxConnection {
-    fn run(&self, sql: String, args: Args) -> Result<QueryResult, DriverError> {
-        let (tx, rx) = stream::channel();
+    fn run(&mut self, sql: String, args: Args) -> Result<QueryResult, DriverError> {
+        let (tx, rx, superseded) = stream::channel();
+        // A result still unread holds the connection: tell its task to let go.
+        if let Some(previous) = self.current.replace(superseded) {
+            previous.notify_one();
+        }
         self.cancel.begin();
         let cancel = self.cancel.clone();
         match &self.conn {

@@ -289,6 +289,10 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
 /// The type name to show: text in a `_bin` collation is named as text, not as bytes.
 fn engine_type_name(ti: &MySqlTypeInfo, shape: &Shape) -> String {
     let name = ti.name();
+    // sqlx calls TINYINT(1) "BOOLEAN", but it holds any TINYINT and mysql prints it as a number.
+    if name == "BOOLEAN" {
+        return "TINYINT(1)".into();
+    }
     if *shape == Shape::Utf8 {
         match name {
             "BINARY" => return "CHAR".into(),
@@ -331,7 +335,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             if err.code.as_deref().is_some_and(|c| c.starts_with("1295")) && args.is_empty() {
                 run_text(conn, sql, &tx, &cancel, &ctx).await;
             } else {
-                let _ = tx.send(Msg::Err(err)).await;
+                tx.send(Msg::Err(err)).await;
             }
             return;
         }
@@ -342,11 +346,11 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             Ok(_) => Msg::Err(cancelled()),
             Err(e) => Msg::Err(map(e, &ctx)),
         };
-        let _ = tx.send(answer).await;
+        tx.send(answer).await;
         return;
     }
     let (kinds, mut page) = schema_of(stmt.columns());
-    if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+    if !tx.send(Msg::Schema(page.schema.clone())).await {
         return;
     }
     let end = {
@@ -371,9 +375,12 @@ async fn finish(end: PumpEnd, conn: &mut MySqlConnection, tx: &Tx, cancel: &Canc
             let _ = sqlx::Connection::ping(conn).await;
         }
         PumpEnd::Finished => {
-            if cancel.was_requested() {
-                let _ = tx.send(Msg::Err(cancelled())).await;
-            }
+            let last = if cancel.was_requested() {
+                Msg::Err(cancelled())
+            } else {
+                Msg::End
+            };
+            tx.send(last).await;
         }
     }
 }
@@ -397,7 +404,7 @@ async fn run_text(
                 Some(Ok(Either::Left(r))) => affected += r.rows_affected(),
                 Some(Ok(Either::Right(row))) => break Some(row),
                 Some(Err(e)) => {
-                    let _ = tx.send(Msg::Err(map(e, ctx))).await;
+                    tx.send(Msg::Err(map(e, ctx))).await;
                     return;
                 }
             }
@@ -408,17 +415,17 @@ async fn run_text(
             } else {
                 Msg::Done(affected)
             };
-            let _ = tx.send(answer).await;
+            tx.send(answer).await;
             return;
         };
         let (kinds, mut page) = schema_of(first.columns());
-        if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+        if !tx.send(Msg::Schema(page.schema.clone())).await {
             return;
         }
         let first_bytes = match append_row(&first, &kinds, &mut page.cols) {
             Ok(b) => b,
             Err(e) => {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 return;
             }
         };

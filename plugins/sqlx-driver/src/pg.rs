@@ -191,9 +191,9 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                     Ok(_) => Msg::Err(cancelled()),
                     Err(e) => Msg::Err(map(e, &ctx)),
                 };
-                let _ = tx.send(answer).await;
+                tx.send(answer).await;
             } else {
-                let _ = tx.send(Msg::Err(err)).await;
+                tx.send(Msg::Err(err)).await;
             }
             return;
         }
@@ -205,7 +205,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             Ok(_) => Msg::Err(cancelled()),
             Err(e) => Msg::Err(map(e, &ctx)),
         };
-        let _ = tx.send(answer).await;
+        tx.send(answer).await;
         return;
     }
 
@@ -222,7 +222,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         .map(|(c, s)| field(c.name(), s, &c.type_info().name().to_ascii_lowercase()))
         .collect();
     let mut page = Page::new(fields, &shapes);
-    if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+    if !tx.send(Msg::Schema(page.schema.clone())).await {
         return;
     }
 
@@ -233,7 +233,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             let row = match item {
                 Ok(row) => row,
                 Err(e) => {
-                    let _ = tx.send(Msg::Err(map(e, &ctx))).await;
+                    tx.send(Msg::Err(map(e, &ctx))).await;
                     return;
                 }
             };
@@ -268,7 +268,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 }
             }
             if let Some(e) = failed {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 stopped_early = true;
                 break;
             }
@@ -276,12 +276,12 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 let batch = match page.take() {
                     Ok(b) => b,
                     Err(e) => {
-                        let _ = tx.send(Msg::Err(e)).await;
+                        tx.send(Msg::Err(e)).await;
                         stopped_early = true;
                         break;
                     }
                 };
-                if tx.send(Msg::Batch(batch)).await.is_err() {
+                if !tx.send(Msg::Batch(batch)).await {
                     stopped_early = true;
                     break;
                 }
@@ -298,19 +298,22 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     if page.rows > 0 {
         match page.take() {
             Ok(b) => {
-                if tx.send(Msg::Batch(b)).await.is_err() {
+                if !tx.send(Msg::Batch(b)).await {
                     return;
                 }
             }
             Err(e) => {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 return;
             }
         }
     }
-    if cancel.was_requested() {
-        let _ = tx.send(Msg::Err(cancelled())).await;
-    }
+    let last = if cancel.was_requested() {
+        Msg::Err(cancelled())
+    } else {
+        Msg::End
+    };
+    tx.send(last).await;
 }
 
 /// How to decode one column from the binary protocol.
@@ -336,6 +339,9 @@ enum PgKind {
     Numeric,
     Money,
     Char,
+    Inet,
+    MacAddr,
+    Bits,
     Array(Box<PgKind>),
     /// A type we cannot decode: its binary form is passed on as bytes.
     Raw,
@@ -373,6 +379,9 @@ fn kind_of(ti: &PgTypeInfo) -> PgKind {
         Some(1700) => PgKind::Numeric,
         Some(2950) => PgKind::Uuid,
         Some(3802) => PgKind::Jsonb,
+        Some(869) | Some(650) => PgKind::Inet,
+        Some(829) => PgKind::MacAddr,
+        Some(1560) | Some(1562) => PgKind::Bits,
         _ if ti.name().eq_ignore_ascii_case("citext") => PgKind::Text,
         _ => PgKind::Raw,
     }
@@ -393,7 +402,10 @@ impl PgKind {
             | PgKind::TimeTz
             | PgKind::Numeric
             | PgKind::Money
-            | PgKind::Char => Shape::Utf8,
+            | PgKind::Char
+            | PgKind::Inet
+            | PgKind::MacAddr
+            | PgKind::Bits => Shape::Utf8,
             PgKind::Bytea | PgKind::Raw => Shape::Binary,
             PgKind::Date => Shape::Date32,
             PgKind::Time => Shape::Time64,
@@ -474,12 +486,69 @@ fn append(col: &mut Col, kind: &PgKind, b: &[u8]) -> Result<(), DriverError> {
             let abs = cents.unsigned_abs();
             col.append_str(&format!("{sign}{}.{:02}", abs / 100, abs % 100))
         }
+        PgKind::Inet => col.append_str(&inet_text(b)?),
+        PgKind::MacAddr => {
+            let m: [u8; 6] = be(b, 0, "macaddr")?;
+            let parts: Vec<String> = m.iter().map(|x| format!("{x:02x}")).collect();
+            col.append_str(&parts.join(":"))
+        }
+        PgKind::Bits => {
+            let len =
+                usize::try_from(i32::from_be_bytes(be(b, 0, "bit")?)).map_err(|_| short("bit"))?;
+            let bytes = b.get(4..).unwrap_or_default();
+            let text: String = (0..len)
+                .map(|i| {
+                    let byte = bytes.get(i / 8).copied().unwrap_or(0);
+                    if byte & (0x80 >> (i % 8)) != 0 {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
+                .collect();
+            col.append_str(&text)
+        }
         PgKind::Array(inner) => append_array(col, inner, b),
     }
 }
 
+/// `inet`/`cidr` as psql prints them: the prefix length shown for cidr, and for inet only
+/// when it is not the full address.
+fn inet_text(b: &[u8]) -> Result<String, DriverError> {
+    let [family, bits, is_cidr, len]: [u8; 4] = be(b, 0, "inet")?;
+    let addr = b
+        .get(4..4 + usize::from(len))
+        .ok_or_else(|| short("inet"))?;
+    let (text, full) = match (family, addr.len()) {
+        (2, 4) => (
+            std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string(),
+            32,
+        ),
+        (3, 16) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(addr);
+            (std::net::Ipv6Addr::from(a).to_string(), 128)
+        }
+        _ => return Err(short("inet")),
+    };
+    Ok(if is_cidr != 0 || bits != full {
+        format!("{text}/{bits}")
+    } else {
+        text
+    })
+}
+
 fn append_array(col: &mut Col, inner: &PgKind, b: &[u8]) -> Result<(), DriverError> {
     let ndim = i32::from_be_bytes(be(b, 0, "array")?);
+    if ndim > 1 {
+        // A list column cannot hold the nesting faithfully; refuse rather than flatten.
+        return Err(DriverError::new(
+            ErrorKind::Query,
+            format!(
+                "a {ndim}-dimensional array cannot be read as a list; cast it to text in the query (e.g. `col::text`)"
+            ),
+        ));
+    }
     let mut at = 12;
     let mut count: usize = if ndim == 0 { 0 } else { 1 };
     for _ in 0..ndim.max(0) {

@@ -232,7 +232,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     let stmt = match conn.prepare(AssertSqlSafe(sql).into_sql_str()).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = tx.send(Msg::Err(map(e, &ctx))).await;
+            tx.send(Msg::Err(map(e, &ctx))).await;
             return;
         }
     };
@@ -242,7 +242,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             Ok(_) => Msg::Err(cancelled()),
             Err(e) => Msg::Err(map(e, &ctx)),
         };
-        let _ = tx.send(answer).await;
+        tx.send(answer).await;
         return;
     }
     let names: Vec<String> = stmt
@@ -266,7 +266,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 None => break,
                 Some(Ok(row)) => first.push(row),
                 Some(Err(e)) => {
-                    let _ = tx.send(Msg::Err(map(e, &ctx))).await;
+                    tx.send(Msg::Err(map(e, &ctx))).await;
                     failed = true;
                     break;
                 }
@@ -310,7 +310,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                 })
                 .collect();
             let mut page = Page::new(fields, &shapes);
-            if tx.send(Msg::Schema(page.schema.clone())).await.is_err() {
+            if !tx.send(Msg::Schema(page.schema.clone())).await {
                 PumpEnd::StoppedEarly
             } else {
                 let mut end = None;
@@ -323,7 +323,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
                             }
                         }
                         Err(e) => {
-                            let _ = tx.send(Msg::Err(e)).await;
+                            tx.send(Msg::Err(e)).await;
                             end = Some(PumpEnd::StoppedEarly);
                             break;
                         }
@@ -351,9 +351,12 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             let _ = cancel.server_cancel().await;
         }
         PumpEnd::Finished => {
-            if cancel.was_requested() {
-                let _ = tx.send(Msg::Err(cancelled())).await;
-            }
+            let last = if cancel.was_requested() {
+                Msg::Err(cancelled())
+            } else {
+                Msg::End
+            };
+            tx.send(last).await;
         }
     }
 }

@@ -7,23 +7,58 @@
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
 use keeperdb_driver_sdk::{DriverError, QueryResult};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc};
 
 use crate::errors::internal;
 
-/// What a producer sends: first `Schema` or `Done` (or `Err`), then `Batch`es, then it
-/// closes the channel (end of rows) or sends an `Err`.
+/// What a producer sends: first `Schema` or `Done` (or `Err`), then `Batch`es, then `End` or
+/// an `Err`. A channel that closes without either means the task died (a panic): the host gets
+/// an error rather than a silently truncated result.
 pub enum Msg {
     Schema(SchemaRef),
     Done(u64),
     Batch(RecordBatch),
+    End,
     Err(DriverError),
 }
 
-pub type Tx = mpsc::Sender<Msg>;
+fn died() -> DriverError {
+    internal(
+        "the rest of this result is gone: another statement was started on the connection before it was read, or the driver's task failed",
+    )
+}
 
-pub fn channel() -> (Tx, mpsc::Receiver<Msg>) {
-    mpsc::channel(2)
+/// The producer's end: sends pages, and gives up when the host stops reading or starts another
+/// statement on the same connection (which supersedes this one's unread rows).
+pub struct Tx {
+    tx: mpsc::Sender<Msg>,
+    superseded: Arc<Notify>,
+}
+
+impl Tx {
+    /// Send a message; false when nobody will read it any more.
+    pub async fn send(&self, msg: Msg) -> bool {
+        tokio::select! {
+            sent = self.tx.send(msg) => sent.is_ok(),
+            _ = self.superseded.notified() => false,
+        }
+    }
+}
+
+/// A new channel, and the handle that supersedes its statement.
+pub fn channel() -> (Tx, mpsc::Receiver<Msg>, Arc<Notify>) {
+    let (tx, rx) = mpsc::channel(2);
+    let superseded = Arc::new(Notify::new());
+    (
+        Tx {
+            tx,
+            superseded: superseded.clone(),
+        },
+        rx,
+        superseded,
+    )
 }
 
 /// Wait for the producer's first answer; for rows, also wait for the first page so that an
@@ -33,11 +68,12 @@ pub fn first_answer(mut rx: mpsc::Receiver<Msg>) -> Result<QueryResult, DriverEr
         None => Err(internal("the statement's task ended without an answer")),
         Some(Msg::Err(e)) => Err(e),
         Some(Msg::Done(n)) => Ok(QueryResult::Done { rows_affected: n }),
-        Some(Msg::Batch(_)) => Err(internal("rows arrived before their schema")),
+        Some(Msg::Batch(_)) | Some(Msg::End) => Err(internal("rows arrived before their schema")),
         Some(Msg::Schema(schema)) => {
-            let pending = match rx.blocking_recv() {
-                None => None,
-                Some(Msg::Batch(b)) => Some(b),
+            let (pending, ended) = match rx.blocking_recv() {
+                None => return Err(died()),
+                Some(Msg::End) => (None, true),
+                Some(Msg::Batch(b)) => (Some(b), false),
                 Some(Msg::Err(e)) => return Err(e),
                 Some(_) => return Err(internal("unexpected message in a row stream")),
             };
@@ -45,6 +81,7 @@ pub fn first_answer(mut rx: mpsc::Receiver<Msg>) -> Result<QueryResult, DriverEr
                 schema,
                 rx,
                 pending,
+                ended,
             })))
         }
     }
@@ -54,6 +91,7 @@ struct ChannelReader {
     schema: SchemaRef,
     rx: mpsc::Receiver<Msg>,
     pending: Option<RecordBatch>,
+    ended: bool,
 }
 
 impl Iterator for ChannelReader {
@@ -63,16 +101,22 @@ impl Iterator for ChannelReader {
         if let Some(b) = self.pending.take() {
             return Some(Ok(b));
         }
-        match self.rx.blocking_recv()? {
-            Msg::Batch(b) => Some(Ok(b)),
-            Msg::Err(e) => {
-                self.rx.close();
-                Some(Err(e.into_arrow()))
-            }
-            _ => Some(Err(
-                internal("unexpected message in a row stream").into_arrow()
-            )),
+        if self.ended {
+            return None;
         }
+        let answer = match self.rx.blocking_recv() {
+            Some(Msg::Batch(b)) => return Some(Ok(b)),
+            Some(Msg::End) => {
+                self.ended = true;
+                return None;
+            }
+            Some(Msg::Err(e)) => e,
+            None => died(),
+            Some(_) => internal("unexpected message in a row stream"),
+        };
+        self.ended = true;
+        self.rx.close();
+        Some(Err(answer.into_arrow()))
     }
 }
 
@@ -107,14 +151,14 @@ where
         let row = match item {
             Ok(row) => row,
             Err(e) => {
-                let _ = tx.send(Msg::Err(map_err(e))).await;
+                tx.send(Msg::Err(map_err(e))).await;
                 return PumpEnd::StoppedEarly;
             }
         };
         let bytes = match append(&row, &mut page.cols) {
             Ok(b) => b,
             Err(e) => {
-                let _ = tx.send(Msg::Err(e)).await;
+                tx.send(Msg::Err(e)).await;
                 return PumpEnd::StoppedEarly;
             }
         };
@@ -131,9 +175,9 @@ where
 /// Send the page; false if it could not be built or the host stopped reading.
 pub async fn send_page(page: &mut crate::columns::Page, tx: &Tx) -> bool {
     match page.take() {
-        Ok(batch) => tx.send(Msg::Batch(batch)).await.is_ok(),
+        Ok(batch) => tx.send(Msg::Batch(batch)).await,
         Err(e) => {
-            let _ = tx.send(Msg::Err(e)).await;
+            tx.send(Msg::Err(e)).await;
             false
         }
     }

@@ -286,3 +286,16 @@ fn the_catalog_lists_databases_tables_and_columns() {
     assert_eq!(names, ["id", "label"]);
     exec(conn.as_mut(), "DROP TABLE catalog_probe");
 }
+
+#[test]
+fn the_tls_mode_is_honoured() {
+    // The test server has no TLS: `require` must fail rather than silently go clear-text.
+    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
+    c.tls = keeperdb_core::TlsMode::Require;
+    let err = connect_with(&c, &creds, Duration::from_secs(10))
+        .err()
+        .expect("refused");
+    assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
+    c.tls = keeperdb_core::TlsMode::Disable;
+    connect_with(&c, &creds, Duration::from_secs(10)).expect("plain connection works");
+}

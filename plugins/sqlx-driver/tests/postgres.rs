@@ -49,7 +49,9 @@ fn every_type_keeps_its_value() {
          'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, \
          '{\"a\": [1, 2]}'::json AS j, '{\"a\": [1, 2]}'::jsonb AS jb, \
          '1 year 2 mons 3 days 04:05:06.5'::interval AS iv, \
-         ARRAY[1, NULL, 3]::int4[] AS arr, ARRAY['x', 'y']::text[] AS tarr",
+         ARRAY[1, NULL, 3]::int4[] AS arr, ARRAY['x', 'y']::text[] AS tarr, \
+         '192.168.0.1'::inet AS ip, '10.0.0.0/8'::cidr AS net, '2001:db8::1/64'::inet AS ip6, \
+         '08:00:2b:01:02:03'::macaddr AS mac, B'10110'::bit(5) AS bits",
     );
     assert_eq!(b.num_rows(), 1);
     assert_eq!(col(&b, "i2").as_primitive::<Int16Type>().value(0), 1);
@@ -121,6 +123,14 @@ fn every_type_keeps_its_value() {
     assert_eq!((arr.value(0), arr.is_null(1), arr.value(2)), (1, true, 3));
     let tarr = col(&b, "tarr").as_list::<i32>().value(0);
     assert_eq!(tarr.as_string::<i32>().value(1), "y");
+    assert_eq!(col(&b, "ip").as_string::<i32>().value(0), "192.168.0.1");
+    assert_eq!(col(&b, "net").as_string::<i32>().value(0), "10.0.0.0/8");
+    assert_eq!(col(&b, "ip6").as_string::<i32>().value(0), "2001:db8::1/64");
+    assert_eq!(
+        col(&b, "mac").as_string::<i32>().value(0),
+        "08:00:2b:01:02:03"
+    );
+    assert_eq!(col(&b, "bits").as_string::<i32>().value(0), "10110");
 }
 
 #[test]
@@ -360,4 +370,80 @@ fn the_catalog_lists_databases_tables_and_columns() {
     assert_eq!(col(&cols, "type").as_string::<i32>().value(0), "bigint");
     assert!(!col(&cols, "nullable").as_boolean().value(0));
     exec(conn.as_mut(), "DROP TABLE catalog_probe");
+}
+
+#[test]
+fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
+    let mut conn = pg();
+    let canceller = conn.canceller();
+    let mut reader = match conn
+        .execute("SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000000) g")
+        .unwrap()
+    {
+        StatementResult::Rows(r) => r,
+        StatementResult::Done { .. } => panic!("rows expected"),
+    };
+    assert!(reader.next().unwrap().unwrap().num_rows() > 0);
+    canceller.cancel().expect("cancel accepted");
+    let err = loop {
+        match reader.next() {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the rows ended without reporting the cancel"),
+        }
+    };
+    let err = keeperdb_core::driver_host::driver_error_of(&err).expect("a driver error");
+    assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
+    drop(reader);
+    let b = query(conn.as_mut(), "SELECT 1 AS one");
+    assert_eq!(b.num_rows(), 1);
+}
+
+#[test]
+fn a_statement_timeout_is_a_timeout() {
+    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
+    c.options.insert("statement_timeout".into(), "200".into());
+    let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    let err = expect_error(conn.as_mut(), "SELECT pg_sleep(10)");
+    assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);
+    assert_eq!(err.code.as_deref(), Some("57014"));
+}
+
+#[test]
+fn a_new_statement_supersedes_an_unread_result_instead_of_waiting_for_it() {
+    let mut conn = pg();
+    let mut old = match conn
+        .execute("SELECT g FROM generate_series(1, 10000000) g")
+        .unwrap()
+    {
+        StatementResult::Rows(r) => r,
+        StatementResult::Done { .. } => panic!("rows expected"),
+    };
+    assert!(old.next().unwrap().is_ok());
+    // The old reader is still alive and unread: this must not deadlock.
+    let b = query(conn.as_mut(), "SELECT 5 AS five");
+    assert_eq!(col(&b, "five").as_primitive::<Int32Type>().value(0), 5);
+    // The old result ends with an error saying why, never as a silently short result.
+    let err = loop {
+        match old.next() {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the superseded result ended as if complete"),
+        }
+    };
+    assert!(err.to_string().contains("another statement"), "{err}");
+}
+
+#[test]
+fn multi_dimensional_arrays_are_refused_with_a_way_out() {
+    let mut conn = pg();
+    let err = expect_error(conn.as_mut(), "SELECT ARRAY[[1, 2], [3, 4]] AS m");
+    assert_eq!(err.kind, DriverErrorKind::Query);
+    assert!(
+        err.message.contains("2-dimensional") && err.message.contains("::text"),
+        "{}",
+        err.message
+    );
+    let b = query(conn.as_mut(), "SELECT ARRAY[[1, 2], [3, 4]]::text AS m");
+    assert_eq!(col(&b, "m").as_string::<i32>().value(0), "{{1,2},{3,4}}");
 }

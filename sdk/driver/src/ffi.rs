@@ -260,8 +260,9 @@ pub struct KdbDriverTable {
     pub close: Option<CloseFn>,
 }
 
-/// The size of an ABI 1.0 table: the least a host accepts.
-pub const TABLE_SIZE_V1_0: usize = std::mem::size_of::<KdbDriverTable>();
+/// The size of an ABI 1.0 table (header and eight function pointers): the least a host accepts.
+/// A fixed number, not `size_of`, so it stays right when fields are appended.
+pub const TABLE_SIZE_V1_0: usize = 32 + 8 * std::mem::size_of::<usize>();
 
 impl KdbHeader {
     /// The header this SDK writes.
@@ -275,5 +276,32 @@ impl KdbHeader {
             api_patch: HOST_API_VERSION.2,
             reserved: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::{offset_of, size_of};
+
+    use super::*;
+
+    /// The ABI 1.0 layout on 64-bit targets. If this fails, a field moved: that breaks every
+    /// driver already built. Append new fields at the end and bump ABI_MINOR instead.
+    #[test]
+    fn the_abi_1_0_layout_does_not_move() {
+        assert_eq!(size_of::<KdbHeader>(), 32);
+        assert_eq!(offset_of!(KdbDriverTable, info), 32);
+        assert_eq!(offset_of!(KdbDriverTable, connect), 40);
+        assert_eq!(offset_of!(KdbDriverTable, execute), 48);
+        assert_eq!(offset_of!(KdbDriverTable, catalog), 56);
+        assert_eq!(offset_of!(KdbDriverTable, canceller_new), 64);
+        assert_eq!(offset_of!(KdbDriverTable, cancel), 72);
+        assert_eq!(offset_of!(KdbDriverTable, canceller_release), 80);
+        assert_eq!(offset_of!(KdbDriverTable, close), 88);
+        assert_eq!(TABLE_SIZE_V1_0, 96);
+        assert_eq!(size_of::<KdbDriverTable>(), TABLE_SIZE_V1_0);
+        assert_eq!(size_of::<KdbError>(), 48);
+        assert_eq!(offset_of!(KdbResult, stream), 16);
+        assert_eq!(KdbHeader::current().table_size, 96);
     }
 }

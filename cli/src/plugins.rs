@@ -1,0 +1,320 @@
+//! `keeperdb plugins ...`: install, list, inspect, enable, disable, remove and upgrade plugins.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use keeperdb_core::Registry;
+use keeperdb_core::manifest::PluginKind;
+use keeperdb_core::plugins::{PluginEntry, PluginStore, Staged};
+use keeperdb_core::wasm::{LoadOptions, LoadedPlugin, PathContext, WasmRuntime, capability};
+
+use crate::app::App;
+use crate::exit::Exit;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install a plugin from a directory or a .tar.gz holding plugin.toml and its payload.
+    /// Installing a newer version of an installed plugin upgrades it.
+    Install {
+        /// Plugin directory or archive.
+        path: PathBuf,
+        /// Grant the capabilities it asks for without asking (for scripts).
+        #[arg(long)]
+        allow: bool,
+    },
+    /// Upgrade an installed plugin; asks again only if it wants more capabilities.
+    Upgrade {
+        /// Plugin directory or archive of the newer version.
+        path: PathBuf,
+        /// Grant widened capabilities without asking (for scripts).
+        #[arg(long)]
+        allow: bool,
+    },
+    /// List installed plugins: id, version, kind, capabilities, status.
+    #[command(alias = "ls")]
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one plugin in detail.
+    Info {
+        /// Plugin id.
+        id: String,
+    },
+    /// Load the plugin again.
+    Enable {
+        /// Plugin id.
+        id: String,
+    },
+    /// Keep the plugin installed but do not load it.
+    Disable {
+        /// Plugin id.
+        id: String,
+    },
+    /// Remove the plugin and what it was granted.
+    #[command(alias = "rm")]
+    Remove {
+        /// Plugin id.
+        id: String,
+    },
+}
+
+pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
+    let store = plugin_store(app);
+    match cmd {
+        Command::Install { path, allow } => install(&store, &path, allow, false),
+        Command::Upgrade { path, allow } => install(&store, &path, allow, true),
+        Command::List { json } => list(&store, json),
+        Command::Info { id } => info(&store, &id),
+        Command::Enable { id } => {
+            let changed = store.set_enabled(&id, true)?;
+            println!(
+                "{id}: {}",
+                if changed {
+                    "enabled"
+                } else {
+                    "already enabled"
+                }
+            );
+            Ok(())
+        }
+        Command::Disable { id } => {
+            let changed = store.set_enabled(&id, false)?;
+            println!(
+                "{id}: {}",
+                if changed {
+                    "disabled"
+                } else {
+                    "already disabled"
+                }
+            );
+            Ok(())
+        }
+        Command::Remove { id } => {
+            let removed = store.remove(&id)?;
+            println!("removed {id} {}", removed.version);
+            Ok(())
+        }
+    }
+}
+
+fn plugin_store(app: &App) -> PluginStore {
+    PluginStore::for_config(app.store.dir())
+}
+
+fn runtime(store: &PluginStore) -> anyhow::Result<WasmRuntime> {
+    Ok(WasmRuntime::new(Some(store.cache_dir()))?)
+}
+
+/// Add every enabled plugin's connection source to the registry. A plugin that fails to load
+/// shows up as a failing source (with the reason) instead of hiding the others.
+pub fn add_sources(app: &App, registry: &mut Registry) {
+    let store = plugin_store(app);
+    let entries = match store.list() {
+        Ok(entries) => entries,
+        Err(e) => {
+            eprintln!("keeperdb: warning: plugins not loaded: {e}");
+            return;
+        }
+    };
+    if !entries.iter().any(|e| e.installed.enabled) {
+        return;
+    }
+    let loaded = runtime(&store)
+        .and_then(|rt| Ok(store.load_enabled(&rt, &LoadOptions::granted(Vec::<String>::new()))?));
+    match loaded {
+        Ok(loaded) => {
+            for source in loaded.sources {
+                registry.add_source(source);
+            }
+        }
+        Err(e) => eprintln!("keeperdb: warning: plugins not loaded: {e:#}"),
+    }
+}
+
+fn describe_header(staged: &Staged) -> String {
+    let m = &staged.manifest;
+    let mut out = match &staged.replaces {
+        Some(old) => format!(
+            "Upgrading {} {} -> {} ({})",
+            m.id, old.version, m.version, m.kind
+        ),
+        None => format!("Installing {} {} ({})", m.id, m.version, m.kind),
+    };
+    if let Some(d) = &m.description {
+        out.push_str(&format!("\n  {d}"));
+    }
+    out
+}
+
+fn install(
+    store: &PluginStore,
+    path: &Path,
+    allow: bool,
+    upgrade_only: bool,
+) -> anyhow::Result<()> {
+    let staged = store.stage(path)?;
+    if upgrade_only && staged.replaces.is_none() {
+        return Err(Exit::usage(format!(
+            "plugin `{}` is not installed; use `keeperdb plugins install`",
+            staged.manifest.id
+        )));
+    }
+    // Check the component itself (its API version, that it imports only what it asks for)
+    // before asking anything of the user.
+    if staged.manifest.kind != PluginKind::Driver {
+        let rt = runtime(store)?;
+        let asked: Vec<String> = staged.manifest.capabilities.keys().cloned().collect();
+        LoadedPlugin::load(&rt, staged.dir(), LoadOptions::granted(asked))?;
+    }
+
+    println!("{}", describe_header(&staged));
+    if staged.capabilities.is_empty() {
+        println!("It asks for no capabilities (it may only log and report progress).");
+    } else {
+        println!("It asks to:");
+        let here = PathContext::from_process();
+        for line in &staged.capabilities {
+            println!("  {line}");
+            if line.name == capability::FS_READ {
+                for p in &line.scope {
+                    match here.expand(p) {
+                        Ok(resolved) if resolved != *p => println!("      {p} is {resolved} here"),
+                        Ok(_) => {}
+                        Err(e) => println!("      {e}"),
+                    }
+                }
+            }
+        }
+    }
+
+    let consent = if !staged.needs_consent() {
+        println!("No new capabilities: upgrading without asking.");
+        true
+    } else if allow {
+        println!("Granted with --allow.");
+        true
+    } else if std::io::stdin().is_terminal() {
+        ask("Grant these and install? [y/N] ")?
+    } else {
+        return Err(Exit::usage(format!(
+            "not installing `{}`: consent is needed and stdin is not a terminal; pass --allow to grant what it asks for",
+            staged.manifest.id
+        )));
+    };
+    if !consent {
+        return Err(Exit::usage(format!(
+            "not installing `{}`: capabilities not granted",
+            staged.manifest.id
+        )));
+    }
+    let entry = store.install(staged, true)?;
+    println!(
+        "installed {} {} ({})",
+        entry.id, entry.installed.version, entry.status
+    );
+    Ok(())
+}
+
+fn ask(prompt: &str) -> anyhow::Result<bool> {
+    print!("{prompt}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+fn capabilities_text(entry: &PluginEntry) -> String {
+    let lines = entry.capability_lines();
+    if lines.is_empty() {
+        return "-".into();
+    }
+    lines
+        .iter()
+        .map(|l| {
+            if l.scope.is_empty() {
+                l.name.clone()
+            } else {
+                format!("{} [{}]", l.name, l.scope.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn list(store: &PluginStore, json: bool) -> anyhow::Result<()> {
+    let entries = store.list()?;
+    if json {
+        let rows: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "id": e.id,
+                    "version": e.installed.version.to_string(),
+                    "kind": e.installed.kind.as_str(),
+                    "badge": e.manifest.as_ref().and_then(|m| m.badge.clone()),
+                    "capabilities": e.installed.granted.iter().map(|(name, r)| {
+                        serde_json::json!({"name": name, "paths": r.paths, "hosts": r.hosts})
+                    }).collect::<Vec<_>>(),
+                    "enabled": e.installed.enabled,
+                    "status": e.status,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("No plugins installed. Install one with `keeperdb plugins install PATH`.");
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED);
+    table.set_header(["ID", "VERSION", "KIND", "CAPABILITIES", "STATUS"]);
+    for e in &entries {
+        table.add_row([
+            e.id.clone(),
+            e.installed.version.to_string(),
+            e.installed.kind.to_string(),
+            capabilities_text(e),
+            e.status.clone(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
+fn info(store: &PluginStore, id: &str) -> anyhow::Result<()> {
+    let e = store.info(id)?;
+    println!("id:           {}", e.id);
+    println!("version:      {}", e.installed.version);
+    println!("kind:         {}", e.installed.kind);
+    if let Some(m) = &e.manifest {
+        if let Some(badge) = &m.badge {
+            println!("badge:        {badge}");
+        }
+        if let Some(d) = &m.description {
+            println!("description:  {d}");
+        }
+        println!("host API:     {}", m.api);
+        println!("payload:      {}", e.dir.join(&m.payload).display());
+    }
+    println!("sha256:       {}", e.installed.sha256);
+    println!("status:       {}", e.status);
+    let lines = e.capability_lines();
+    if lines.is_empty() {
+        println!("capabilities: none (log and progress only)");
+    } else {
+        println!("capabilities:");
+        for line in lines {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}

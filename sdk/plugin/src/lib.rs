@@ -1,0 +1,388 @@
+//! # keeperdb-plugin: write keeperdb plugins in Rust, run them sandboxed
+//!
+//! keeperdb runs connection sources and storage backends as WebAssembly components under
+//! wasmtime. A plugin has no ambient authority: no files, no network, no clock, no
+//! environment. Everything it can do comes through host imports that the user granted at
+//! install time (the *capabilities*), and each call runs under a deadline and a memory limit.
+//!
+//! This crate hides the component-model plumbing: you implement one plain Rust trait and call
+//! one macro.
+//!
+//! ## A connection source in five steps
+//!
+//! 1. `cargo new --lib my-source`, then in `Cargo.toml`:
+//!
+//!    ```toml
+//!    [lib]
+//!    crate-type = ["cdylib"]
+//!
+//!    [dependencies]
+//!    keeperdb-plugin = { version = "0.1", features = ["connection-source"] }
+//!
+//!    [profile.release]
+//!    panic = "abort"
+//!    opt-level = "s"
+//!    ```
+//!
+//! 2. Implement [`ConnectionSource`] and export it:
+//!
+//!    ```ignore
+//!    use keeperdb_plugin::{Connection, ConnectionSource, Credentials, Error, Secret};
+//!
+//!    struct MySource;
+//!
+//!    impl ConnectionSource for MySource {
+//!        fn list_connections() -> Result<Vec<Connection>, Error> {
+//!            let text = keeperdb_plugin::fs::read_to_string("~/.my-connections")?;
+//!            Ok(text.lines().map(|line| Connection::new(line, line, "postgres")).collect())
+//!        }
+//!
+//!        fn credentials(connection: Connection) -> Result<Credentials, Error> {
+//!            Ok(Credentials { user: connection.user, password: None })
+//!        }
+//!    }
+//!
+//!    keeperdb_plugin::export_connection_source!(MySource);
+//!    ```
+//!
+//! 3. Write `plugin.toml` next to the payload:
+//!
+//!    ```toml
+//!    id = "my-source"          # lowercase letters, digits, `-`
+//!    version = "0.1.0"
+//!    kind = "connection-source"
+//!    api = "^0.1"              # host API versions you work with
+//!    payload = "payload.wasm"
+//!    sha256 = "..."            # sha256sum payload.wasm
+//!    badge = "Mine"            # shown beside your connections
+//!    description = "Connections listed in ~/.my-connections"
+//!
+//!    [capabilities.fs-read]
+//!    paths = ["~/.my-connections"]
+//!    ```
+//!
+//! 4. Build a core module for `wasm32-unknown-unknown` and turn it into a component with
+//!    `wit_component::ComponentEncoder` (what `cargo xtask build-plugins` does for the
+//!    first-party plugins; `wasm-tools component new` does the same from a shell).
+//!
+//! 5. `keeperdb plugins install ./my-source` shows the capabilities you ask for and asks the
+//!    user to agree.
+//!
+//! ## Capabilities
+//!
+//! | capability | module | manifest | what it gives |
+//! |---|---|---|---|
+//! | `log` | [`log`] | always | messages into the host's log |
+//! | `progress` | [`progress`] | always | live progress of long work |
+//! | `fs-read` | [`fs`] | `[capabilities.fs-read] paths = [...]` | read exactly those files |
+//! | `http` | [`http`] | `[capabilities.http] hosts = [...]` | requests to those hosts |
+//! | `keeper-vault` | [`vault`] | `[capabilities.keeper-vault]` | the user's Keeper vault, keys stay in the host |
+//!
+//! Calling a capability makes your component import it. A component that imports a
+//! capability the user did not grant is refused at load, with a message naming it, so ask in
+//! `plugin.toml` for exactly what you call. `fs-read` paths may use `~/` and
+//! `${VAR:-default}` (e.g. `${PGPASSFILE:-~/.pgpass}`); [`fs::granted_paths`] tells you
+//! what they resolved to.
+//!
+//! ## Limits, errors and panics
+//!
+//! Each call has a deadline (2 s by default) and the instance a memory limit (64 MiB by
+//! default). A trap, a panic or a timeout fails that call only; the host starts a fresh
+//! instance for the next call, so do not rely on state surviving an error. A panic message is
+//! sent to the host log and shown in the error. Return an [`Error`] variant that says what was
+//! wrong ([`Error::InvalidData`] with the file and line, [`Error::Unavailable`], ...): users
+//! see its text.
+//!
+//! ## Secrets
+//!
+//! A source returns passwords only from [`ConnectionSource::credentials`], called at connect
+//! time. Where the secret lives in the Keeper vault, return [`Secret::VaultField`] and let the
+//! host fetch it, so it never passes through plugin memory. Never log a secret.
+#![warn(missing_docs)]
+
+// The generated bindings name this crate by its absolute path so that the export macros work
+// from plugin crates; this makes the same path resolve inside the SDK itself.
+extern crate self as keeperdb_plugin;
+
+#[cfg(all(feature = "connection-source", feature = "storage-backend"))]
+compile_error!(
+    "keeperdb-plugin: enable exactly one of the features `connection-source` or `storage-backend`: a component implements one world"
+);
+#[cfg(not(any(feature = "connection-source", feature = "storage-backend")))]
+compile_error!(
+    "keeperdb-plugin: enable one of the features `connection-source` or `storage-backend` (the world your plugin implements)"
+);
+
+/// The wit-bindgen bindings this crate wraps. Use the re-exports and helpers at the crate
+/// root instead; these paths may change between SDK versions.
+#[doc(hidden)]
+pub mod bindings {
+    #[cfg(feature = "connection-source")]
+    wit_bindgen::generate!({
+        path: "../wit/v0",
+        world: "connection-source",
+        export_macro_name: "__export_world",
+        pub_export_macro: true,
+        default_bindings_module: "::keeperdb_plugin::bindings",
+        runtime_path: "::keeperdb_plugin::__wit_bindgen::rt",
+    });
+
+    #[cfg(all(feature = "storage-backend", not(feature = "connection-source")))]
+    wit_bindgen::generate!({
+        path: "../wit/v0",
+        world: "storage-backend",
+        export_macro_name: "__export_world",
+        pub_export_macro: true,
+        default_bindings_module: "::keeperdb_plugin::bindings",
+        runtime_path: "::keeperdb_plugin::__wit_bindgen::rt",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+use bindings::keeperdb::plugin::types;
+
+pub use types::{Connection, Credentials, Error, InvalidData, Secret, TlsMode, VaultFieldRef};
+
+/// The WIT package version this SDK was built against; the host checks it at load.
+pub const API_VERSION: &str = "0.1.0";
+
+impl Connection {
+    /// A connection with an id, a name and an engine, everything else unset.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, engine: impl Into<String>) -> Self {
+        Connection {
+            id: id.into(),
+            name: name.into(),
+            engine: engine.into(),
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+            tls: None,
+            read_only: false,
+            environment: None,
+            color: None,
+            options: Vec::new(),
+        }
+    }
+}
+
+impl Error {
+    /// Malformed data read from `what` (a path with a line number, a record UID).
+    pub fn invalid_data(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidData(InvalidData {
+            what: what.into(),
+            message: message.into(),
+        })
+    }
+}
+
+/// A plugin that lists connections and hands out their credentials.
+///
+/// Both functions are called by the host, each under a deadline. They are associated
+/// functions (no `self`): keep state in a `static` if you need it, remembering that the host
+/// may start a fresh instance at any time.
+pub trait ConnectionSource {
+    /// Every connection this source provides now. Give each a stable [`Connection::id`].
+    fn list_connections() -> Result<Vec<Connection>, Error>;
+
+    /// Credentials for a connection this source listed, fetched at connect time.
+    fn credentials(connection: Connection) -> Result<Credentials, Error>;
+}
+
+#[cfg(feature = "storage-backend")]
+pub use bindings::exports::keeperdb::plugin::storage::{ItemKind, NewItem, StoredItem};
+
+/// A remote mirror of the local connections and preferences. The host runs the sync
+/// algorithm; a backend only lists, writes and removes items.
+#[cfg(feature = "storage-backend")]
+pub trait StorageBackend {
+    /// Every item the backend holds.
+    fn list_items() -> Result<Vec<StoredItem>, Error>;
+    /// Write an item; returns its new `remote_ref`.
+    fn put(item: NewItem) -> Result<String, Error>;
+    /// Remove an item by `remote_ref`.
+    fn remove(remote_ref: String) -> Result<(), Error>;
+}
+
+/// Export a [`ConnectionSource`] implementation as the plugin's entry points.
+/// Use it once, at the crate root, with the feature `connection-source`.
+#[cfg(feature = "connection-source")]
+#[macro_export]
+macro_rules! export_connection_source {
+    ($ty:ident) => {
+        impl $crate::bindings::exports::keeperdb::plugin::source::Guest for $ty {
+            fn list_connections() -> ::core::result::Result<
+                ::std::vec::Vec<$crate::Connection>,
+                $crate::Error,
+            > {
+                $crate::__init();
+                <$ty as $crate::ConnectionSource>::list_connections()
+            }
+
+            fn fetch_credentials(
+                connection: $crate::Connection,
+            ) -> ::core::result::Result<$crate::Credentials, $crate::Error> {
+                $crate::__init();
+                <$ty as $crate::ConnectionSource>::credentials(connection)
+            }
+        }
+
+        $crate::bindings::__export_world!($ty with_types_in $crate::bindings);
+    };
+}
+
+/// Export a [`StorageBackend`] implementation as the plugin's entry points.
+/// Use it once, at the crate root, with the feature `storage-backend`.
+#[cfg(feature = "storage-backend")]
+#[macro_export]
+macro_rules! export_storage_backend {
+    ($ty:ident) => {
+        impl $crate::bindings::exports::keeperdb::plugin::storage::Guest for $ty {
+            fn list_items() -> ::core::result::Result<
+                ::std::vec::Vec<$crate::StoredItem>,
+                $crate::Error,
+            > {
+                $crate::__init();
+                <$ty as $crate::StorageBackend>::list_items()
+            }
+
+            fn put(item: $crate::NewItem) -> ::core::result::Result<::std::string::String, $crate::Error> {
+                $crate::__init();
+                <$ty as $crate::StorageBackend>::put(item)
+            }
+
+            fn remove(remote_ref: ::std::string::String) -> ::core::result::Result<(), $crate::Error> {
+                $crate::__init();
+                <$ty as $crate::StorageBackend>::remove(remote_ref)
+            }
+        }
+
+        $crate::bindings::__export_world!($ty with_types_in $crate::bindings);
+    };
+}
+
+/// Runs before every exported call: routes panic messages to the host log, where the host
+/// picks them up to explain the trap that follows.
+#[doc(hidden)]
+pub fn __init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            log::error(&format!("plugin panicked: {info}"));
+        }));
+    });
+}
+
+/// Messages into the host's log. Never log a secret.
+pub mod log {
+    use crate::bindings::keeperdb::plugin::log::{Level, log};
+
+    /// Detailed tracing.
+    pub fn trace(message: &str) {
+        log(Level::Trace, message);
+    }
+    /// Debugging detail.
+    pub fn debug(message: &str) {
+        log(Level::Debug, message);
+    }
+    /// Normal operation.
+    pub fn info(message: &str) {
+        log(Level::Info, message);
+    }
+    /// Something looks wrong but work goes on (a skipped malformed line, ...).
+    pub fn warn(message: &str) {
+        log(Level::Warn, message);
+    }
+    /// Something failed.
+    pub fn error(message: &str) {
+        log(Level::Error, message);
+    }
+}
+
+/// Live progress of long work.
+pub mod progress {
+    /// `done` of `total` steps (0: unknown total), with a short message such as
+    /// `Configuring...`.
+    pub fn report(done: u64, total: u64, message: &str) {
+        crate::bindings::keeperdb::plugin::progress::report(done, total, message);
+    }
+}
+
+/// Read the files the user granted (capability `fs-read`).
+pub mod fs {
+    use crate::Error;
+    use crate::bindings::keeperdb::plugin::fs_read;
+
+    pub use fs_read::{Grant, Metadata};
+
+    /// The files this plugin may read, in manifest order, with `~` and `${VAR:-default}`
+    /// already resolved by the host.
+    pub fn granted_paths() -> Vec<Grant> {
+        fs_read::granted_paths()
+    }
+
+    /// Metadata of a granted file (size, Unix mode bits, whether it is a regular file).
+    /// [`Error::NotFound`] when it does not exist.
+    pub fn metadata(path: &str) -> Result<Metadata, Error> {
+        fs_read::stat(path)
+    }
+
+    /// The content of a granted file. [`Error::NotFound`] when it does not exist,
+    /// [`Error::Denied`] when it is outside the grant.
+    pub fn read(path: &str) -> Result<Vec<u8>, Error> {
+        fs_read::read(path)
+    }
+
+    /// The content of a granted file as UTF-8 text.
+    pub fn read_to_string(path: &str) -> Result<String, Error> {
+        let bytes = read(path)?;
+        String::from_utf8(bytes)
+            .map_err(|e| Error::invalid_data(path, format!("not valid UTF-8: {e}")))
+    }
+}
+
+/// HTTP to the hosts the user granted (capability `http`).
+pub mod http {
+    pub use crate::bindings::keeperdb::plugin::http::{Request, Response};
+
+    /// Send a request and wait for the whole response.
+    pub fn send(request: &Request) -> Result<Response, crate::Error> {
+        crate::bindings::keeperdb::plugin::http::send(request)
+    }
+}
+
+/// The user's Keeper vault, through the host's KSM client (capability `keeper-vault`).
+/// Secret field values are withheld; return a [`crate::Secret::VaultField`] instead.
+pub mod vault {
+    use crate::Error;
+    use crate::bindings::keeperdb::plugin::keeper_vault as kv;
+
+    pub use kv::{Field, Folder, NewField, NewRecord, VaultRecord};
+
+    /// Every folder the KSM application can see.
+    pub fn list_folders() -> Result<Vec<Folder>, Error> {
+        kv::list_folders()
+    }
+
+    /// Records in one folder, or in all folders.
+    pub fn list_records(folder_uid: Option<&str>) -> Result<Vec<VaultRecord>, Error> {
+        kv::list_records(folder_uid)
+    }
+
+    /// Create a folder; returns its UID.
+    pub fn create_folder(parent_uid: &str, name: &str) -> Result<String, Error> {
+        kv::create_folder(parent_uid, name)
+    }
+
+    /// Create a record in a folder; returns its UID.
+    pub fn create_record(folder_uid: &str, record: &NewRecord) -> Result<String, Error> {
+        kv::create_record(folder_uid, record)
+    }
+
+    /// Delete a record.
+    pub fn delete_record(uid: &str) -> Result<(), Error> {
+        kv::delete_record(uid)
+    }
+}

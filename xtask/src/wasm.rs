@@ -1,0 +1,301 @@
+//! `cargo xtask build-plugins`: build every WASM plugin under `plugins/wasm` for
+//! `wasm32-unknown-unknown`, turn each core module into a component, and write installable
+//! plugin directories (`plugin.toml` with the real sha256 + `payload.wasm`):
+//!
+//! - `target/bundled-plugins/<id>/` for first-party plugins (`plugins/wasm/<name>/`),
+//! - `target/test-plugins/<id>/` for the hostile plugins the tests run
+//!   (`plugins/wasm/test-plugins/<name>/`) and the SDK's template (`plugins/wasm/examples/`).
+//!
+//! Two toolchain routes (see TOOLCHAIN.md): rustup's, when it has the wasm32 standard library
+//! installed, else Debian's `rustc-web` with `-Zbuild-std` (installed with apt when missing).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+const TARGET: &str = "wasm32-unknown-unknown";
+const DEBIAN_PACKAGES: [&str; 4] = ["rustc-web", "cargo-web", "rust-web-src", "lld-22"];
+
+/// Env var naming the bundled plugin dirs, read by tests.
+pub const BUNDLED_ENV: &str = "KEEPERDB_BUNDLED_PLUGINS_DIR";
+/// Env var naming the hostile test plugin dirs, read by tests.
+pub const TEST_PLUGINS_ENV: &str = "KEEPERDB_TEST_PLUGINS_DIR";
+
+/// How the wasm32 core modules get built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// rustup's toolchain has the wasm32 target installed.
+    Rustup,
+    /// Debian's rustc-web with `-Zbuild-std`.
+    Debian,
+}
+
+/// Where the built plugins went.
+#[derive(Debug)]
+pub struct Built {
+    /// `target/bundled-plugins`.
+    pub bundled: PathBuf,
+    /// `target/test-plugins`.
+    pub test: PathBuf,
+}
+
+impl Built {
+    /// The env vars tests read to find the plugins.
+    pub fn test_env(&self) -> [(&'static str, &Path); 2] {
+        [
+            (BUNDLED_ENV, self.bundled.as_path()),
+            (TEST_PLUGINS_ENV, self.test.as_path()),
+        ]
+    }
+}
+
+/// Build every WASM plugin of the repository at `root`.
+pub fn build_plugins(root: &Path) -> Result<Built> {
+    let started = Instant::now();
+    let workspace = root.join("plugins/wasm");
+    let target_dir = workspace.join("target");
+    let route = choose_route()?;
+    match route {
+        Route::Rustup => {
+            eprintln!("build-plugins: toolchain route: rustup ({TARGET} target installed)")
+        }
+        Route::Debian => eprintln!(
+            "build-plugins: toolchain route: Debian rustc-web with -Zbuild-std (rustup has no {TARGET} std)"
+        ),
+    }
+    let sets = [
+        (workspace.clone(), root.join("target/bundled-plugins")),
+        (
+            workspace.join("test-plugins"),
+            root.join("target/test-plugins"),
+        ),
+        (workspace.join("examples"), root.join("target/test-plugins")),
+    ];
+    let mut plugins = Vec::new();
+    for (src_root, out_root) in &sets {
+        for dir in plugin_dirs(src_root)? {
+            plugins.push((package_name(&dir)?, dir, out_root.clone()));
+        }
+    }
+    // One package per cargo run: a source and a storage backend enable different features of
+    // the SDK, which must not unify. std (built once with -Zbuild-std) is shared.
+    for (package, _, _) in &plugins {
+        let mut cmd = cargo_command(route);
+        cmd.args(["build", "--release", "--target", TARGET, "-p", package]);
+        if route == Route::Debian {
+            cmd.arg("-Zbuild-std=std,panic_abort");
+        }
+        cmd.env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(&workspace);
+        let status = cmd
+            .status()
+            .with_context(|| format!("running cargo in {}", workspace.display()))?;
+        if !status.success() {
+            bail!("building the WASM plugin {package} failed ({status})");
+        }
+    }
+
+    let modules = target_dir.join(TARGET).join("release");
+    let built = Built {
+        bundled: sets[0].1.clone(),
+        test: sets[1].1.clone(),
+    };
+    let mut count = 0;
+    for (package, dir, out_root) in &plugins {
+        let id = package_plugin(dir, package, &modules, out_root)?;
+        eprintln!("build-plugins: {id} -> {}", out_root.join(&id).display());
+        count += 1;
+    }
+    eprintln!(
+        "build-plugins: {count} plugins in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(built)
+}
+
+/// Run the first-party plugins' own unit tests (their parsers) natively, with the host
+/// toolchain, one package at a time (see `build_plugins`).
+pub fn test_plugin_units(root: &Path) -> Result<()> {
+    let workspace = root.join("plugins/wasm");
+    for dir in plugin_dirs(&workspace)? {
+        let package = package_name(&dir)?;
+        let mut cmd = cargo_command(Route::Rustup);
+        // `--lib`: the cdylib itself only links for wasm32; the test harness links anywhere.
+        let status = cmd
+            .args(["test", "--lib", "-p", &package])
+            .env("CARGO_TARGET_DIR", workspace.join("target"))
+            .current_dir(&workspace)
+            .status()
+            .context("running the plugins' unit tests")?;
+        if !status.success() {
+            bail!("the unit tests of {package} failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+/// Directories directly under `root` that hold a `plugin.toml` and a `Cargo.toml`.
+fn plugin_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
+        let path = entry?.path();
+        if path.join("plugin.toml").is_file() && path.join("Cargo.toml").is_file() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// The cargo package name in `dir/Cargo.toml`.
+fn package_name(dir: &Path) -> Result<String> {
+    let cargo: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml"))?)
+        .with_context(|| format!("parsing {}/Cargo.toml", dir.display()))?;
+    Ok(cargo
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .with_context(|| format!("{}/Cargo.toml has no package name", dir.display()))?
+        .to_string())
+}
+
+/// cargo for the chosen route, cleaned of the outer `cargo xtask`'s settings.
+fn cargo_command(route: Route) -> Command {
+    let mut cmd = match route {
+        Route::Rustup => Command::new("cargo"),
+        Route::Debian => {
+            let mut cmd = Command::new("/usr/bin/cargo");
+            cmd.env("RUSTC", "/usr/bin/rustc")
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env_remove("RUSTUP_TOOLCHAIN");
+            cmd
+        }
+    };
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MANIFEST_DIR",
+        "RUSTC_WRAPPER",
+        "CARGO",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Componentize one plugin's core module and write `<out>/<id>/{plugin.toml,payload}`.
+fn package_plugin(dir: &Path, package: &str, modules: &Path, out_root: &Path) -> Result<String> {
+    let crate_name = package.replace('-', "_");
+    let module_path = modules.join(format!("{crate_name}.wasm"));
+    let module = std::fs::read(&module_path)
+        .with_context(|| format!("reading {}", module_path.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .and_then(|e| e.encode())
+        .with_context(|| format!("turning {} into a component", module_path.display()))?;
+
+    let manifest_text = std::fs::read_to_string(dir.join("plugin.toml"))?;
+    let mut manifest: toml::Table = toml::from_str(&manifest_text)
+        .with_context(|| format!("parsing {}/plugin.toml", dir.display()))?;
+    let id = manifest
+        .get("id")
+        .and_then(|v| v.as_str())
+        .with_context(|| format!("{}/plugin.toml has no id", dir.display()))?
+        .to_string();
+    let payload = manifest
+        .get("payload")
+        .and_then(|v| v.as_str())
+        .unwrap_or("payload.wasm")
+        .to_string();
+    let sha = hex::encode(Sha256::digest(&component));
+    manifest.insert("sha256".into(), toml::Value::String(sha));
+
+    let out = out_root.join(&id);
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join(&payload), &component)?;
+    std::fs::write(out.join("plugin.toml"), toml::to_string_pretty(&manifest)?)?;
+    Ok(id)
+}
+
+/// Pick the toolchain route, installing Debian's packages when neither route is ready.
+fn choose_route() -> Result<Route> {
+    if rustup_has_wasm_target() {
+        return Ok(Route::Rustup);
+    }
+    if !debian_toolchain_present() {
+        eprintln!(
+            "build-plugins: rustup has no {TARGET} std and Debian's rustc-web is missing; installing {}",
+            DEBIAN_PACKAGES.join(" ")
+        );
+        install_debian_toolchain()?;
+    }
+    if !debian_toolchain_present() {
+        bail!(
+            "no toolchain can build {TARGET}: install the target with rustup, or Debian's {}",
+            DEBIAN_PACKAGES.join(" ")
+        );
+    }
+    Ok(Route::Debian)
+}
+
+/// `rustup target list --installed` is local and quick; `rustup target add` is never run
+/// here (it hangs on machines without access to the rustup mirror).
+fn rustup_has_wasm_target() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET)
+        })
+}
+
+fn debian_toolchain_present() -> bool {
+    Path::new("/usr/bin/rustc").is_file()
+        && Path::new("/usr/bin/cargo").is_file()
+        && Path::new("/usr/bin/rust-lld").exists()
+        && Path::new("/usr/lib/rustlib/src/rust/library").is_dir()
+}
+
+fn install_debian_toolchain() -> Result<()> {
+    let sudo = !is_root();
+    let run = |args: &[&str]| -> Result<()> {
+        let mut cmd = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("-n").args(args);
+            c
+        } else {
+            let mut c = Command::new(args[0]);
+            c.args(&args[1..]);
+            c
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        let status = cmd
+            .status()
+            .with_context(|| format!("running {}", args.join(" ")))?;
+        if !status.success() {
+            bail!("`{}` failed ({status})", args.join(" "));
+        }
+        Ok(())
+    };
+    run(&["apt-get", "update"])?;
+    let mut install = vec!["apt-get", "install", "-y", "--no-install-recommends"];
+    install.extend(DEBIAN_PACKAGES);
+    run(&install)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
