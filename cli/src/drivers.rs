@@ -1,12 +1,15 @@
-//! Where the CLI finds drivers and connections. Until plugin management exists, drivers come
-//! from a bundle directory: `$KEEPERDB_PLUGIN_DIR`, or `bundled-plugins/` beside the
-//! executable, each subdirectory one plugin with its `plugin.toml`.
+//! Where the CLI finds drivers and connections. Drivers come from the driver plugins the user
+//! installed and enabled (`keeperdb plugins install`), then from the bundle shipped with the
+//! binary: `$KEEPERDB_PLUGIN_DIR`, or `bundled-plugins/` beside the executable, each
+//! subdirectory one plugin with its `plugin.toml`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use keeperdb_core::driver::Driver;
 use keeperdb_core::manifest::{Manifest, PluginKind};
+use keeperdb_core::plugins::PluginStore;
+use keeperdb_core::wasm::{LoadOptions, WasmRuntime};
 use keeperdb_core::{Connection, Credentials, Engine};
 
 use crate::app::App;
@@ -30,36 +33,26 @@ pub fn plugin_root() -> Result<PathBuf, Failure> {
 /// Drivers loaded so far (a library is never unloaded, so neither is its driver).
 static LOADED: Mutex<Vec<Arc<dyn Driver>>> = Mutex::new(Vec::new());
 
-/// The driver serving `engine`, loaded from the plugin bundle on first use.
-pub fn driver_for(engine: Engine) -> Result<Arc<dyn Driver>, Failure> {
+/// The driver serving `engine`: an installed, enabled driver plugin if one serves it, else
+/// one from the bundle. Loaded on first use.
+pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Failure> {
     let mut loaded = LOADED
         .lock()
         .map_err(|_| Failure::usage("driver table poisoned"))?;
     if let Some(d) = loaded.iter().find(|d| d.engines().contains(&engine)) {
         return Ok(d.clone());
     }
-    let root = plugin_root()?;
-    let entries = std::fs::read_dir(&root).map_err(|e| {
-        Failure::usage(format!(
-            "no driver plugins: cannot read {} ({e}); set {PLUGIN_DIR_ENV} to the directory holding the driver plugins",
-            root.display()
-        ))
-    })?;
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join(keeperdb_core::manifest::MANIFEST_FILE).is_file())
-        .collect();
-    dirs.sort();
     let mut problems = Vec::new();
-    for dir in dirs {
-        let manifest = match Manifest::load(&dir) {
-            Ok(m) => m,
-            Err(e) => {
-                problems.push(e.to_string());
-                continue;
-            }
-        };
+    let installed = installed_drivers(app, &mut problems);
+    let bundle = bundled_drivers(&mut problems);
+    let searched = bundle
+        .as_ref()
+        .map(|(root, _)| root.display().to_string())
+        .unwrap_or_default();
+    let candidates = installed
+        .into_iter()
+        .chain(bundle.into_iter().flat_map(|(_, dirs)| dirs));
+    for (manifest, dir) in candidates {
         if manifest.kind != PluginKind::Driver || loaded.iter().any(|d| d.id() == manifest.id) {
             continue;
         }
@@ -74,12 +67,80 @@ pub fn driver_for(engine: Engine) -> Result<Arc<dyn Driver>, Failure> {
             Err(e) => problems.push(e.to_string()),
         }
     }
-    let mut message = format!("no driver for {engine} in {}", root.display());
+    let mut message = format!(
+        "no driver for {engine}: none of the installed driver plugins serves it, nor any in {searched}"
+    );
     if !problems.is_empty() {
-        message.push_str(": ");
+        message.push_str(" (");
         message.push_str(&problems.join("; "));
+        message.push(')');
     }
     Err(Failure::usage(message))
+}
+
+/// Enabled driver plugins from the plugin store, verified against what the user consented to.
+fn installed_drivers(app: &App, problems: &mut Vec<String>) -> Vec<(Manifest, PathBuf)> {
+    let store = PluginStore::for_config(app.store.dir());
+    let Ok(entries) = store.list() else {
+        return Vec::new();
+    };
+    let wanted = entries
+        .iter()
+        .any(|e| e.installed.enabled && e.installed.kind == PluginKind::Driver);
+    if !wanted {
+        return Vec::new();
+    }
+    let loaded = WasmRuntime::new(Some(store.cache_dir()))
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            store
+                .load_enabled(&rt, &LoadOptions::granted(Vec::<String>::new()))
+                .map_err(|e| e.to_string())
+        });
+    match loaded {
+        Ok(l) => {
+            problems.extend(
+                l.failures
+                    .into_iter()
+                    .map(|(id, why)| format!("plugin `{id}`: {why}")),
+            );
+            l.drivers
+        }
+        Err(e) => {
+            problems.push(e);
+            Vec::new()
+        }
+    }
+}
+
+/// Driver plugins in the bundle directory, if there is one.
+fn bundled_drivers(problems: &mut Vec<String>) -> Option<(PathBuf, Vec<(Manifest, PathBuf)>)> {
+    let root = match plugin_root() {
+        Ok(r) => r,
+        Err(f) => {
+            problems.push(f.message);
+            return None;
+        }
+    };
+    let entries = match std::fs::read_dir(&root) {
+        Ok(e) => e,
+        // No bundle is normal once plugins are installed; say so only if nothing is found.
+        Err(_) => return Some((root, Vec::new())),
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(keeperdb_core::manifest::MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for dir in dirs {
+        match Manifest::load(&dir) {
+            Ok(m) => out.push((m, dir)),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    Some((root, out))
 }
 
 /// Whether a command-line CONN is a URL or a database file rather than a registry name.

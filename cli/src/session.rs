@@ -64,7 +64,7 @@ impl fmt::Display for Failure {
 
 fn with_code(e: &DriverError) -> String {
     match &e.code {
-        Some(code) => format!("{} (SQLSTATE {code})", e.message),
+        Some(code) => format!("{} (code {code})", e.message),
         None => e.message.clone(),
     }
 }
@@ -122,7 +122,7 @@ impl Session {
     /// Resolve `arg` (a registry name/id or a URL), find its driver, and connect.
     pub fn open(app: &App, arg: &str, connect_timeout: Duration) -> Result<Self, Failure> {
         let (connection, credentials) = drivers::resolve_connection(app, arg)?;
-        let driver = drivers::driver_for(connection.engine)?;
+        let driver = drivers::driver_for(app, connection.engine)?;
         let _span = tracing::info_span!(
             "connect",
             connection = %connection.name,

@@ -169,3 +169,57 @@ fn saved_connection_by_name_and_sql_from_a_file() {
         "a,b\n1,semi;colon\n2,\n"
     );
 }
+
+#[test]
+fn installed_driver_plugin_is_used_without_a_bundle_and_missing_driver_is_exit_2() {
+    let kdb = Kdb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("installed.db");
+    native(
+        "sqlite3",
+        &[
+            db.to_str().unwrap(),
+            "CREATE TABLE t (a); INSERT INTO t VALUES (7)",
+        ],
+        &[],
+    );
+    let empty_bundle = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        kdb.cmd()
+            .env("KEEPERDB_PLUGIN_DIR", empty_bundle.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Nothing installed, empty bundle: a usage/config error that says what is missing.
+    let out = run(&["query", db.to_str().unwrap(), "SELECT a FROM t"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no driver for sqlite"),
+        "{}",
+        stderr(&out)
+    );
+
+    let bundled = plugin_dir().join("sqlx-driver");
+    let install = run(&["plugins", "install", bundled.to_str().unwrap(), "--allow"]);
+    assert_success(&install, "plugins install");
+    let out = run(&[
+        "query",
+        db.to_str().unwrap(),
+        "SELECT a FROM t",
+        "--format",
+        "csv",
+    ]);
+    assert_success(&out, "query through the installed driver");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n7\n");
+
+    let disable = run(&["plugins", "disable", "sqlx-driver"]);
+    assert_success(&disable, "plugins disable");
+    let out = run(&["query", db.to_str().unwrap(), "SELECT a FROM t"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "disabled driver is not used: {}",
+        stderr(&out)
+    );
+}
