@@ -1,6 +1,6 @@
 //! Where the CLI finds drivers and connections. Drivers come from the driver plugins the user
 //! installed and enabled (`keeperdb plugins install`), then from the bundle shipped with the
-//! binary: `$KEEPERDB_PLUGIN_DIR`, or `bundled-plugins/` beside the executable, each
+//! binary: `$KEEPERDB_BUNDLED_PLUGINS_DIR`, or `bundled-plugins/` beside the executable, each
 //! subdirectory one plugin with its `plugin.toml`.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use keeperdb_core::driver::Driver;
 use keeperdb_core::manifest::{Manifest, PluginKind};
 use keeperdb_core::plugins::PluginStore;
-use keeperdb_core::wasm::{LoadOptions, WasmRuntime};
 use keeperdb_core::{Connection, Credentials, Engine};
 
 use crate::app::App;
@@ -17,7 +16,7 @@ use crate::exit;
 use crate::session::Failure;
 
 /// The env var naming the plugin bundle directory.
-pub const PLUGIN_DIR_ENV: &str = "KEEPERDB_PLUGIN_DIR";
+pub const PLUGIN_DIR_ENV: &str = "KEEPERDB_BUNDLED_PLUGINS_DIR";
 
 /// The directory whose subdirectories are driver plugins.
 pub fn plugin_root() -> Result<PathBuf, Failure> {
@@ -34,7 +33,7 @@ pub fn plugin_root() -> Result<PathBuf, Failure> {
 static LOADED: Mutex<Vec<Arc<dyn Driver>>> = Mutex::new(Vec::new());
 
 /// The driver serving `engine`: an installed, enabled driver plugin if one serves it, else
-/// one from the bundle. Loaded on first use.
+/// one from the bundle (unless the user disabled that plugin id). Loaded on first use.
 pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Failure> {
     let mut loaded = LOADED
         .lock()
@@ -43,17 +42,36 @@ pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Failure>
         return Ok(d.clone());
     }
     let mut problems = Vec::new();
-    let installed = installed_drivers(app, &mut problems);
+    let store = PluginStore::for_config(app.store.dir());
+    match store.load_enabled_drivers() {
+        Ok(found) => {
+            problems.extend(
+                found
+                    .failures
+                    .into_iter()
+                    .map(|(id, why)| format!("plugin `{id}`: {why}")),
+            );
+            for driver in found.drivers {
+                if !loaded.iter().any(|d| d.id() == driver.id()) {
+                    loaded.push(driver);
+                }
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    if let Some(d) = loaded.iter().find(|d| d.engines().contains(&engine)) {
+        return Ok(d.clone());
+    }
     let bundle = bundled_drivers(&mut problems);
     let searched = bundle
         .as_ref()
         .map(|(root, _)| root.display().to_string())
         .unwrap_or_default();
-    let candidates = installed
-        .into_iter()
-        .chain(bundle.into_iter().flat_map(|(_, dirs)| dirs));
-    for (manifest, dir) in candidates {
-        if manifest.kind != PluginKind::Driver || loaded.iter().any(|d| d.id() == manifest.id) {
+    for (manifest, dir) in bundle.into_iter().flat_map(|(_, dirs)| dirs) {
+        if manifest.kind != PluginKind::Driver
+            || loaded.iter().any(|d| d.id() == manifest.id)
+            || store.is_disabled(&manifest.id)
+        {
             continue;
         }
         match keeperdb_core::driver_host::load_with_manifest(&dir, &manifest) {
@@ -76,41 +94,6 @@ pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Failure>
         message.push(')');
     }
     Err(Failure::usage(message))
-}
-
-/// Enabled driver plugins from the plugin store, verified against what the user consented to.
-fn installed_drivers(app: &App, problems: &mut Vec<String>) -> Vec<(Manifest, PathBuf)> {
-    let store = PluginStore::for_config(app.store.dir());
-    let Ok(entries) = store.list() else {
-        return Vec::new();
-    };
-    let wanted = entries
-        .iter()
-        .any(|e| e.installed.enabled && e.installed.kind == PluginKind::Driver);
-    if !wanted {
-        return Vec::new();
-    }
-    let loaded = WasmRuntime::new(Some(store.cache_dir()))
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            store
-                .load_enabled(&rt, &LoadOptions::granted(Vec::<String>::new()))
-                .map_err(|e| e.to_string())
-        });
-    match loaded {
-        Ok(l) => {
-            problems.extend(
-                l.failures
-                    .into_iter()
-                    .map(|(id, why)| format!("plugin `{id}`: {why}")),
-            );
-            l.drivers
-        }
-        Err(e) => {
-            problems.push(e);
-            Vec::new()
-        }
-    }
 }
 
 /// Driver plugins in the bundle directory, if there is one.

@@ -186,7 +186,7 @@ fn installed_driver_plugin_is_used_without_a_bundle_and_missing_driver_is_exit_2
     let empty_bundle = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         kdb.cmd()
-            .env("KEEPERDB_PLUGIN_DIR", empty_bundle.path())
+            .env("KEEPERDB_BUNDLED_PLUGINS_DIR", empty_bundle.path())
             .args(args)
             .output()
             .unwrap()

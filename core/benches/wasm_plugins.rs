@@ -1,7 +1,7 @@
 //! Benchmark (not a test): cold and warm start of a WASM plugin, and listing 1,000
 //! connections through the pgpass plugin beside the same parse + mapping in native Rust.
 //!
-//! `cargo xtask build-plugins && KEEPERDB_BUNDLED_PLUGINS_DIR=$PWD/target/bundled-plugins \
+//! `cargo xtask build-plugins && KEEPERDB_BUNDLED_PLUGINS_DIR=$PWD/target/debug/bundled-plugins \
 //!   cargo bench -p keeperdb-core --bench wasm_plugins`
 
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ fn native_list(path: &Path) -> Vec<Connection> {
 
 fn main() {
     let plugins = PathBuf::from(std::env::var_os("KEEPERDB_BUNDLED_PLUGINS_DIR").expect(
-        "KEEPERDB_BUNDLED_PLUGINS_DIR is not set: run `cargo xtask build-plugins` and point it at target/bundled-plugins",
+        "KEEPERDB_BUNDLED_PLUGINS_DIR is not set: run `cargo xtask build-plugins` and point it at target/debug/bundled-plugins",
     ));
     let dir = plugins.join("pgpass");
     let tmp = tempfile::tempdir().unwrap();

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::credentials::Credentials;
+use crate::driver::Driver;
 use crate::manifest::{CapabilityRequest, MANIFEST_FILE, Manifest, ManifestError, PluginKind};
 use crate::model::Connection;
 use crate::source::{ConnectionSource, SourceError, SourceInfo};
@@ -60,6 +61,9 @@ pub enum PluginError {
     /// The component was refused.
     #[error(transparent)]
     Wasm(Box<WasmError>),
+    /// A native driver plugin could not be loaded.
+    #[error(transparent)]
+    Driver(Box<crate::driver_host::DriverLoadError>),
     /// The path to install is neither a plugin directory nor a supported archive.
     #[error("{path}: {message}")]
     BadPackage {
@@ -282,9 +286,16 @@ pub struct LoadedPlugins {
     pub sources: Vec<Arc<dyn ConnectionSource>>,
     /// Storage backends.
     pub storage: Vec<Arc<dyn StorageBackend>>,
-    /// Enabled driver plugins (manifest + directory), verified, for `driver_host` to load.
-    pub drivers: Vec<(Manifest, PathBuf)>,
     /// Plugins that could not be loaded, with why.
+    pub failures: Vec<(String, String)>,
+}
+
+/// What loading the enabled driver plugins produced.
+#[derive(Default)]
+pub struct LoadedDrivers {
+    /// Drivers, ready to connect.
+    pub drivers: Vec<Arc<dyn Driver>>,
+    /// Driver plugins that could not be loaded, with why.
     pub failures: Vec<(String, String)>,
 }
 
@@ -628,14 +639,14 @@ impl PluginStore {
     ) -> Result<LoadedPlugins, PluginError> {
         let mut out = LoadedPlugins::default();
         for entry in self.list()? {
-            if !entry.installed.enabled {
+            // Drivers are native libraries, loaded on demand by `load_enabled_drivers`.
+            if !entry.installed.enabled || entry.installed.kind == PluginKind::Driver {
                 continue;
             }
             let id = entry.id.clone();
             match self.load_one(runtime, base, &entry) {
                 Ok(Loaded::Source(s)) => out.sources.push(s),
                 Ok(Loaded::Storage(s)) => out.storage.push(s),
-                Ok(Loaded::Driver(m, dir)) => out.drivers.push((*m, dir)),
                 Err(e) => {
                     let message = e.to_string();
                     tracing::warn!(plugin = %id, "not loaded: {message}");
@@ -658,6 +669,36 @@ impl PluginStore {
         Ok(out)
     }
 
+    /// Load every enabled driver plugin through the driver host (API range, sha256, ABI
+    /// checked there), after checking it is the version the user installed. Returns the drivers
+    /// and, separately, the plugins that failed with why; one failure does not stop the others.
+    pub fn load_enabled_drivers(&self) -> Result<LoadedDrivers, PluginError> {
+        let mut out = LoadedDrivers::default();
+        for entry in self.list()? {
+            if !entry.installed.enabled || entry.installed.kind != PluginKind::Driver {
+                continue;
+            }
+            let loaded = Manifest::load(&entry.dir)
+                .map_err(PluginError::from)
+                .and_then(|manifest| {
+                    check_against_state(&entry.id, &manifest, &entry.installed)?;
+                    crate::driver_host::load_with_manifest(&entry.dir, &manifest)
+                        .map_err(|e| PluginError::Driver(Box::new(e)))
+                });
+            match loaded {
+                Ok(driver) => out.drivers.push(driver),
+                Err(e) => out.failures.push((entry.id.clone(), e.to_string())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a plugin with this id is installed but disabled by the user.
+    pub fn is_disabled(&self, id: &str) -> bool {
+        self.list()
+            .is_ok_and(|entries| entries.iter().any(|e| e.id == id && !e.installed.enabled))
+    }
+
     fn load_one(
         &self,
         runtime: &WasmRuntime,
@@ -666,14 +707,6 @@ impl PluginStore {
     ) -> Result<Loaded, PluginError> {
         let manifest = Manifest::load(&entry.dir)?;
         check_against_state(&entry.id, &manifest, &entry.installed)?;
-        if manifest.kind == PluginKind::Driver {
-            // SEAM(driver_host): native drivers are verified here like any plugin and handed
-            // back in `LoadedPlugins::drivers`; the shell loads each with
-            // `driver_host::load_with_manifest` (branch `driver`) once both are on main.
-            manifest.check_api(&crate::HOST_API_VERSION)?;
-            manifest.read_verified_payload(&entry.dir)?;
-            return Ok(Loaded::Driver(Box::new(manifest), entry.dir.clone()));
-        }
         let mut options = base.clone();
         options.granted = entry.installed.granted.keys().cloned().collect();
         let plugin = Arc::new(LoadedPlugin::load(runtime, &entry.dir, options)?);
@@ -687,7 +720,6 @@ impl PluginStore {
 enum Loaded {
     Source(Arc<dyn ConnectionSource>),
     Storage(Arc<dyn StorageBackend>),
-    Driver(Box<Manifest>, PathBuf),
 }
 
 /// The installed manifest must be the one consented to: same sha256, nothing beyond the grant.
@@ -1024,24 +1056,26 @@ mod tests {
         .unwrap();
         let store = PluginStore::at(tmp.path().join("plugins"));
         store.install(store.stage(&pkg).unwrap(), true).unwrap();
+        // The WASM loader leaves drivers to the driver host.
         let rt = WasmRuntime::new(None).unwrap();
         let loaded = store.load_enabled(&rt, &LoadOptions::default()).unwrap();
-        assert!(loaded.failures.is_empty(), "{:?}", loaded.failures);
-        assert_eq!(loaded.drivers.len(), 1);
-        assert_eq!(loaded.drivers[0].0.kind, PluginKind::Driver);
+        assert!(loaded.failures.is_empty() && loaded.sources.is_empty());
 
-        // Tampered after install: refused at load like any plugin.
-        fs::write(store.root().join("demo-driver/payload.wasm"), b"evil").unwrap();
-        let loaded = store.load_enabled(&rt, &LoadOptions::default()).unwrap();
+        // Handed to the driver host, which refuses a payload that is no shared library, naming
+        // the plugin (real libraries are loaded in core/tests/driver_host.rs).
+        let loaded = store.load_enabled_drivers().unwrap();
         assert!(loaded.drivers.is_empty());
-        assert!(
-            loaded.failures[0].1.contains("sha256"),
-            "{:?}",
-            loaded.failures
-        );
+        assert_eq!(loaded.failures.len(), 1);
+        assert_eq!(loaded.failures[0].0, "demo-driver");
+
+        // Tampered after install: refused before it is ever opened.
+        fs::write(store.root().join("demo-driver/payload.wasm"), b"evil").unwrap();
+        let failures = store.load_enabled_drivers().unwrap().failures;
+        assert!(failures[0].1.contains("sha256"), "{failures:?}");
 
         store.set_enabled("demo-driver", false).unwrap();
-        let loaded = store.load_enabled(&rt, &LoadOptions::default()).unwrap();
+        assert!(store.is_disabled("demo-driver"));
+        let loaded = store.load_enabled_drivers().unwrap();
         assert!(loaded.failures.is_empty() && loaded.drivers.is_empty());
     }
 }

@@ -102,7 +102,7 @@ fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
                 Command::new(&keeperdb)
                     .args(["query", &pg_url, &sql, "--format", "csv"])
                     .env("KEEPERDB_CONFIG_DIR", &config)
-                    .env("KEEPERDB_PLUGIN_DIR", &plugins),
+                    .env("KEEPERDB_BUNDLED_PLUGINS_DIR", &plugins),
                 out,
             )
         };
@@ -163,7 +163,7 @@ fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
                     Command::new(&keeperdb)
                         .args(["query", &db_str, sql, "--format", "csv"])
                         .env("KEEPERDB_CONFIG_DIR", &config)
-                        .env("KEEPERDB_PLUGIN_DIR", &plugins),
+                        .env("KEEPERDB_BUNDLED_PLUGINS_DIR", &plugins),
                     &out,
                 )
             },

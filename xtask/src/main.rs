@@ -51,7 +51,7 @@ enum Command {
     /// The main job on the embedded default: a SQLite Chinook database, no server needed.
     Demo,
     /// Build every WASM plugin into a component and an installable plugin dir
-    /// (target/bundled-plugins, target/test-plugins).
+    /// (target/debug/bundled-plugins, target/test-plugins).
     BuildPlugins,
     /// Build the WASM plugins, then run core's and the CLI's tests with the env they need.
     TestWasm {
@@ -123,12 +123,8 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
         .collect();
     let service_env: Vec<(String, std::path::PathBuf)> =
         services.into_iter().map(|(k, v)| (k, v.into())).collect();
-    let bundled_drivers = profile.join("bundled-plugins");
-    let mut env: Vec<(&str, &std::path::Path)> = vec![
-        ("KEEPERDB_KSM_CA_DIR", &ca),
-        ("SSL_CERT_FILE", &ca_pem),
-        ("KEEPERDB_PLUGIN_DIR", &bundled_drivers),
-    ];
+    let mut env: Vec<(&str, &std::path::Path)> =
+        vec![("KEEPERDB_KSM_CA_DIR", &ca), ("SSL_CERT_FILE", &ca_pem)];
     env.extend(plugins.test_env());
     env.extend(service_env.iter().map(|(k, v)| (k.as_str(), v.as_path())));
     let result = setup::with_secret_service("cargo", &args, &env);

@@ -2,7 +2,7 @@
 //! `wasm32-unknown-unknown`, turn each core module into a component, and write installable
 //! plugin directories (`plugin.toml` with the real sha256 + `payload.wasm`):
 //!
-//! - `target/bundled-plugins/<id>/` for first-party plugins (`plugins/wasm/<name>/`),
+//! - `target/debug/bundled-plugins/<id>/` for first-party plugins (`plugins/wasm/<name>/`),
 //! - `target/test-plugins/<id>/` for the hostile plugins the tests run
 //!   (`plugins/wasm/test-plugins/<name>/`) and the SDK's template (`plugins/wasm/examples/`).
 //!
@@ -36,7 +36,7 @@ pub enum Route {
 /// Where the built plugins went.
 #[derive(Debug)]
 pub struct Built {
-    /// `target/bundled-plugins`.
+    /// `target/debug/bundled-plugins`.
     pub bundled: PathBuf,
     /// `target/test-plugins`.
     pub test: PathBuf,
@@ -67,12 +67,20 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
         ),
     }
     let sets = [
-        (workspace.clone(), root.join("target/bundled-plugins")),
+        // Beside the keeperdb binary, with the packed driver plugins: where it looks for
+        // bundled plugins.
+        (
+            workspace.clone(),
+            crate::util::target_dir().join("debug/bundled-plugins"),
+        ),
         (
             workspace.join("test-plugins"),
-            root.join("target/test-plugins"),
+            crate::util::target_dir().join("test-plugins"),
         ),
-        (workspace.join("examples"), root.join("target/test-plugins")),
+        (
+            workspace.join("examples"),
+            crate::util::target_dir().join("test-plugins"),
+        ),
     ];
     let mut plugins = Vec::new();
     for (src_root, out_root) in &sets {

@@ -31,10 +31,10 @@ pub fn mariadb_url() -> String {
     service_url("KEEPERDB_TEST_MARIADB_URL")
 }
 
-/// Where the driver plugins are: `$KEEPERDB_PLUGIN_DIR`, else `bundled-plugins/` beside the
+/// Where the driver plugins are: `$KEEPERDB_BUNDLED_PLUGINS_DIR`, else `bundled-plugins/` beside the
 /// binary (where `cargo xtask` stages them).
 pub fn plugin_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("KEEPERDB_PLUGIN_DIR").filter(|d| !d.is_empty()) {
+    if let Some(d) = std::env::var_os("KEEPERDB_BUNDLED_PLUGINS_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
     let beside = Path::new(env!("CARGO_BIN_EXE_keeperdb"))
@@ -43,7 +43,7 @@ pub fn plugin_dir() -> PathBuf {
         .join("bundled-plugins");
     assert!(
         beside.is_dir(),
-        "no driver plugins at {}: run `cargo xtask test` (it builds and stages the sqlx driver), or set KEEPERDB_PLUGIN_DIR",
+        "no driver plugins at {}: run `cargo xtask test` (it builds and stages the sqlx driver), or set KEEPERDB_BUNDLED_PLUGINS_DIR",
         beside.display()
     );
     beside
@@ -64,7 +64,7 @@ impl Kdb {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_keeperdb"));
         c.env("KEEPERDB_CONFIG_DIR", self.config.path())
-            .env("KEEPERDB_PLUGIN_DIR", plugin_dir())
+            .env("KEEPERDB_BUNDLED_PLUGINS_DIR", plugin_dir())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         c
