@@ -72,12 +72,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { args } => bench::command(&args),
         Command::Services { args } => services::command(&util::repo_root(), &args),
         Command::PackDrivers { release } => {
-            let profile = util::target_dir().join(if release { "release" } else { "debug" });
-            for plugin in plugin_pack::FIRST_PARTY_DRIVERS {
-                let dir = plugin_pack::pack_driver(&profile, plugin)?;
-                eprintln!("xtask: packed {}", dir.display());
-            }
-            Ok(())
+            pack_drivers(&util::target_dir().join(if release { "release" } else { "debug" }))
         }
         Command::BuildPlugins => wasm::build_plugins(&util::repo_root()).map(|_| ()),
         Command::TestWasm { args } => test_wasm(&args),
@@ -89,10 +84,7 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     let repo = util::repo_root();
     util::cargo(&["build", "--workspace", "--all-targets"])?;
     // Driver plugins are packed beside the keeperdb binary, where it looks for bundled plugins.
-    let profile = util::target_dir().join("debug");
-    for plugin in plugin_pack::FIRST_PARTY_DRIVERS {
-        plugin_pack::pack_driver(&profile, plugin)?;
-    }
+    pack_drivers(&util::target_dir().join("debug"))?;
     // The WASM plugins the tests load, built with whichever toolchain route exists.
     let plugins = build_plugins()?;
     // The KSM SDK trusts only the CA named by SSL_CERT_FILE, and tests cannot set it safely
@@ -158,7 +150,9 @@ fn test_wasm(extra: &[String]) -> anyhow::Result<()> {
 }
 
 fn demo() -> anyhow::Result<()> {
-    util::cargo(&["build", "--bin", "keeperdb"])?;
+    util::cargo(&["build", "-p", "keeperdb-cli", "-p", "keeperdb-sqlx-driver"])?;
+    let profile = util::target_dir().join("debug");
+    pack_drivers(&profile)?;
     let work = util::target_dir().join("demo");
     let config = work.join("config");
     let _ = std::fs::remove_dir_all(&config);
@@ -168,16 +162,46 @@ fn demo() -> anyhow::Result<()> {
         let sql = util::shared_dir().join("data/chinook/Chinook_Sqlite.sql");
         util::run_with_stdin_file("sqlite3", &[db.to_str().unwrap_or_default()], &sql)?;
     }
-    let keeperdb = util::target_dir().join("debug/keeperdb");
-    let kdb = |args: &[&str]| util::run_env(&keeperdb, args, &[("KEEPERDB_CONFIG_DIR", &config)]);
+    let keeperdb = profile.join("keeperdb");
+    let kdb = |args: &[&str]| {
+        eprintln!("\n$ keeperdb {}", args.join(" "));
+        util::run_env(&keeperdb, args, &[("KEEPERDB_CONFIG_DIR", &config)])
+    };
+    let url = format!("sqlite:{}", db.display());
     kdb(&[
         "connections",
         "add",
-        &format!("sqlite:{}", db.display()),
+        &url,
         "--name",
         "chinook",
+        "--env",
+        "demo",
     ])?;
     kdb(&["connections", "list"])?;
-    kdb(&["connections", "show", "chinook"])?;
+    kdb(&[
+        "query",
+        "chinook",
+        "SELECT g.Name AS genre, count(*) AS tracks, round(sum(t.Milliseconds) / 3600000.0, 1) AS hours \
+         FROM Track t JOIN Genre g USING (GenreId) GROUP BY g.Name ORDER BY tracks DESC LIMIT 8",
+        "--format",
+        "table",
+    ])?;
+    kdb(&[
+        "query",
+        "chinook",
+        "SELECT * FROM Artist LIMIT 3",
+        "--format",
+        "json",
+    ])?;
+    kdb(&["schema", "chinook"])?;
+    Ok(())
+}
+
+/// Pack the first-party driver plugins beside the keeperdb binary of `profile`.
+fn pack_drivers(profile: &std::path::Path) -> anyhow::Result<()> {
+    for plugin in plugin_pack::FIRST_PARTY_DRIVERS {
+        let dir = plugin_pack::pack_driver(profile, plugin)?;
+        eprintln!("xtask: packed {}", dir.display());
+    }
     Ok(())
 }
