@@ -242,6 +242,8 @@ struct Authenticated {
     payload: Value,
     /// The client is binding: the answer carries the app key (doc §3.3).
     include_app_key: bool,
+    /// This request bound the client (its public key is now stored).
+    newly_bound: bool,
 }
 
 /// An error answer: HTTP status, error code, message.
@@ -882,12 +884,16 @@ impl Vault {
             tracing::debug!(endpoint = ep, "request names an unknown server key id");
             return (self.key_error(ep, key_id), false);
         }
-        let mut changed = false;
-        let auth = match self.authenticate(req, &mut changed) {
+        let auth = match self.authenticate(req) {
             Ok(a) => a,
-            Err(e) => return (error_reply(ep, e), changed),
+            Err(e) => return (error_reply(ep, e), false),
         };
-        let reply = match self.dispatch(ep, &auth, &mut changed) {
+        let result = self.dispatch(ep, &auth);
+        // A write endpoint that answered 200 changed the vault (a delete whose every item
+        // failed persists the same state again, which is harmless).
+        let changed =
+            auth.newly_bound || (result.is_ok() && !matches!(ep, "get_secret" | "get_folders"));
+        let reply = match result {
             Ok(None) => ApiReply::octets(vec![]),
             Ok(Some(v)) => {
                 match crypto::gcm_encrypt(&auth.transmission_key, v.to_string().as_bytes()) {
@@ -900,11 +906,7 @@ impl Vault {
         (reply, changed)
     }
 
-    fn authenticate(
-        &mut self,
-        req: &ApiRequest<'_>,
-        changed: &mut bool,
-    ) -> Result<Authenticated, ApiError> {
+    fn authenticate(&mut self, req: &ApiRequest<'_>) -> Result<Authenticated, ApiError> {
         let etk = req
             .transmission_key
             .and_then(|t| b64_lenient(t).ok())
@@ -951,6 +953,7 @@ impl Vault {
             return Err(denied(BAD_SIGNATURE));
         }
         let binding_endpoint = matches!(req.endpoint, "get_secret" | "get_folders");
+        let newly_bound = client.public_key.is_none();
         let include_app_key = match (&client.public_key, &offered) {
             (None, Some(_)) => {
                 if !binding_endpoint {
@@ -958,7 +961,6 @@ impl Vault {
                 }
                 tracing::debug!(endpoint = req.endpoint, app = %client.app_uid, "client bound with its one-time token");
                 self.clients[idx].public_key = offered;
-                *changed = true;
                 true
             }
             // The same device asking again before it stored the app key (a lost reply).
@@ -970,15 +972,11 @@ impl Vault {
             client_idx: idx,
             payload,
             include_app_key,
+            newly_bound,
         })
     }
 
-    fn dispatch(
-        &mut self,
-        ep: &str,
-        auth: &Authenticated,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn dispatch(&mut self, ep: &str, auth: &Authenticated) -> Result<Option<Value>, ApiError> {
         let client = &self.clients[auth.client_idx];
         let app_i = self
             .apps
@@ -989,15 +987,15 @@ impl Vault {
         let mut out = match ep {
             "get_secret" => Some(self.get_secret(app_i, p)),
             "get_folders" => Some(self.get_folders(app_i)),
-            "create_secret" => self.create_secret(app_i, p, changed)?,
-            "update_secret" => self.update_secret(app_i, p, changed)?,
-            "delete_secret" => self.delete_secret(app_i, p, changed)?,
-            "create_folder" => self.create_folder(app_i, p, changed)?,
-            "update_folder" => self.update_folder(app_i, p, changed)?,
-            "delete_folder" => self.delete_folder(app_i, p, changed)?,
-            "add_file" => self.add_file(app_i, p, changed)?,
+            "create_secret" => self.create_secret(app_i, p)?,
+            "update_secret" => self.update_secret(app_i, p)?,
+            "delete_secret" => self.delete_secret(app_i, p)?,
+            "create_folder" => self.create_folder(app_i, p)?,
+            "update_folder" => self.update_folder(app_i, p)?,
+            "delete_folder" => self.delete_folder(app_i, p)?,
+            "add_file" => self.add_file(app_i, p)?,
             "finalize_secret_update" | "rollback_secret_update" => {
-                self.end_transaction(app_i, ep, p, changed)?
+                self.end_transaction(app_i, ep, p)?
             }
             _ => return Err(err(404, "not_found", format!("unknown endpoint {ep}"))),
         };
@@ -1206,12 +1204,7 @@ impl Vault {
         json!({ "folders": out })
     }
 
-    fn create_secret(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn create_secret(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
         let uid = self.new_client_uid(p, "recordUid", "record")?;
         let sf = str_field(p, "folderUid")?.to_string();
         self.writable_shared_folder(app_i, &sf)?;
@@ -1249,16 +1242,10 @@ impl Vault {
             pending: None,
             files: vec![],
         });
-        *changed = true;
         Ok(None)
     }
 
-    fn update_secret(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn update_secret(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
         let uid = str_field(p, "recordUid")?.to_string();
         let i = self.editable_record(app_i, &uid)?;
         let revision = p.get("revision").and_then(Value::as_u64);
@@ -1286,7 +1273,6 @@ impl Vault {
         r.revision += 1;
         r.links.retain(|l| !remove.contains(&l.record_uid));
         tracing::debug!(endpoint = "update_secret", record = %uid, revision = r.revision, "record updated");
-        *changed = true;
         Ok(None)
     }
 
@@ -1295,7 +1281,6 @@ impl Vault {
         app_i: usize,
         ep: &str,
         p: &Value,
-        changed: &mut bool,
     ) -> Result<Option<Value>, ApiError> {
         let uid = str_field(p, "recordUid")?;
         let i = self.editable_record(app_i, uid)?;
@@ -1308,23 +1293,16 @@ impl Vault {
             r.data = prev.data;
             r.revision = prev.revision + 2;
         }
-        *changed = true;
         Ok(None)
     }
 
-    fn delete_secret(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn delete_secret(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
         let uids = str_list(p, "recordUids").ok_or_else(|| bad_request("recordUids is missing"))?;
         let mut results = vec![];
         for uid in uids {
             let (code, msg) = match self.editable_record(app_i, &uid) {
                 Ok(i) => {
                     self.drop_record(i);
-                    *changed = true;
                     tracing::debug!(endpoint = "delete_secret", record = %uid, "record deleted");
                     ("ok", String::new())
                 }
@@ -1335,12 +1313,7 @@ impl Vault {
         Ok(Some(json!({ "records": results })))
     }
 
-    fn create_folder(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn create_folder(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
         let uid = self.new_client_uid(p, "folderUid", "folder")?;
         let sf = str_field(p, "sharedFolderUid")?.to_string();
         self.writable_shared_folder(app_i, &sf)?;
@@ -1369,16 +1342,10 @@ impl Vault {
             key: wrapped,
             data,
         });
-        *changed = true;
         Ok(None)
     }
 
-    fn update_folder(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn update_folder(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
         let uid = str_field(p, "folderUid")?;
         let app = &self.apps[app_i];
         let Some(i) = self
@@ -1395,16 +1362,10 @@ impl Vault {
             .map_err(|_| server_error("folder key unavailable"))?;
         check_folder_data(&key, &data)?;
         self.folders[i].data = data;
-        *changed = true;
         Ok(None)
     }
 
-    fn delete_folder(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn delete_folder(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
         let uids = str_list(p, "folderUids").ok_or_else(|| bad_request("folderUids is missing"))?;
         let force = p
             .get("forceDeletion")
@@ -1436,7 +1397,6 @@ impl Vault {
                     } else {
                         self.records.retain(|r| !in_tree(r));
                         self.folders.retain(|f| !tree.contains(&f.uid));
-                        *changed = true;
                         tracing::debug!(endpoint = "delete_folder", folder = %uid, "folder deleted");
                         ("ok", String::new())
                     }
@@ -1495,12 +1455,7 @@ impl Vault {
             .collect()
     }
 
-    fn add_file(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
+    fn add_file(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
         let owner = str_field(p, "ownerRecordUid")?.to_string();
         let i = self.editable_record(app_i, &owner)?;
         let uid = self.new_client_uid(p, "fileRecordUid", "file")?;
@@ -1543,7 +1498,6 @@ impl Vault {
         r.data = owner_data;
         r.revision += 1;
         r.files.push(entry);
-        *changed = true;
         tracing::debug!(endpoint = "add_file", record = %owner, file = %uid, "file announced");
         Ok(Some(json!({
             "url": url,
