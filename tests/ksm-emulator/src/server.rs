@@ -77,7 +77,7 @@ pub(crate) async fn serve(
     }
 }
 
-async fn connection(tcp: TcpStream, shared: Arc<Shared>) {
+async fn connection(mut tcp: TcpStream, shared: Arc<Shared>) {
     let _ = tcp.set_nodelay(true);
     let mut first = [0u8; 1];
     match tcp.peek(&mut first).await {
@@ -86,7 +86,6 @@ async fn connection(tcp: TcpStream, shared: Arc<Shared>) {
     }
     // A TLS ClientHello is a client talking to us directly (token host = 127.0.0.1/localhost);
     // anything else must be a CONNECT asking for a tunnel.
-    let mut tcp = tcp;
     let tunnel = first[0] != 0x16;
     if tunnel {
         let Some(req) = next_request(&mut tcp, &mut Vec::new()).await else {
