@@ -46,24 +46,25 @@ pub fn random_uid() -> String {
     }
 }
 
+const BAD_KEY: CryptoError = CryptoError("AES key is not 32 bytes");
+
+fn gcm(key: &[u8]) -> Result<Aes256Gcm> {
+    Aes256Gcm::new_from_slice(key).map_err(|_| BAD_KEY)
+}
+
 /// `nonce(12) || ciphertext || tag(16)`, no AAD.
 pub fn gcm_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
-    let cipher =
-        Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
     let mut nonce = [0u8; GCM_NONCE];
     rand::thread_rng().fill_bytes(&mut nonce);
-    let ct = cipher
+    let ct = gcm(key)?
         .encrypt(Nonce::from_slice(&nonce), plain)
         .map_err(|_| CryptoError("AES-GCM encryption failed"))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(out)
+    Ok([&nonce[..], &ct].concat())
 }
 
 /// Inverse of [`gcm_encrypt`]; fails on a wrong key or any tampering.
 pub fn gcm_decrypt(key: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
-    let cipher =
-        Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
+    let cipher = gcm(key)?;
     if blob.len() < GCM_NONCE + 16 {
         return Err(CryptoError("AES-GCM ciphertext is too short"));
     }
@@ -76,16 +77,14 @@ pub fn gcm_decrypt(key: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
 type CbcEnc = cbc::Encryptor<aes::Aes256>;
 type CbcDec = cbc::Decryptor<aes::Aes256>;
 
-/// `iv(16) || ciphertext`, PKCS#7 padded (folder names and subfolder keys).
+/// `iv(16) || ciphertext`, PKCS#7 padded (folder names and subfolder keys). The service uses
+/// CBC, unauthenticated, for folders only; everything else is GCM (doc §2.2, §5).
 pub fn cbc_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
     let mut iv = [0u8; CBC_IV];
     rand::thread_rng().fill_bytes(&mut iv);
-    let enc =
-        CbcEnc::new_from_slices(key, &iv).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
+    let enc = CbcEnc::new_from_slices(key, &iv).map_err(|_| BAD_KEY)?;
     let ct = enc.encrypt_padded_vec_mut::<Pkcs7>(plain);
-    let mut out = iv.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(out)
+    Ok([&iv[..], &ct].concat())
 }
 
 /// Inverse of [`cbc_encrypt`], with the padding removed.
@@ -94,8 +93,7 @@ pub fn cbc_decrypt(key: &[u8], blob: &[u8]) -> Result<Vec<u8>> {
         return Err(CryptoError("AES-CBC ciphertext has a bad length"));
     }
     let (iv, ct) = blob.split_at(CBC_IV);
-    let dec =
-        CbcDec::new_from_slices(key, iv).map_err(|_| CryptoError("AES key is not 32 bytes"))?;
+    let dec = CbcDec::new_from_slices(key, iv).map_err(|_| BAD_KEY)?;
     dec.decrypt_padded_vec_mut::<Pkcs7>(ct)
         .map_err(|_| CryptoError("AES-CBC padding is invalid"))
 }
@@ -121,9 +119,7 @@ pub fn ecies_encrypt(recipient_point: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
         .map_err(|_| CryptoError("bad P-256 public key"))?;
     let eph = SecretKey::random(&mut rand::thread_rng());
     let key = ecdh_key(&eph, &recipient);
-    let mut out = public_point(&eph);
-    out.extend_from_slice(&gcm_encrypt(&key, plain)?);
-    Ok(out)
+    Ok([public_point(&eph), gcm_encrypt(&key, plain)?].concat())
 }
 
 /// Inverse of [`ecies_encrypt`] with the recipient's private key.
@@ -156,6 +152,9 @@ pub fn client_id(client_key: &[u8]) -> String {
     mac.update(b"KEEPER_SECRETS_MANAGER_CLIENT_ID");
     STANDARD.encode(mac.finalize().into_bytes())
 }
+
+// Two encoders, not one: the SDK decodes each field with one strict decoder, which panics on
+// the other padding (doc §2.1).
 
 /// Padded standard base64 (everything inside records, folders and links).
 pub fn b64(bytes: &[u8]) -> String {

@@ -257,33 +257,24 @@ pub struct RecordView {
 }
 
 impl RecordView {
-    fn find<'a>(list: Option<&'a Value>, name: &str) -> Option<&'a Value> {
-        let list = list?.as_array()?;
-        let by_label = list
-            .iter()
-            .find(|f| f.get("label").and_then(Value::as_str) == Some(name));
-        let by_type = || {
-            list.iter().find(|f| {
-                f.get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.eq_ignore_ascii_case(name))
-            })
-        };
-        by_label.or_else(by_type)?.get("value")?.as_array()?.first()
+    fn first_value<'a>(&'a self, list: &str, name: &str) -> Option<&'a Value> {
+        let i = field_index(&self.data, list, name)?;
+        self.data[list][i].get("value")?.as_array()?.first()
     }
     /// First value of the standard field with this label (else type), as the SDK matches.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        Self::find(self.data.get("fields"), name)
+        self.first_value("fields", name)
     }
     /// First value of the custom field with this label (else type).
     pub fn custom(&self, name: &str) -> Option<&Value> {
-        Self::find(self.data.get("custom"), name)
+        self.first_value("custom", name)
     }
 }
 
-/// Index in `fields` of the field with this label, else this type.
-fn field_index(record: &Value, name: &str) -> Option<usize> {
-    let fields = record.get("fields")?.as_array()?;
+/// Index in `record[list]` (`fields` or `custom`) of the field with this label, else this
+/// type (case-insensitive), as the SDK matches.
+fn field_index(record: &Value, list: &str, name: &str) -> Option<usize> {
+    let fields = record.get(list)?.as_array()?;
     fields
         .iter()
         .position(|f| f.get("label").and_then(Value::as_str) == Some(name))
@@ -359,7 +350,7 @@ pub struct Emulator;
 impl Emulator {
     /// Starts an emulator on its own runtime; it runs until the handle is dropped.
     pub fn start(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
-        let vault = match &config.persist_path {
+        let mut vault = match &config.persist_path {
             Some(p) if p.exists() => {
                 let text = std::fs::read_to_string(p).map_err(|e| EmulatorError::Io {
                     path: p.clone(),
@@ -370,7 +361,6 @@ impl Emulator {
             }
             _ => Vault::from_seed(&config.seed, &config.server_key_id)?,
         };
-        let mut vault = vault;
         vault.hostname = config.hostname.clone();
         let tls = tls::setup(
             config.ca_dir.as_deref(),
@@ -481,9 +471,7 @@ impl EmulatorHandle {
     /// Issues a one-time access token for application `app`, formatted `<hostname>:<token>`
     /// (`ksm.test:...`), ready for `ClientOptions`. It binds exactly one client.
     pub fn issue_token(&self, app: &str) -> Result<String, EmulatorError> {
-        let mut v = lock(&self.shared.vault);
-        let tok = v.issue_token(app)?;
-        self.shared.persist_now(&v);
+        let tok = self.change(|v| v.issue_token(app))?;
         Ok(format!("{}:{tok}", self.hostname))
     }
 
@@ -529,10 +517,7 @@ impl EmulatorHandle {
 
     /// Adds more folders, records and apps while running (as a vault user would).
     pub fn add_seed(&self, seed: &Seed) -> Result<(), EmulatorError> {
-        let mut v = lock(&self.shared.vault);
-        v.add_seed(seed)?;
-        self.shared.persist_now(&v);
-        Ok(())
+        self.change(|v| v.add_seed(seed))
     }
 
     /// Changes a record as its owner would in the vault (for example rotating a password),
@@ -543,38 +528,45 @@ impl EmulatorHandle {
         uid: &str,
         edit: impl FnOnce(&mut Value),
     ) -> Result<u64, EmulatorError> {
-        let mut v = lock(&self.shared.vault);
-        let rev = v.edit_record(uid, edit)?;
-        self.shared.persist_now(&v);
-        Ok(rev)
+        self.change(|v| {
+            v.edit_record(uid, |rec| {
+                edit(rec);
+                Ok(())
+            })
+        })
     }
 
     /// Sets the value of a record's standard field, matched by label then type (as the SDK
     /// matches), e.g. `set_field(uid, "password", json!("new"))`; returns the new revision.
     pub fn set_field(&self, uid: &str, name: &str, value: Value) -> Result<u64, EmulatorError> {
-        let data = self
-            .records()
-            .into_iter()
-            .find(|r| r.uid == uid)
-            .ok_or_else(|| EmulatorError::UnknownRecord(uid.to_string()))?
-            .data;
-        let idx = field_index(&data, name).ok_or_else(|| EmulatorError::UnknownField {
-            record: uid.to_string(),
-            field: name.to_string(),
-        })?;
-        self.update_record(uid, |rec| {
-            if let Some(f) = rec.get_mut("fields").and_then(|f| f.get_mut(idx)) {
-                f["value"] = Value::Array(vec![value]);
-            }
+        self.change(|v| {
+            v.edit_record(uid, |rec| {
+                let i = field_index(rec, "fields", name).ok_or_else(|| {
+                    EmulatorError::UnknownField {
+                        record: uid.to_string(),
+                        field: name.to_string(),
+                    }
+                })?;
+                rec["fields"][i]["value"] = Value::Array(vec![value]);
+                Ok(())
+            })
         })
     }
 
     /// Removes a record as its owner would (clients no longer see it).
     pub fn remove_record(&self, uid: &str) -> Result<(), EmulatorError> {
+        self.change(|v| v.remove_record(uid))
+    }
+
+    /// Applies an owner-side change to the vault and persists it if it succeeded.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut Vault) -> Result<T, EmulatorError>,
+    ) -> Result<T, EmulatorError> {
         let mut v = lock(&self.shared.vault);
-        v.remove_record(uid)?;
+        let out = change(&mut v)?;
         self.shared.persist_now(&v);
-        Ok(())
+        Ok(out)
     }
 
     /// Stops the server (same as dropping the handle).

@@ -77,32 +77,25 @@ pub(crate) async fn serve(
     }
 }
 
-async fn connection(tcp: TcpStream, shared: Arc<Shared>) {
+async fn connection(mut tcp: TcpStream, shared: Arc<Shared>) {
     let _ = tcp.set_nodelay(true);
     let mut first = [0u8; 1];
     match tcp.peek(&mut first).await {
         Ok(1) => {}
         _ => return,
     }
-    if first[0] == 0x16 {
-        // A TLS ClientHello: a client talking to us directly (token host = 127.0.0.1/localhost).
-        match shared.acceptor.accept(tcp).await {
-            Ok(tls) => http_loop(tls, &shared).await,
-            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
-        }
-        return;
-    }
-    let mut tcp = tcp;
-    let mut buf = Vec::new();
-    let req = match read_request(&mut tcp, &mut buf).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(msg) => {
-            let _ = write_reply(&mut tcp, &plain_error(400, msg), false).await;
+    // A TLS ClientHello is a client talking to us directly (token host = 127.0.0.1/localhost);
+    // anything else must be a CONNECT asking for a tunnel.
+    let tunnel = first[0] != 0x16;
+    if tunnel {
+        let Some(req) = next_request(&mut tcp, &mut Vec::new()).await else {
+            return;
+        };
+        if !req.method.eq_ignore_ascii_case("CONNECT") {
+            let msg = "this is a KSM emulator: use it as the client's HTTPS proxy (proxy_url)";
+            let _ = write_reply(&mut tcp, &json_reply(400, "bad_request", msg), false).await;
             return;
         }
-    };
-    if req.method.eq_ignore_ascii_case("CONNECT") {
         tracing::debug!(target_host = %req.path, "CONNECT tunnel opened");
         if tcp
             .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -111,23 +104,10 @@ async fn connection(tcp: TcpStream, shared: Arc<Shared>) {
         {
             return;
         }
-        match shared.acceptor.accept(tcp).await {
-            Ok(tls) => http_loop(tls, &shared).await,
-            Err(e) => tracing::debug!(error = %e, "TLS handshake in the tunnel failed"),
-        }
-    } else {
-        let msg = "this is a KSM emulator: use it as the client's HTTPS proxy (proxy_url)";
-        let _ = write_reply(&mut tcp, &plain_error(400, msg), false).await;
     }
-}
-
-fn plain_error(status: u16, msg: &str) -> ApiReply {
-    ApiReply {
-        status,
-        body: serde_json::json!({"error": "bad_request", "message": msg})
-            .to_string()
-            .into_bytes(),
-        content_type: "application/json",
+    match shared.acceptor.accept(tcp).await {
+        Ok(tls) => http_loop(tls, &shared).await,
+        Err(e) => tracing::debug!(error = %e, tunnel, "TLS handshake failed"),
     }
 }
 
@@ -148,89 +128,100 @@ impl HttpRequest {
     }
 }
 
+/// The request head at the start of `buf` and its length, `None` while it is incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<(usize, HttpRequest)>, &'static str> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head_len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err("malformed HTTP request"),
+    };
+    let req = HttpRequest {
+        method: parsed.method.unwrap_or("").to_string(),
+        path: parsed.path.unwrap_or("").to_string(),
+        headers: parsed
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+        body: vec![],
+        close: false,
+    };
+    Ok(Some((head_len, req)))
+}
+
+/// Appends what the peer sends next to `buf`; `Ok(0)` at the end of the stream.
+async fn read_more<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 16 * 1024];
+    let n = s.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
 /// Reads one request; `Ok(None)` on a clean end of stream between requests.
 async fn read_request<S: AsyncRead + Unpin>(
     s: &mut S,
     buf: &mut Vec<u8>,
 ) -> Result<Option<HttpRequest>, &'static str> {
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(buf) {
-            Ok(httparse::Status::Complete(head_len)) => {
-                let method = parsed.method.unwrap_or("").to_string();
-                let path = parsed.path.unwrap_or("").to_string();
-                let headers: Vec<(String, String)> = parsed
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_string(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect();
-                let find = |n: &str| {
-                    headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                        .map(|(_, v)| v.clone())
-                };
-                if find("transfer-encoding").is_some() {
-                    return Err("chunked request bodies are not supported; send Content-Length");
-                }
-                let len = match find("content-length") {
-                    Some(v) => v
-                        .trim()
-                        .parse::<usize>()
-                        .map_err(|_| "Content-Length is not a number")?,
-                    None => 0,
-                };
-                if len > MAX_BODY {
-                    return Err("request body is too large");
-                }
-                let close = find("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-                while buf.len() < head_len + len {
-                    let mut chunk = [0u8; 16 * 1024];
-                    let n = s
-                        .read(&mut chunk)
-                        .await
-                        .map_err(|_| "connection failed mid-request")?;
-                    if n == 0 {
-                        return Err("connection closed mid-request");
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let body = buf[head_len..head_len + len].to_vec();
-                buf.drain(..head_len + len);
-                return Ok(Some(HttpRequest {
-                    method,
-                    path,
-                    headers,
-                    body,
-                    close,
-                }));
-            }
-            Ok(httparse::Status::Partial) => {
-                if buf.len() > MAX_HEAD {
-                    return Err("request head is too large");
-                }
-                let mut chunk = [0u8; 16 * 1024];
-                let n = match s.read(&mut chunk).await {
-                    Ok(n) => n,
-                    Err(_) if buf.is_empty() => return Ok(None),
-                    Err(_) => return Err("connection failed mid-request"),
-                };
-                if n == 0 {
-                    return if buf.is_empty() {
-                        Ok(None)
-                    } else {
-                        Err("connection closed mid-request")
-                    };
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            Err(_) => return Err("malformed HTTP request"),
+    let (head_len, mut req) = loop {
+        if let Some(head) = parse_head(buf)? {
+            break head;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err("request head is too large");
+        }
+        match read_more(s, buf).await {
+            Ok(0) | Err(_) if buf.is_empty() => return Ok(None),
+            Ok(0) => return Err("connection closed mid-request"),
+            Err(_) => return Err("connection failed mid-request"),
+            Ok(_) => {}
+        }
+    };
+    if req.header("transfer-encoding").is_some() {
+        return Err("chunked request bodies are not supported; send Content-Length");
+    }
+    let len = match req.header("content-length") {
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| "Content-Length is not a number")?,
+        None => 0,
+    };
+    if len > MAX_BODY {
+        return Err("request body is too large");
+    }
+    req.close = req
+        .header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    while buf.len() < head_len + len {
+        match read_more(s, buf).await {
+            Ok(0) => return Err("connection closed mid-request"),
+            Err(_) => return Err("connection failed mid-request"),
+            Ok(_) => {}
+        }
+    }
+    req.body = buf[head_len..head_len + len].to_vec();
+    buf.drain(..head_len + len);
+    Ok(Some(req))
+}
+
+/// The next request on a connection, or `None` when the connection is done (a malformed
+/// request is answered with a 400 first).
+async fn next_request<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+) -> Option<HttpRequest> {
+    match read_request(s, buf).await {
+        Ok(req) => req,
+        Err(msg) => {
+            let _ = write_reply(s, &json_reply(400, "bad_request", msg), false).await;
+            None
         }
     }
 }
@@ -280,13 +271,8 @@ async fn write_reply<S: AsyncWrite + Unpin>(
 async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared) {
     let mut buf = Vec::new();
     loop {
-        let req = match read_request(&mut s, &mut buf).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(msg) => {
-                let _ = write_reply(&mut s, &plain_error(400, msg), false).await;
-                return;
-            }
+        let Some(req) = next_request(&mut s, &mut buf).await else {
+            return;
         };
         let (endpoint, known) = if req.path.starts_with(vault::UPLOAD_PATH) {
             (
@@ -313,11 +299,10 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
         }
         if !known {
             tracing::debug!(method = %req.method, "request for an unknown path");
-            let reply = ApiReply {
-                status: 404,
-                body: vault::error_body(&endpoint, "not_found", "No such endpoint", None),
-                content_type: "application/json",
-            };
+            let reply = ApiReply::json(
+                404,
+                vault::error_body(&endpoint, "not_found", "No such endpoint", None),
+            );
             if write_reply(&mut s, &reply, !req.close).await.is_err() || req.close {
                 return;
             }
@@ -347,29 +332,17 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
             }
             Some(Fault::Throttle { retry_after }) => {
                 tracing::debug!(endpoint = %endpoint, "fault: throttled");
-                let body = serde_json::json!({
-                    "path": format!("https://keepersecurity.com/api/rest/sm/v1/{endpoint}, POST"),
-                    "additional_info": "",
-                    "location": "default exception manager - api exception",
-                    "error": "throttled",
-                    "message": "Due to repeated attempts, your request has been throttled. Try again in 1 minute.",
-                    "retry_after": retry_after,
-                });
-                ApiReply {
-                    status: 403,
-                    body: body.to_string().into_bytes(),
-                    content_type: "application/json",
-                }
+                let message = "Due to repeated attempts, your request has been throttled. Try again in 1 minute.";
+                let extra = Some(("retry_after", serde_json::json!(retry_after)));
+                ApiReply::json(
+                    403,
+                    vault::error_body(&endpoint, "throttled", message, extra),
+                )
             }
             Some(Fault::KeyRotation) => {
                 tracing::debug!(endpoint = %endpoint, "fault: key rotation");
                 let id = lock(&shared.vault).server_key_id.clone();
-                let extra = Some(("key_id", serde_json::Value::String(id)));
-                ApiReply {
-                    status: 400,
-                    body: vault::error_body(&endpoint, "key", "invalid key id", extra),
-                    content_type: "application/json",
-                }
+                vault::key_reply(&endpoint, Some(&id))
             }
             other => {
                 if let Some(Fault::SlowBody {
@@ -449,14 +422,10 @@ fn file_target<'a>(path: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
     Some((uid, token))
 }
 
+/// A short JSON error for what is not a KSM endpoint (HTTP errors, file transfers).
 fn json_reply(status: u16, code: &str, message: &str) -> ApiReply {
-    ApiReply {
-        status,
-        body: serde_json::json!({"error": code, "message": message})
-            .to_string()
-            .into_bytes(),
-        content_type: "application/json",
-    }
+    let body = serde_json::json!({"error": code, "message": message});
+    ApiReply::json(status, body.to_string().into_bytes())
 }
 
 /// The upload URL handed out by `add_file`: a multipart POST whose `file` part is the
@@ -486,11 +455,7 @@ fn file_upload(v: &mut Vault, req: &HttpRequest) -> (ApiReply, bool) {
 
 fn file_download(v: &mut Vault, req: &HttpRequest) -> ApiReply {
     match file_target(&req.path, vault::DOWNLOAD_PATH).and_then(|(uid, t)| v.download(uid, t)) {
-        Some(body) => ApiReply {
-            status: 200,
-            body,
-            content_type: "application/octet-stream",
-        },
+        Some(body) => ApiReply::octets(body),
         None => json_reply(404, "not_found", "no file at this URL"),
     }
 }

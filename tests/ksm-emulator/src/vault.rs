@@ -215,6 +215,37 @@ pub(crate) struct ApiReply {
     pub content_type: &'static str,
 }
 
+impl ApiReply {
+    /// A plaintext JSON answer (the service's errors).
+    pub fn json(status: u16, body: Vec<u8>) -> ApiReply {
+        ApiReply {
+            status,
+            body,
+            content_type: "application/json",
+        }
+    }
+
+    /// A 200 answer with an encrypted (or empty) body.
+    pub fn octets(body: Vec<u8>) -> ApiReply {
+        ApiReply {
+            status: 200,
+            body,
+            content_type: "application/octet-stream",
+        }
+    }
+}
+
+/// A request that decrypted and whose signature checked out.
+struct Authenticated {
+    transmission_key: Vec<u8>,
+    client_idx: usize,
+    payload: Value,
+    /// The client is binding: the answer carries the app key (doc §3.3).
+    include_app_key: bool,
+    /// This request bound the client (its public key is now stored).
+    newly_bound: bool,
+}
+
 /// An error answer: HTTP status, error code, message.
 struct ApiError {
     status: u16,
@@ -238,8 +269,29 @@ fn denied(message: &str) -> ApiError {
     err(403, "access_denied", message)
 }
 
+fn server_error(message: &'static str) -> ApiError {
+    err(500, "server_error", message)
+}
+
+fn already_exists(what: &str, uid: &str) -> ApiError {
+    err(
+        409,
+        "already_exists",
+        format!("{what} {uid} already exists"),
+    )
+}
+
+fn not_shared(what: &str, uid: &str) -> ApiError {
+    err(
+        404,
+        "not_found",
+        format!("{what} {uid} is not shared to this application"),
+    )
+}
+
 const UNKNOWN_CLIENT: &str = "Unable to validate application access";
 const BAD_SIGNATURE: &str = "Signature is invalid";
+const READ_ONLY: &str = "The application is read-only";
 
 /// The plaintext JSON error envelope the service sends (doc §6).
 pub(crate) fn error_body(
@@ -259,6 +311,81 @@ pub(crate) fn error_body(
         v[k] = x;
     }
     v.to_string().into_bytes()
+}
+
+fn error_reply(ep: &str, e: ApiError) -> ApiReply {
+    tracing::debug!(
+        endpoint = ep,
+        status = e.status,
+        code = e.code,
+        "request refused"
+    );
+    ApiReply::json(e.status, error_body(ep, e.code, &e.message, None))
+}
+
+/// The `{"error":"key"}` answer, naming the server's key id when `key_id` is given.
+pub(crate) fn key_reply(endpoint: &str, key_id: Option<&str>) -> ApiReply {
+    let extra = key_id.map(|id| ("key_id", Value::from(id)));
+    ApiReply::json(400, error_body(endpoint, "key", "invalid key id", extra))
+}
+
+/// A string field of a payload; absent and empty are the same.
+fn opt_str_field<'a>(p: &'a Value, k: &str) -> Option<&'a str> {
+    p.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn str_field<'a>(p: &'a Value, k: &str) -> Result<&'a str, ApiError> {
+    opt_str_field(p, k).ok_or_else(|| bad_request(format!("{k} is missing")))
+}
+
+fn bytes_field(p: &Value, k: &str) -> Result<Vec<u8>, ApiError> {
+    b64_lenient(str_field(p, k)?).map_err(|_| bad_request(format!("{k} is not base64")))
+}
+
+/// The strings of an array field (non-strings skipped); `None` when it is not an array.
+fn str_list(p: &Value, k: &str) -> Option<Vec<String>> {
+    let list = p.get(k)?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The base64 field `k`, which must be AES-GCM encrypted JSON under `key` (named in the error).
+fn gcm_json_field(p: &Value, k: &str, key: &[u8], key_name: &str) -> Result<Vec<u8>, ApiError> {
+    let blob = bytes_field(p, k)?;
+    let plain = crypto::gcm_decrypt(key, &blob)
+        .map_err(|_| bad_request(format!("{k} does not decrypt with the {key_name} key")))?;
+    serde_json::from_slice::<Value>(&plain)
+        .map_err(|_| bad_request(format!("{k} does not decrypt to JSON")))?;
+    Ok(blob)
+}
+
+/// Folder `data` must be AES-CBC (not GCM: folders use CBC throughout, doc §5) encrypted
+/// `{"name": ...}` under the folder's own key.
+fn check_folder_data(key: &[u8], data: &[u8]) -> Result<(), ApiError> {
+    let named = crypto::cbc_decrypt(key, data)
+        .ok()
+        .and_then(|d| serde_json::from_slice::<Value>(&d).ok())
+        .is_some_and(|v| v.get("name").is_some_and(Value::is_string));
+    if named {
+        Ok(())
+    } else {
+        Err(bad_request(
+            "folder data does not decrypt to {\"name\": ...}",
+        ))
+    }
+}
+
+/// Refuses writes from a read-only application.
+fn check_editable(app: &App) -> Result<(), ApiError> {
+    if app.editable {
+        Ok(())
+    } else {
+        Err(denied(READ_ONLY))
+    }
 }
 
 fn uid_ok(uid: &str) -> bool {
@@ -381,6 +508,16 @@ impl Vault {
         }
     }
 
+    /// The shared folder at the root of folder `uid`, and its plain key.
+    fn root_with_key(&self, uid: &str) -> Result<(String, Vec<u8>), EmulatorError> {
+        let root = self
+            .folder(uid)
+            .map(|f| f.shared_folder.clone())
+            .unwrap_or_default();
+        let key = c(self.folder_key(&root))?;
+        Ok((root, key))
+    }
+
     fn folder_name(&self, f: &Folder) -> Option<String> {
         let key = self.folder_key(&f.uid).ok()?;
         let plain = crypto::cbc_decrypt(&key, &f.data).ok()?;
@@ -437,11 +574,7 @@ impl Vault {
                 },
                 Some(p) => {
                     let parent = self.resolve_folder(p)?;
-                    let root = self
-                        .folder(&parent)
-                        .map(|f| f.shared_folder.clone())
-                        .unwrap_or_default();
-                    let root_key = c(self.folder_key(&root))?;
+                    let (root, root_key) = self.root_with_key(&parent)?;
                     Folder {
                         uid: uid.clone(),
                         parent: Some(parent),
@@ -472,11 +605,7 @@ impl Vault {
                 None => (None, None, None),
                 Some(fr) => {
                     let fu = self.resolve_folder(fr)?;
-                    let root = self
-                        .folder(&fu)
-                        .map(|f| f.shared_folder.clone())
-                        .unwrap_or_default();
-                    let sf_key = c(self.folder_key(&root))?;
+                    let (root, sf_key) = self.root_with_key(&fu)?;
                     let inner = (fu != root).then_some(fu);
                     (
                         Some(root),
@@ -669,18 +798,11 @@ impl Vault {
             .iter()
             .filter_map(|r| {
                 let data = self.record_plain(r)?;
+                let text = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
                 Some(RecordView {
                     uid: r.uid.clone(),
-                    record_type: data
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    title: data
-                        .get("title")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
+                    record_type: text("type").to_string(),
+                    title: text("title").to_string(),
                     folder_uid: r.inner_folder.clone().or_else(|| r.shared_folder.clone()),
                     shared_folder_uid: r.shared_folder.clone(),
                     revision: r.revision,
@@ -700,11 +822,12 @@ impl Vault {
     }
 
     /// Owner-side edit of a record's JSON (a vault user changing it): re-encrypted under the
-    /// same record key, revision + 1. Returns the new revision.
+    /// same record key, revision + 1. Returns the new revision; an `edit` that fails changes
+    /// nothing.
     pub fn edit_record(
         &mut self,
         uid: &str,
-        edit: impl FnOnce(&mut Value),
+        edit: impl FnOnce(&mut Value) -> Result<(), EmulatorError>,
     ) -> Result<u64, EmulatorError> {
         let i = self
             .record_idx(uid)
@@ -712,7 +835,7 @@ impl Vault {
         let mut json = self
             .record_plain(&self.records[i])
             .ok_or_else(|| EmulatorError::Crypto(format!("record {uid} does not decrypt")))?;
-        edit(&mut json);
+        edit(&mut json)?;
         let key = c(self.record_key(&self.records[i]))?;
         let data = c(crypto::gcm_encrypt(&key, json.to_string().as_bytes()))?;
         let r = &mut self.records[i];
@@ -726,10 +849,7 @@ impl Vault {
         let i = self
             .record_idx(uid)
             .ok_or_else(|| EmulatorError::UnknownRecord(uid.to_string()))?;
-        self.records.remove(i);
-        for a in &mut self.apps {
-            a.records.retain(|s| s.record_uid != uid);
-        }
+        self.drop_record(i);
         Ok(())
     }
 
@@ -752,12 +872,7 @@ impl Vault {
     /// the answer carries no `key_id`, which the SDK reports as an error.
     pub fn key_error(&mut self, endpoint: &str, wrong_id: &str) -> ApiReply {
         let first = self.hinted_key_ids.insert(wrong_id.to_string());
-        let extra = first.then(|| ("key_id", Value::String(self.server_key_id.clone())));
-        ApiReply {
-            status: 400,
-            body: error_body(endpoint, "key", "invalid key id", extra),
-            content_type: "application/json",
-        }
+        key_reply(endpoint, first.then_some(self.server_key_id.as_str()))
     }
 
     /// Runs one request through decryption, authentication and the endpoint handler.
@@ -769,61 +884,36 @@ impl Vault {
             tracing::debug!(endpoint = ep, "request names an unknown server key id");
             return (self.key_error(ep, key_id), false);
         }
-        let mut changed = false;
-        let tk_out = match self.authenticate(req, &mut changed) {
-            Ok(x) => x,
-            Err(e) => return (self.error_reply(ep, e), changed),
+        let auth = match self.authenticate(req) {
+            Ok(a) => a,
+            Err(e) => return (error_reply(ep, e), false),
         };
-        let (tk, client_idx, payload, include_app_key) = tk_out;
-        let result = self.dispatch(ep, client_idx, &payload, include_app_key, &mut changed);
+        let result = self.dispatch(ep, &auth);
+        // A write endpoint that answered 200 changed the vault (a delete whose every item
+        // failed persists the same state again, which is harmless).
+        let changed =
+            auth.newly_bound || (result.is_ok() && !matches!(ep, "get_secret" | "get_folders"));
         let reply = match result {
-            Ok(None) => ApiReply {
-                status: 200,
-                body: vec![],
-                content_type: "application/octet-stream",
-            },
-            Ok(Some(v)) => match crypto::gcm_encrypt(&tk, v.to_string().as_bytes()) {
-                Ok(body) => ApiReply {
-                    status: 200,
-                    body,
-                    content_type: "application/octet-stream",
-                },
-                Err(_) => {
-                    self.error_reply(ep, err(500, "server_error", "cannot encrypt the response"))
+            Ok(None) => ApiReply::octets(vec![]),
+            Ok(Some(v)) => {
+                match crypto::gcm_encrypt(&auth.transmission_key, v.to_string().as_bytes()) {
+                    Ok(body) => ApiReply::octets(body),
+                    Err(_) => error_reply(ep, server_error("cannot encrypt the response")),
                 }
-            },
-            Err(e) => self.error_reply(ep, e),
+            }
+            Err(e) => error_reply(ep, e),
         };
         (reply, changed)
     }
 
-    fn error_reply(&self, ep: &str, e: ApiError) -> ApiReply {
-        tracing::debug!(
-            endpoint = ep,
-            status = e.status,
-            code = e.code,
-            "request refused"
-        );
-        ApiReply {
-            status: e.status,
-            body: error_body(ep, e.code, &e.message, None),
-            content_type: "application/json",
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn authenticate(
-        &mut self,
-        req: &ApiRequest<'_>,
-        changed: &mut bool,
-    ) -> Result<(Vec<u8>, usize, Value, bool), ApiError> {
+    fn authenticate(&mut self, req: &ApiRequest<'_>) -> Result<Authenticated, ApiError> {
         let etk = req
             .transmission_key
             .and_then(|t| b64_lenient(t).ok())
             .ok_or_else(|| bad_request("TransmissionKey header is missing or not base64"))?;
         let server = self
             .server_secret()
-            .map_err(|_| err(500, "server_error", "server key unavailable"))?;
+            .map_err(|_| server_error("server key unavailable"))?;
         let tk = crypto::ecies_decrypt(&server, &etk)
             .map_err(|_| bad_request("Unable to decrypt the transmission key"))?;
         if tk.len() != 32 {
@@ -853,66 +943,68 @@ impl Vault {
             .map(|a| a.trim().strip_prefix("Signature ").unwrap_or(a).trim())
             .and_then(|s| b64_lenient(s).ok())
             .ok_or_else(|| denied(BAD_SIGNATURE))?;
-        let mut signed = etk.clone();
-        signed.extend_from_slice(req.body);
+        let signed = [etk.as_slice(), req.body].concat();
 
         let client = &self.clients[idx];
-        let verifying = match (&client.public_key, &offered) {
-            (Some(k), _) => k.clone(),
-            (None, Some(k)) => k.clone(),
-            (None, None) => return Err(denied(UNKNOWN_CLIENT)),
+        let Some(verifying) = client.public_key.as_ref().or(offered.as_ref()) else {
+            return Err(denied(UNKNOWN_CLIENT));
         };
-        if !crypto::verify_signature(&verifying, &signed, &sig) {
+        if !crypto::verify_signature(verifying, &signed, &sig) {
             return Err(denied(BAD_SIGNATURE));
         }
+        let binding_endpoint = matches!(req.endpoint, "get_secret" | "get_folders");
+        let newly_bound = client.public_key.is_none();
         let include_app_key = match (&client.public_key, &offered) {
             (None, Some(_)) => {
-                if !matches!(req.endpoint, "get_secret" | "get_folders") {
+                if !binding_endpoint {
                     return Err(denied(UNKNOWN_CLIENT));
                 }
                 tracing::debug!(endpoint = req.endpoint, app = %client.app_uid, "client bound with its one-time token");
                 self.clients[idx].public_key = offered;
-                *changed = true;
                 true
             }
             // The same device asking again before it stored the app key (a lost reply).
-            (Some(k), Some(o)) => k == o && matches!(req.endpoint, "get_secret" | "get_folders"),
+            (Some(k), Some(o)) => k == o && binding_endpoint,
             _ => false,
         };
-        Ok((tk, idx, payload, include_app_key))
+        Ok(Authenticated {
+            transmission_key: tk,
+            client_idx: idx,
+            payload,
+            include_app_key,
+            newly_bound,
+        })
     }
 
-    fn dispatch(
-        &mut self,
-        ep: &str,
-        client_idx: usize,
-        p: &Value,
-        include_app_key: bool,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let app_uid = self.clients[client_idx].app_uid.clone();
+    fn dispatch(&mut self, ep: &str, auth: &Authenticated) -> Result<Option<Value>, ApiError> {
+        let client = &self.clients[auth.client_idx];
         let app_i = self
             .apps
             .iter()
-            .position(|a| a.uid == app_uid)
+            .position(|a| a.uid == client.app_uid)
             .ok_or_else(|| denied(UNKNOWN_CLIENT))?;
+        let p = &auth.payload;
         let mut out = match ep {
             "get_secret" => Some(self.get_secret(app_i, p)),
             "get_folders" => Some(self.get_folders(app_i)),
-            "create_secret" => self.create_secret(app_i, p, changed)?,
-            "update_secret" => self.update_secret(app_i, p, changed)?,
-            "delete_secret" => self.delete_secret(app_i, p, changed)?,
-            "create_folder" => self.create_folder(app_i, p, changed)?,
-            "update_folder" => self.update_folder(app_i, p, changed)?,
-            "delete_folder" => self.delete_folder(app_i, p, changed)?,
-            "add_file" => self.add_file(app_i, p, changed)?,
+            "create_secret" => self.create_secret(app_i, p)?,
+            "update_secret" => self.update_secret(app_i, p)?,
+            "delete_secret" => self.delete_secret(app_i, p)?,
+            "create_folder" => self.create_folder(app_i, p)?,
+            "update_folder" => self.update_folder(app_i, p)?,
+            "delete_folder" => self.delete_folder(app_i, p)?,
+            "add_file" => self.add_file(app_i, p)?,
             "finalize_secret_update" | "rollback_secret_update" => {
-                self.end_transaction(app_i, ep, p, changed)?
+                self.end_transaction(app_i, ep, p)?
             }
             _ => return Err(err(404, "not_found", format!("unknown endpoint {ep}"))),
         };
-        if include_app_key && let Some(Value::Object(m)) = out.as_mut() {
-            let c = &self.clients[client_idx];
+        if auth.include_app_key
+            && let Some(Value::Object(m)) = out.as_mut()
+        {
+            let c = &self.clients[auth.client_idx];
+            // Unpadded url-safe for the app key, padded standard for the owner key: the SDK
+            // decodes the first strictly unpadded and the second either way (doc §2.1, §3.3).
             m.insert(
                 "encryptedAppKey".into(),
                 Value::String(b64url(&c.encrypted_app_key)),
@@ -931,7 +1023,7 @@ impl Vault {
         app.records.iter().any(|s| s.record_uid == r.uid)
             || r.shared_folder
                 .as_ref()
-                .is_some_and(|sf| app.shared_folders.iter().any(|s| &s.folder_uid == sf))
+                .is_some_and(|sf| self.sees_shared_folder(app, sf))
     }
 
     fn sees_shared_folder(&self, app: &App, sf: &str) -> bool {
@@ -943,17 +1035,41 @@ impl Vault {
         let i = self
             .record_idx(uid)
             .filter(|&i| self.can_see_record(app, &self.records[i]))
-            .ok_or_else(|| {
-                err(
-                    404,
-                    "not_found",
-                    format!("record {uid} is not shared to this application"),
-                )
-            })?;
-        if !app.editable {
-            return Err(denied("The application is read-only"));
-        }
+            .ok_or_else(|| not_shared("record", uid))?;
+        check_editable(app)?;
         Ok(i)
+    }
+
+    /// The shared folder `sf` of a create request, which the app must see and may write to.
+    fn writable_shared_folder(&self, app_i: usize, sf: &str) -> Result<(), ApiError> {
+        let app = &self.apps[app_i];
+        if !self.sees_shared_folder(app, sf) {
+            return Err(denied(
+                "The shared folder is not shared to this application",
+            ));
+        }
+        check_editable(app)
+    }
+
+    /// The client-made UID in field `k` for a new `what`: well-formed and not used by any
+    /// record or folder.
+    fn new_client_uid(&self, p: &Value, k: &str, what: &str) -> Result<String, ApiError> {
+        let uid = str_field(p, k)?.to_string();
+        if !uid_ok(&uid) {
+            return Err(bad_request(format!("{k} is not a valid uid")));
+        }
+        if self.record_idx(&uid).is_some() || self.folder(&uid).is_some() {
+            return Err(already_exists(what, &uid));
+        }
+        Ok(uid)
+    }
+
+    /// Removes record `i` and the direct shares of it.
+    fn drop_record(&mut self, i: usize) {
+        let r = self.records.remove(i);
+        for a in &mut self.apps {
+            a.records.retain(|s| s.record_uid != r.uid);
+        }
     }
 
     // ---------------------------------------------------------------- endpoints
@@ -982,16 +1098,8 @@ impl Vault {
 
     fn get_secret(&self, app_i: usize, p: &Value) -> Value {
         let app = &self.apps[app_i];
-        let list = |k: &str| -> Option<Vec<String>> {
-            p.get(k).and_then(Value::as_array).map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-        };
-        let want_records = list("requestedRecords");
-        let want_folders = list("requestedFolders");
+        let want_records = str_list(p, "requestedRecords");
+        let want_folders = str_list(p, "requestedFolders");
         let links = p
             .get("requestLinks")
             .and_then(Value::as_bool)
@@ -1041,17 +1149,13 @@ impl Vault {
                 wanted(r).then(|| self.envelope(r, &s.record_key, links, app.editable))
             })
             .collect();
+        // Unpadded url-safe, unlike everything in `folders` and `records` (doc §2.1).
         let app_data = self
             .app_key(app)
             .ok()
             .and_then(|k| {
-                crypto::gcm_encrypt(
-                    &k,
-                    json!({"title": app.name, "type": "app"})
-                        .to_string()
-                        .as_bytes(),
-                )
-                .ok()
+                let plain = json!({"title": app.name, "type": "app"}).to_string();
+                crypto::gcm_encrypt(&k, plain.as_bytes()).ok()
             })
             .map(|b| b64url(&b));
         tracing::debug!(
@@ -1079,6 +1183,8 @@ impl Vault {
             let Some(root) = self.folder(&share.folder_uid) else {
                 continue;
             };
+            // A shared folder's key is sent wrapped by the app key (GCM), a subfolder's as stored,
+            // wrapped by its shared folder's key (CBC) (doc §4.2).
             out.push(json!({
                 "folderUid": root.uid, "folderKey": b64(&share.folder_key),
                 "data": b64(&root.data), "parent": null,
@@ -1098,49 +1204,11 @@ impl Vault {
         json!({ "folders": out })
     }
 
-    fn str_field<'a>(p: &'a Value, k: &str) -> Result<&'a str, ApiError> {
-        p.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| bad_request(format!("{k} is missing")))
-    }
-
-    fn bytes_field(p: &Value, k: &str) -> Result<Vec<u8>, ApiError> {
-        b64_lenient(Self::str_field(p, k)?).map_err(|_| bad_request(format!("{k} is not base64")))
-    }
-
-    fn create_secret(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let uid = Self::str_field(p, "recordUid")?.to_string();
-        if !uid_ok(&uid) {
-            return Err(bad_request("recordUid is not a valid uid"));
-        }
-        if self.record_idx(&uid).is_some() || self.folder(&uid).is_some() {
-            return Err(err(
-                409,
-                "already_exists",
-                format!("record {uid} already exists"),
-            ));
-        }
-        let sf = Self::str_field(p, "folderUid")?.to_string();
-        let app = &self.apps[app_i];
-        if !self.sees_shared_folder(app, &sf) {
-            return Err(denied(
-                "The shared folder is not shared to this application",
-            ));
-        }
-        if !app.editable {
-            return Err(denied("The application is read-only"));
-        }
-        let inner = match p
-            .get("subFolderUid")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
+    fn create_secret(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
+        let uid = self.new_client_uid(p, "recordUid", "record")?;
+        let sf = str_field(p, "folderUid")?.to_string();
+        self.writable_shared_folder(app_i, &sf)?;
+        let inner = match opt_str_field(p, "subFolderUid") {
             Some(sub) if sub == sf => None,
             Some(sub) => match self.folder(sub) {
                 Some(f) if f.shared_folder == sf => Some(sub.to_string()),
@@ -1152,19 +1220,15 @@ impl Vault {
             },
             None => None,
         };
-        let wrapped = Self::bytes_field(p, "folderKey")?;
+        let wrapped = bytes_field(p, "folderKey")?;
         let sf_key = self
             .folder_key(&sf)
-            .map_err(|_| err(500, "server_error", "folder key unavailable"))?;
+            .map_err(|_| server_error("folder key unavailable"))?;
         let rec_key = crypto::gcm_decrypt(&sf_key, &wrapped)
             .map_err(|_| bad_request("folderKey does not decrypt with the shared folder key"))?;
-        let data = Self::bytes_field(p, "data")?;
-        let plain = crypto::gcm_decrypt(&rec_key, &data)
-            .map_err(|_| bad_request("data does not decrypt with the record key"))?;
-        serde_json::from_slice::<Value>(&plain)
-            .map_err(|_| bad_request("record data is not JSON"))?;
+        let data = gcm_json_field(p, "data", &rec_key, "record")?;
         let owner_key = crypto::gcm_encrypt(&self.master_key, &rec_key)
-            .map_err(|_| err(500, "server_error", "wrap failed"))?;
+            .map_err(|_| server_error("wrap failed"))?;
         tracing::debug!(endpoint = "create_secret", record = %uid, folder = %sf, "record created");
         self.records.push(Record {
             uid,
@@ -1178,17 +1242,11 @@ impl Vault {
             pending: None,
             files: vec![],
         });
-        *changed = true;
         Ok(None)
     }
 
-    fn update_secret(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let uid = Self::str_field(p, "recordUid")?.to_string();
+    fn update_secret(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
+        let uid = str_field(p, "recordUid")?.to_string();
         let i = self.editable_record(app_i, &uid)?;
         let revision = p.get("revision").and_then(Value::as_u64);
         if revision.is_some_and(|r| r != self.records[i].revision) {
@@ -1198,25 +1256,12 @@ impl Vault {
                 "The record was changed since it was read; read it again",
             ));
         }
-        let data = Self::bytes_field(p, "data")?;
         let key = self
             .record_key(&self.records[i])
-            .map_err(|_| err(500, "server_error", "record key unavailable"))?;
-        let plain = crypto::gcm_decrypt(&key, &data)
-            .map_err(|_| bad_request("data does not decrypt with the record key"))?;
-        serde_json::from_slice::<Value>(&plain)
-            .map_err(|_| bad_request("record data is not JSON"))?;
+            .map_err(|_| server_error("record key unavailable"))?;
+        let data = gcm_json_field(p, "data", &key, "record")?;
         let rotation = p.get("transactionType").and_then(Value::as_str) == Some("rotation");
-        let remove: Vec<String> = p
-            .get("links2Remove")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let remove = str_list(p, "links2Remove").unwrap_or_default();
         let r = &mut self.records[i];
         if rotation {
             r.pending = Some(Pending {
@@ -1228,7 +1273,6 @@ impl Vault {
         r.revision += 1;
         r.links.retain(|l| !remove.contains(&l.record_uid));
         tracing::debug!(endpoint = "update_secret", record = %uid, revision = r.revision, "record updated");
-        *changed = true;
         Ok(None)
     }
 
@@ -1237,10 +1281,9 @@ impl Vault {
         app_i: usize,
         ep: &str,
         p: &Value,
-        changed: &mut bool,
     ) -> Result<Option<Value>, ApiError> {
-        let uid = Self::str_field(p, "recordUid")?.to_string();
-        let i = self.editable_record(app_i, &uid)?;
+        let uid = str_field(p, "recordUid")?;
+        let i = self.editable_record(app_i, uid)?;
         let r = &mut self.records[i];
         let pending = r.pending.take();
         // A rollback restores the old data as a new revision, so readers notice the change.
@@ -1250,33 +1293,16 @@ impl Vault {
             r.data = prev.data;
             r.revision = prev.revision + 2;
         }
-        *changed = true;
         Ok(None)
     }
 
-    fn delete_secret(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let uids: Vec<String> = p
-            .get("recordUids")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad_request("recordUids is missing"))?
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
+    fn delete_secret(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
+        let uids = str_list(p, "recordUids").ok_or_else(|| bad_request("recordUids is missing"))?;
         let mut results = vec![];
         for uid in uids {
             let (code, msg) = match self.editable_record(app_i, &uid) {
                 Ok(i) => {
-                    self.records.remove(i);
-                    for a in &mut self.apps {
-                        a.records.retain(|s| s.record_uid != uid);
-                    }
-                    *changed = true;
+                    self.drop_record(i);
                     tracing::debug!(endpoint = "delete_secret", record = %uid, "record deleted");
                     ("ok", String::new())
                 }
@@ -1287,64 +1313,27 @@ impl Vault {
         Ok(Some(json!({ "records": results })))
     }
 
-    fn create_folder(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let uid = Self::str_field(p, "folderUid")?.to_string();
-        if !uid_ok(&uid) {
-            return Err(bad_request("folderUid is not a valid uid"));
-        }
-        if self.folder(&uid).is_some() || self.record_idx(&uid).is_some() {
-            return Err(err(
-                409,
-                "already_exists",
-                format!("folder {uid} already exists"),
-            ));
-        }
-        let sf = Self::str_field(p, "sharedFolderUid")?.to_string();
-        let app = &self.apps[app_i];
-        if !self.sees_shared_folder(app, &sf) {
-            return Err(denied(
-                "The shared folder is not shared to this application",
-            ));
-        }
-        if !app.editable {
-            return Err(denied("The application is read-only"));
-        }
-        let parent = match p
-            .get("parentUid")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            Some(pu) => pu.to_string(),
-            None => sf.clone(),
-        };
+    fn create_folder(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
+        let uid = self.new_client_uid(p, "folderUid", "folder")?;
+        let sf = str_field(p, "sharedFolderUid")?.to_string();
+        self.writable_shared_folder(app_i, &sf)?;
+        let parent = opt_str_field(p, "parentUid").unwrap_or(&sf).to_string();
         if self.folder(&parent).is_none_or(|f| f.shared_folder != sf) {
             return Err(bad_request(format!(
                 "parent folder {parent} is not inside shared folder {sf}"
             )));
         }
-        let wrapped = Self::bytes_field(p, "sharedFolderKey")?;
+        // Subfolder keys are wrapped with CBC, not GCM, under the shared folder key (doc §4.6).
+        let wrapped = bytes_field(p, "sharedFolderKey")?;
         let sf_key = self
             .folder_key(&sf)
-            .map_err(|_| err(500, "server_error", "folder key unavailable"))?;
+            .map_err(|_| server_error("folder key unavailable"))?;
         let key = crypto::cbc_decrypt(&sf_key, &wrapped)
             .ok()
             .filter(|k| k.len() == 32)
             .ok_or_else(|| bad_request("sharedFolderKey does not decrypt to a folder key"))?;
-        let data = Self::bytes_field(p, "data")?;
-        let name_ok = crypto::cbc_decrypt(&key, &data)
-            .ok()
-            .and_then(|d| serde_json::from_slice::<Value>(&d).ok())
-            .is_some_and(|v| v.get("name").is_some_and(Value::is_string));
-        if !name_ok {
-            return Err(bad_request(
-                "folder data does not decrypt to {\"name\": ...}",
-            ));
-        }
+        let data = bytes_field(p, "data")?;
+        check_folder_data(&key, &data)?;
         tracing::debug!(endpoint = "create_folder", folder = %uid, parent = %parent, "folder created");
         self.folders.push(Folder {
             uid,
@@ -1353,65 +1342,31 @@ impl Vault {
             key: wrapped,
             data,
         });
-        *changed = true;
         Ok(None)
     }
 
-    fn update_folder(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let uid = Self::str_field(p, "folderUid")?.to_string();
+    fn update_folder(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
+        let uid = str_field(p, "folderUid")?;
         let app = &self.apps[app_i];
-        let visible = self
-            .folder(&uid)
-            .is_some_and(|f| self.sees_shared_folder(app, &f.shared_folder));
-        if !visible {
-            return Err(err(
-                404,
-                "not_found",
-                format!("folder {uid} is not shared to this application"),
-            ));
-        }
-        if !app.editable {
-            return Err(denied("The application is read-only"));
-        }
-        let data = Self::bytes_field(p, "data")?;
+        let Some(i) = self
+            .folders
+            .iter()
+            .position(|f| f.uid == uid && self.sees_shared_folder(app, &f.shared_folder))
+        else {
+            return Err(not_shared("folder", uid));
+        };
+        check_editable(app)?;
+        let data = bytes_field(p, "data")?;
         let key = self
-            .folder_key(&uid)
-            .map_err(|_| err(500, "server_error", "folder key unavailable"))?;
-        let ok = crypto::cbc_decrypt(&key, &data)
-            .ok()
-            .and_then(|d| serde_json::from_slice::<Value>(&d).ok())
-            .is_some_and(|v| v.get("name").is_some_and(Value::is_string));
-        if !ok {
-            return Err(bad_request(
-                "folder data does not decrypt to {\"name\": ...}",
-            ));
-        }
-        if let Some(f) = self.folders.iter_mut().find(|f| f.uid == uid) {
-            f.data = data;
-        }
-        *changed = true;
+            .folder_key(uid)
+            .map_err(|_| server_error("folder key unavailable"))?;
+        check_folder_data(&key, &data)?;
+        self.folders[i].data = data;
         Ok(None)
     }
 
-    fn delete_folder(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let uids: Vec<String> = p
-            .get("folderUids")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad_request("folderUids is missing"))?
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
+    fn delete_folder(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
+        let uids = str_list(p, "folderUids").ok_or_else(|| bad_request("folderUids is missing"))?;
         let force = p
             .get("forceDeletion")
             .and_then(Value::as_bool)
@@ -1421,38 +1376,27 @@ impl Vault {
             let app = &self.apps[app_i];
             let (code, msg): (&str, String) = match self.folder(&uid) {
                 None => ("not_found", format!("folder {uid} does not exist")),
-                Some(f) if !self.sees_shared_folder(app, &f.shared_folder) => (
-                    "not_found",
-                    format!("folder {uid} is not shared to this application"),
-                ),
-                Some(_) if !app.editable => {
-                    ("access_denied", "The application is read-only".into())
+                Some(f) if !self.sees_shared_folder(app, &f.shared_folder) => {
+                    let e = not_shared("folder", &uid);
+                    (e.code, e.message)
                 }
+                Some(_) if !app.editable => ("access_denied", READ_ONLY.into()),
                 Some(f) if f.parent.is_none() => (
                     "access_denied",
                     "A shared folder cannot be deleted through Secrets Manager".into(),
                 ),
                 Some(_) => {
                     let tree = self.subtree(&uid);
-                    let has_records = self
-                        .records
-                        .iter()
-                        .any(|r| r.inner_folder.as_ref().is_some_and(|f| tree.contains(f)));
-                    if (tree.len() > 1 || has_records) && !force {
+                    let in_tree =
+                        |r: &Record| r.inner_folder.as_ref().is_some_and(|f| tree.contains(f));
+                    if (tree.len() > 1 || self.records.iter().any(in_tree)) && !force {
                         (
                             "folder_not_empty",
                             "The folder is not empty; use force deletion".into(),
                         )
                     } else {
-                        let gone: Vec<String> = self
-                            .records
-                            .iter()
-                            .filter(|r| r.inner_folder.as_ref().is_some_and(|f| tree.contains(f)))
-                            .map(|r| r.uid.clone())
-                            .collect();
-                        self.records.retain(|r| !gone.contains(&r.uid));
+                        self.records.retain(|r| !in_tree(r));
                         self.folders.retain(|f| !tree.contains(&f.uid));
-                        *changed = true;
                         tracing::debug!(endpoint = "delete_folder", folder = %uid, "folder deleted");
                         ("ok", String::new())
                     }
@@ -1511,30 +1455,16 @@ impl Vault {
             .collect()
     }
 
-    fn add_file(
-        &mut self,
-        app_i: usize,
-        p: &Value,
-        changed: &mut bool,
-    ) -> Result<Option<Value>, ApiError> {
-        let owner = Self::str_field(p, "ownerRecordUid")?.to_string();
+    fn add_file(&mut self, app_i: usize, p: &Value) -> Result<Option<Value>, ApiError> {
+        let owner = str_field(p, "ownerRecordUid")?.to_string();
         let i = self.editable_record(app_i, &owner)?;
-        let uid = Self::str_field(p, "fileRecordUid")?.to_string();
-        if !uid_ok(&uid) {
-            return Err(bad_request("fileRecordUid is not a valid uid"));
-        }
-        let taken = self.record_idx(&uid).is_some()
-            || self.folder(&uid).is_some()
-            || self
-                .records
-                .iter()
-                .any(|r| r.files.iter().any(|f| f.uid == uid));
-        if taken {
-            return Err(err(
-                409,
-                "already_exists",
-                format!("file {uid} already exists"),
-            ));
+        let uid = self.new_client_uid(p, "fileRecordUid", "file")?;
+        if self
+            .records
+            .iter()
+            .any(|r| r.files.iter().any(|f| f.uid == uid))
+        {
+            return Err(already_exists("file", &uid));
         }
         let size = p
             .get("fileSize")
@@ -1547,22 +1477,14 @@ impl Vault {
         }
         let rec_key = self
             .record_key(&self.records[i])
-            .map_err(|_| err(500, "server_error", "record key unavailable"))?;
-        let link_key = Self::bytes_field(p, "linkKey")?;
+            .map_err(|_| server_error("record key unavailable"))?;
+        let link_key = bytes_field(p, "linkKey")?;
         let file_key = crypto::gcm_decrypt(&rec_key, &link_key)
             .ok()
             .filter(|k| k.len() == 32)
             .ok_or_else(|| bad_request("linkKey does not decrypt with the owner record key"))?;
-        let meta = Self::bytes_field(p, "fileRecordData")?;
-        crypto::gcm_decrypt(&file_key, &meta)
-            .ok()
-            .and_then(|m| serde_json::from_slice::<Value>(&m).ok())
-            .ok_or_else(|| bad_request("fileRecordData does not decrypt with the file key"))?;
-        let owner_data = Self::bytes_field(p, "ownerRecordData")?;
-        crypto::gcm_decrypt(&rec_key, &owner_data)
-            .ok()
-            .and_then(|m| serde_json::from_slice::<Value>(&m).ok())
-            .ok_or_else(|| bad_request("ownerRecordData does not decrypt with the record key"))?;
+        let meta = gcm_json_field(p, "fileRecordData", &file_key, "file")?;
+        let owner_data = gcm_json_field(p, "ownerRecordData", &rec_key, "record")?;
         let entry = FileEntry {
             uid: uid.clone(),
             key: link_key,
@@ -1576,7 +1498,6 @@ impl Vault {
         r.data = owner_data;
         r.revision += 1;
         r.files.push(entry);
-        *changed = true;
         tracing::debug!(endpoint = "add_file", record = %owner, file = %uid, "file announced");
         Ok(Some(json!({
             "url": url,

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use common::*;
 use keeper_secrets_manager_core::dto::dtos::RecordCreate;
-use keeper_secrets_manager_core::dto::field_structs::KeeperField;
 use serde_json::json;
 
 #[test]
@@ -37,9 +36,11 @@ fn sdk_round_trips() {
     let t = Instant::now();
     for i in 0..n {
         let mut rc = RecordCreate::new("databaseCredentials", format!("synced {i}"), None);
-        let mut f = KeeperField::new("text", Some("keeperdb_local_id".into()));
-        f.value = json!([format!("local-{i}")]);
-        rc.append_custom_field(f);
+        rc.append_custom_field(field(
+            "text",
+            Some("keeperdb_local_id"),
+            json!([format!("local-{i}")]),
+        ));
         sm.create_secret("KeeperDbStorageFolder1", rc).unwrap();
     }
     println!(

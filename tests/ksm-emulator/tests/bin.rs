@@ -4,7 +4,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use common::*;
 use keeper_secrets_manager_core::prelude::*;
@@ -16,45 +16,80 @@ fn seed_path() -> String {
     format!("{}/seeds/demo.json", env!("CARGO_MANIFEST_DIR"))
 }
 
-struct Running {
+/// The binary serving the demo seed with the runner's CA; killed when dropped.
+struct Spawned {
     child: Child,
-    settings: Value,
+    stdout: BufReader<ChildStdout>,
 }
 
-impl Drop for Running {
+impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn run(extra: &[&str]) -> Running {
-    let ca = ca_dir();
+fn spawn(extra: &[&str]) -> Spawned {
     let mut child = Command::new(BIN)
-        .args(["--seed", &seed_path(), "--port", "0", "--json", "--ca-dir"])
-        .arg(&ca)
+        .args(["--seed", &seed_path(), "--port", "0", "--ca-dir"])
+        .arg(ca_dir())
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn the emulator binary");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let settings: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("settings line {line:?}: {e}"));
-    Running { child, settings }
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    Spawned { child, stdout }
 }
 
-fn sdk_options(s: &Value, token: &str, storage: KvStoreType) -> ClientOptions {
-    let mut o = ClientOptionsBuilder::new(storage)
-        .token(token)
-        .proxy_url(s["proxy_url"].as_str().unwrap())
-        .build();
-    o.set_server_public_key(s["server_public_key"].as_str().unwrap());
-    o.set_server_public_key_id(s["server_public_key_id"].as_str().unwrap());
-    o
+/// The binary with `--json`, and the settings it printed.
+struct Running {
+    _child: Spawned,
+    settings: Value,
+}
+
+fn run(extra: &[&str]) -> Running {
+    let mut child = spawn(&[&["--json"], extra].concat());
+    let mut line = String::new();
+    child.stdout.read_line(&mut line).unwrap();
+    let settings: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("settings line {line:?}: {e}"));
+    Running {
+        _child: child,
+        settings,
+    }
+}
+
+impl Running {
+    /// SDK options from the printed settings.
+    fn options(&self, token: &str, storage: KvStoreType) -> ClientOptions {
+        let s = &self.settings;
+        let mut o = ClientOptionsBuilder::new(storage)
+            .token(token)
+            .proxy_url(s["proxy_url"].as_str().unwrap())
+            .build();
+        o.set_server_public_key(s["server_public_key"].as_str().unwrap());
+        o.set_server_public_key_id(s["server_public_key_id"].as_str().unwrap());
+        o
+    }
+
+    /// A client with the printed token.
+    fn client(&self) -> SecretsManager {
+        let token = self.settings["token"].as_str().unwrap();
+        SecretsManager::new(self.options(token, memory())).unwrap()
+    }
+}
+
+/// Runs the binary to completion.
+fn output(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// Runs the binary, which must fail, and returns what it printed on stderr.
+fn failure(args: &[&str]) -> String {
+    let out = output(args);
+    assert!(!out.status.success(), "{args:?} must fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -72,8 +107,7 @@ fn printed_token_and_settings_let_the_sdk_in() {
         Path::new(s["ca_cert"].as_str().unwrap()),
         ca_dir().join("ca.pem")
     );
-    let mut sm =
-        SecretsManager::new(sdk_options(s, s["token"].as_str().unwrap(), memory())).unwrap();
+    let mut sm = emu.client();
     let records = sm.get_secrets(vec![]).expect("reads through the binary");
     assert_eq!(
         std_value(by_title(&records, "Orders (PostgreSQL)"), "password"),
@@ -88,16 +122,8 @@ fn persisted_vault_survives_a_restart_and_bound_clients_keep_working() {
     let state_arg = state.to_str().unwrap();
 
     let first = run(&["--persist", state_arg]);
-    let mut sm = SecretsManager::new(sdk_options(
-        &first.settings,
-        first.settings["token"].as_str().unwrap(),
-        memory(),
-    ))
-    .unwrap();
-    let mut rec = sm
-        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
-        .unwrap()
-        .remove(0);
+    let mut sm = first.client();
+    let mut rec = fetch(&mut sm, "PgOrdersDatabaseRec001");
     rec.set_standard_field_value_mut("password", json!("rotated-Passw0rd"))
         .unwrap();
     sm.update_secret(rec).unwrap();
@@ -120,11 +146,8 @@ fn persisted_vault_survives_a_restart_and_bound_clients_keep_working() {
     let second = run(&["--persist", state_arg]);
     assert_eq!(second.settings["server_public_key"], first_key(&saved));
     let storage = KvStoreType::InMemory(InMemoryKeyValueStorage::new(Some(saved)).unwrap());
-    let mut again = SecretsManager::new(sdk_options(&second.settings, "", storage)).unwrap();
-    let rec = again
-        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
-        .expect("bound client after restart")
-        .remove(0);
+    let mut again = SecretsManager::new(second.options("", storage)).unwrap();
+    let rec = fetch(&mut again, "PgOrdersDatabaseRec001");
     assert_eq!(std_value(&rec, "password"), json!("rotated-Passw0rd"));
     assert_eq!(rec.revision, Some(2));
 }
@@ -136,21 +159,12 @@ fn first_key(saved: &str) -> Value {
 
 #[test]
 fn human_output_names_token_proxy_and_ca() {
-    let ca = ca_dir();
-    let mut child = Command::new(BIN)
-        .args(["--seed", &seed_path(), "--port", "0", "--ca-dir"])
-        .arg(&ca)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = spawn(&[]);
     let mut text = String::new();
     for _ in 0..8 {
-        out.read_line(&mut text).unwrap();
+        child.stdout.read_line(&mut text).unwrap();
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     for want in [
         "one-time token:        ksm.test:",
         "proxy_url:             http://127.0.0.1:",
@@ -166,9 +180,7 @@ fn bad_arguments_fail_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"records":[{"title":"no type"}]}"#).unwrap();
-    let out = Command::new(BIN).arg("--seed").arg(&bad).output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = failure(&["--seed", bad.to_str().unwrap()]);
     assert!(
         err.contains("bad seed") && err.contains("bad.json") && err.contains("type"),
         "{err}"
@@ -180,33 +192,21 @@ fn bad_arguments_fail_with_a_clear_message() {
         r#"{"records":[{"type":"login","title":"t","folder":"Nowhere"}]}"#,
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("--seed")
-        .arg(&dangling)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("Nowhere"), "{err}");
+    let err = failure(&["--seed", dangling.to_str().unwrap()]);
+    assert!(err.contains("Nowhere"), "{err}");
 
-    let out = Command::new(BIN)
-        .args(["--seed", &seed_path(), "--fault", "explode"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("explode"), "{err}");
+    let err = failure(&["--seed", &seed_path(), "--fault", "explode"]);
+    assert!(err.contains("explode"), "{err}");
 
-    let out = Command::new(BIN).output().unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seed"));
+    let err = failure(&[]);
+    assert!(err.contains("--seed"), "{err}");
 }
 
 #[test]
 fn make_ca_creates_once_and_reuses() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["make-ca", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let make_ca = || output(&["make-ca", "--out", dir.path().to_str().unwrap()]);
+    let out = make_ca();
     assert!(out.status.success());
     let path = String::from_utf8(out.stdout).unwrap();
     assert_eq!(Path::new(path.trim()), dir.path().join("ca.pem"));
@@ -221,12 +221,7 @@ fn make_ca_creates_once_and_reuses() {
             .mode();
         assert_eq!(mode & 0o077, 0, "the CA key is private to its owner");
     }
-    let again = Command::new(BIN)
-        .args(["make-ca", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(again.status.success());
+    assert!(make_ca().status.success());
     assert_eq!(
         std::fs::read_to_string(dir.path().join("ca.pem")).unwrap(),
         pem,
@@ -237,9 +232,7 @@ fn make_ca_creates_once_and_reuses() {
 #[test]
 fn faults_from_the_command_line_apply() {
     let emu = run(&["--fault", "status=503,endpoint=get_secret,after=3"]);
-    let s = &emu.settings;
-    let mut sm =
-        SecretsManager::new(sdk_options(s, s["token"].as_str().unwrap(), memory())).unwrap();
+    let mut sm = emu.client();
     sm.get_secrets(vec![])
         .expect("binding takes two get_secret requests");
     sm.get_secrets(vec![]).expect("third request passes");

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use keeper_secrets_manager_core::dto::dtos::RecordCreate;
-use keeperdb_ksm_emulator::{Emulator, EmulatorConfig};
+use keeperdb_ksm_emulator::Emulator;
 
 #[test]
 fn clients_in_parallel_each_bind_and_write() {
@@ -36,12 +36,7 @@ fn clients_in_parallel_each_bind_and_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_and_stops_inside_an_async_runtime() {
-    let emu = Emulator::start(EmulatorConfig {
-        seed: demo_seed(),
-        ca_dir: Some(ca_dir()),
-        ..EmulatorConfig::default()
-    })
-    .expect("start from async code");
+    let emu = Emulator::start(demo_config()).expect("start from async code");
     let token = emu.issue_default_token().unwrap();
     let opts = options(&emu, &token, memory());
     // The SDK is blocking: it runs in spawn_blocking, as keeperdb's host does.

@@ -6,14 +6,34 @@ use std::time::Duration;
 
 use common::*;
 use keeper_secrets_manager_core::prelude::*;
-use keeperdb_ksm_emulator::{EmulatorConfig, Fault, FaultRule};
+use keeperdb_ksm_emulator::{EmulatorConfig, EmulatorHandle, Fault, FaultRule};
 
-fn get_secret_count(emu: &keeperdb_ksm_emulator::EmulatorHandle) -> u64 {
+fn get_secret_count(emu: &EmulatorHandle) -> u64 {
     emu.stats()
         .by_endpoint
         .get("get_secret")
         .copied()
         .unwrap_or(0)
+}
+
+/// Fires `rule` once: returns the error the next read gets, after checking that the read
+/// after it succeeds again.
+fn error_once_then_recovery(
+    emu: &EmulatorHandle,
+    sm: &mut SecretsManager,
+    rule: FaultRule,
+) -> KSMRError {
+    emu.set_faults(vec![rule.times(1)]);
+    let e = sm
+        .get_secrets(vec![])
+        .expect_err("the fault reaches the SDK");
+    assert_eq!(
+        sm.get_secrets(vec![])
+            .expect("the next read succeeds")
+            .len(),
+        8
+    );
+    e
 }
 
 #[test]
@@ -57,49 +77,38 @@ fn endless_throttle_ends_in_throttled_error() {
 fn http_5xx_is_an_invalid_json_response() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    emu.set_faults(vec![FaultRule::new(Fault::HttpStatus(503)).times(1)]);
-    let e = sm.get_secrets(vec![]).expect_err("503");
+    let e = error_once_then_recovery(&emu, &mut sm, FaultRule::new(Fault::HttpStatus(503)));
     assert!(
         matches!(&e, KSMRError::DeserializationError(m) if m.contains("Invalid JSON response") && m.contains("503")),
         "{e:?}"
     );
-    assert_eq!(sm.get_secrets(vec![]).expect("next call is fine").len(), 8);
 }
 
 #[test]
 fn dropped_connection_is_a_transport_error() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    emu.set_faults(vec![
-        FaultRule::new(Fault::DropConnection)
-            .on("get_secret")
-            .times(1),
-    ]);
-    let e = sm.get_secrets(vec![]).expect_err("connection dropped");
+    let rule = FaultRule::new(Fault::DropConnection).on("get_secret");
+    let e = error_once_then_recovery(&emu, &mut sm, rule);
     assert!(
         matches!(&e, KSMRError::SecretManagerCreationError(m) if m.contains("error sending request for url")),
         "{e:?}"
     );
-    assert_eq!(sm.get_secrets(vec![]).expect("reconnects").len(), 8);
 }
 
 #[test]
 fn body_cut_half_way_is_its_own_error() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    emu.set_faults(vec![
-        FaultRule::new(Fault::SlowBody {
-            chunk_delay: Duration::ZERO,
-            truncate: true,
-        })
-        .times(1),
-    ]);
-    let e = sm.get_secrets(vec![]).expect_err("truncated body");
+    let rule = FaultRule::new(Fault::SlowBody {
+        chunk_delay: Duration::ZERO,
+        truncate: true,
+    });
+    let e = error_once_then_recovery(&emu, &mut sm, rule);
     assert!(
         matches!(&e, KSMRError::SecretManagerCreationError(m) if m.contains("error decoding response body for url")),
         "a cut body must not look like a refused connection: {e:?}"
     );
-    assert_eq!(sm.get_secrets(vec![]).expect("recovers").len(), 8);
 }
 
 #[test]
@@ -157,10 +166,8 @@ fn faults_start_after_a_request_count_and_target_one_endpoint() {
 #[test]
 fn faults_set_at_start_apply_to_binding() {
     let emu = start(EmulatorConfig {
-        seed: demo_seed(),
-        ca_dir: Some(ca_dir()),
         faults: vec![FaultRule::parse("throttle=0.02,endpoint=get_secret,times=1").unwrap()],
-        ..EmulatorConfig::default()
+        ..demo_config()
     });
     let mut sm = client(&emu);
     assert_eq!(

@@ -24,6 +24,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
+// Deliberately not the emulator's own crypto module: a mistake shared by both sides would
+// otherwise go unnoticed.
 fn gcm_enc(key: &[u8], plain: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut nonce);
@@ -139,12 +141,19 @@ fn read_reply(s: &mut impl Read) -> Reply {
     }
 }
 
-fn raw_request(emu: &EmulatorHandle, bytes: &[u8]) -> Reply {
-    let mut s = tunnel(emu);
+fn exchange(s: &mut (impl Read + Write), bytes: &[u8]) -> Reply {
     s.write_all(bytes).unwrap();
     s.flush().unwrap();
-    read_reply(&mut s)
+    read_reply(s)
 }
+
+fn raw_request(emu: &EmulatorHandle, bytes: &[u8]) -> Reply {
+    exchange(&mut tunnel(emu), bytes)
+}
+
+/// The request headers a tamper function may change: TransmissionKey, PublicKeyId,
+/// Authorization, in that order.
+type Headers = Vec<(String, String)>;
 
 /// A KSM client written from the protocol doc.
 struct RawClient {
@@ -197,7 +206,7 @@ impl RawClient {
         emu: &EmulatorHandle,
         endpoint: &str,
         payload: &[u8],
-        tamper: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>, &mut Vec<(String, String)>),
+        tamper: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>, &mut Headers),
     ) -> Sent {
         let mut tk = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut tk);
@@ -234,13 +243,26 @@ impl RawClient {
         }
     }
 
+    /// Sends `payload` as it is, untampered.
+    fn send_plain(&self, emu: &EmulatorHandle, endpoint: &str, payload: &[u8]) -> Reply {
+        self.send(emu, endpoint, payload, |_, _, _| {}).reply
+    }
+
+    /// A `get_secret` (binding when `bind`), changed by `tamper` before it goes out.
+    fn get_secret_tampered(
+        &self,
+        emu: &EmulatorHandle,
+        bind: bool,
+        tamper: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>, &mut Headers),
+    ) -> Reply {
+        let payload = self.payload(bind).to_string();
+        self.send(emu, "get_secret", payload.as_bytes(), tamper)
+            .reply
+    }
+
     fn get_secret(&self, emu: &EmulatorHandle, bind: bool) -> Sent {
-        self.send(
-            emu,
-            "get_secret",
-            self.payload(bind).to_string().as_bytes(),
-            |_, _, _| {},
-        )
+        let payload = self.payload(bind).to_string();
+        self.send(emu, "get_secret", payload.as_bytes(), |_, _, _| {})
     }
 }
 
@@ -302,43 +324,25 @@ fn bad_signature_is_refused() {
     let c = RawClient::new(&emu);
     assert_eq!(c.get_secret(&emu, true).reply.status, 200);
     let other = SigningKey::random(&mut rand::thread_rng());
-    let r = c.send(
-        &emu,
-        "get_secret",
-        c.payload(false).to_string().as_bytes(),
-        |etk, body, h| {
-            let mut signed = etk.clone();
-            signed.extend_from_slice(body);
-            let sig: DerSignature = other.sign(&signed);
-            h[2].1 = format!("Signature {}", STANDARD.encode(sig.as_bytes()));
-        },
-    );
-    assert_error(&r.reply, 403, "access_denied", "Signature is invalid");
-    let r = c.send(
-        &emu,
-        "get_secret",
-        c.payload(false).to_string().as_bytes(),
-        |_, _, h| {
-            h[2].1 = "Signature !!!not-base64!!!".into();
-        },
-    );
-    assert_error(&r.reply, 403, "access_denied", "Signature is invalid");
+    let r = c.get_secret_tampered(&emu, false, |etk, body, h| {
+        let mut signed = etk.clone();
+        signed.extend_from_slice(body);
+        let sig: DerSignature = other.sign(&signed);
+        h[2].1 = format!("Signature {}", STANDARD.encode(sig.as_bytes()));
+    });
+    assert_error(&r, 403, "access_denied", "Signature is invalid");
+    let r = c.get_secret_tampered(&emu, false, |_, _, h| {
+        h[2].1 = "Signature !!!not-base64!!!".into();
+    });
+    assert_error(&r, 403, "access_denied", "Signature is invalid");
 }
 
 #[test]
 fn wrong_key_id_gets_the_key_hint_once() {
     let emu = start_demo();
     let c = RawClient::new(&emu);
-    let wrong =
-        |_: &mut Vec<u8>, _: &mut Vec<u8>, h: &mut Vec<(String, String)>| h[1].1 = "7".into();
-    let first = c
-        .send(
-            &emu,
-            "get_secret",
-            c.payload(true).to_string().as_bytes(),
-            wrong,
-        )
-        .reply;
+    let wrong = |_: &mut Vec<u8>, _: &mut Vec<u8>, h: &mut Headers| h[1].1 = "7".into();
+    let first = c.get_secret_tampered(&emu, true, wrong);
     let v = first.json();
     assert_eq!(
         (first.status, v["error"].as_str(), v["key_id"].as_str()),
@@ -346,14 +350,7 @@ fn wrong_key_id_gets_the_key_hint_once() {
         "{v}"
     );
     // A client that ignores the hint (the SDK in custom-key mode does) is not kept looping.
-    let second = c
-        .send(
-            &emu,
-            "get_secret",
-            c.payload(true).to_string().as_bytes(),
-            wrong,
-        )
-        .reply;
+    let second = c.get_secret_tampered(&emu, true, wrong);
     let v = second.json();
     assert_eq!(v["error"], "key");
     assert!(v.get("key_id").is_none(), "{v}");
@@ -368,18 +365,17 @@ fn wrong_key_id_gets_the_key_hint_once() {
 fn tampered_ciphertext_is_refused() {
     let emu = start_demo();
     let c = RawClient::new(&emu);
-    let p = c.payload(true).to_string();
-    let r = c.send(&emu, "get_secret", p.as_bytes(), |_, body, _| {
+    let r = c.get_secret_tampered(&emu, true, |_, body, _| {
         let n = body.len() - 1;
         body[n] ^= 0x01;
     });
     // The signature covers the original body, but decryption fails first.
-    assert_error(&r.reply, 400, "bad_request", "decrypt the payload");
-    let r = c.send(&emu, "get_secret", p.as_bytes(), |etk, _, h| {
+    assert_error(&r, 400, "bad_request", "decrypt the payload");
+    let r = c.get_secret_tampered(&emu, true, |etk, _, h| {
         etk[70] ^= 0x01;
         h[0].1 = STANDARD.encode(&*etk);
     });
-    assert_error(&r.reply, 400, "bad_request", "transmission key");
+    assert_error(&r, 400, "bad_request", "transmission key");
     assert_eq!(emu.bound_clients(), 0);
     assert_eq!(
         c.get_secret(&emu, true).reply.status,
@@ -392,54 +388,29 @@ fn tampered_ciphertext_is_refused() {
 fn bad_json_and_missing_fields_are_bad_requests() {
     let emu = start_demo();
     let c = RawClient::new(&emu);
-    let r = c.send(&emu, "get_secret", b"{not json", |_, _, _| {});
-    assert_error(&r.reply, 400, "bad_request", "not valid JSON");
-    let r = c.send(
-        &emu,
-        "get_secret",
-        br#"{"clientVersion":"mr17.3.0"}"#,
-        |_, _, _| {},
-    );
-    assert_error(&r.reply, 400, "bad_request", "clientId");
-    let r = c.send(
-        &emu,
-        "get_secret",
-        br#"{"clientId":"bm90LWEtY2xpZW50"}"#,
-        |_, _, _| {},
-    );
+    let r = c.send_plain(&emu, "get_secret", b"{not json");
+    assert_error(&r, 400, "bad_request", "not valid JSON");
+    let r = c.send_plain(&emu, "get_secret", br#"{"clientVersion":"mr17.3.0"}"#);
+    assert_error(&r, 400, "bad_request", "clientId");
+    let r = c.send_plain(&emu, "get_secret", br#"{"clientId":"bm90LWEtY2xpZW50"}"#);
     assert_error(
-        &r.reply,
+        &r,
         403,
         "access_denied",
         "Unable to validate application access",
     );
-    let r = c.send(
-        &emu,
-        "get_secret",
-        c.payload(true).to_string().as_bytes(),
-        |_, _, h| {
-            h.remove(0);
-        },
-    );
-    assert_error(&r.reply, 400, "bad_request", "TransmissionKey");
+    let r = c.get_secret_tampered(&emu, true, |_, _, h| {
+        h.remove(0);
+    });
+    assert_error(&r, 400, "bad_request", "TransmissionKey");
     assert_eq!(c.get_secret(&emu, true).reply.status, 200);
     // A bound client sending junk to a write endpoint gets a precise error.
-    let r = c.send(
-        &emu,
-        "create_secret",
-        json!({"clientId": c.client_id, "recordUid": "x"})
-            .to_string()
-            .as_bytes(),
-        |_, _, _| {},
-    );
-    assert_error(&r.reply, 400, "bad_request", "folderUid is missing");
-    let r = c.send(
-        &emu,
-        "update_secret",
-        json!({"clientId": c.client_id, "recordUid": "PgOrdersDatabaseRec001", "revision": 1, "data": "AAAA"}).to_string().as_bytes(),
-        |_, _, _| {},
-    );
-    assert_error(&r.reply, 400, "bad_request", "does not decrypt");
+    let junk = json!({"clientId": c.client_id, "recordUid": "x"});
+    let r = c.send_plain(&emu, "create_secret", junk.to_string().as_bytes());
+    assert_error(&r, 400, "bad_request", "folderUid is missing");
+    let junk = json!({"clientId": c.client_id, "recordUid": "PgOrdersDatabaseRec001", "revision": 1, "data": "AAAA"});
+    let r = c.send_plain(&emu, "update_secret", junk.to_string().as_bytes());
+    assert_error(&r, 400, "bad_request", "does not decrypt");
 }
 
 #[test]
@@ -490,11 +461,11 @@ fn direct_tls_and_other_host_names_are_served() {
         (false, "127.0.0.1"),
         (true, "localhost"),
     ] {
-        let mut s = tls_stream(&emu, via_connect, host);
-        s.write_all(b"POST /api/rest/sm/v1/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-        s.flush().unwrap();
-        assert_error(&read_reply(&mut s), 404, "not_found", "No such endpoint");
+        let r = exchange(
+            &mut tls_stream(&emu, via_connect, host),
+            b"POST /api/rest/sm/v1/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_error(&r, 404, "not_found", "No such endpoint");
     }
 }
 

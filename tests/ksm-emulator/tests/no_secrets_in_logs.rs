@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use keeper_secrets_manager_core::dto::dtos::RecordCreate;
-use keeper_secrets_manager_core::dto::field_structs::KeeperField;
 use keeperdb_ksm_emulator::{Fault, FaultRule};
 use serde_json::json;
 
@@ -41,18 +40,14 @@ fn a_full_session_logs_no_secret() {
 
     let emu = start_demo();
     let token = emu.issue_default_token().unwrap();
-    let mut sm =
-        keeper_secrets_manager_core::prelude::SecretsManager::new(options(&emu, &token, memory()))
-            .unwrap();
+    let mut sm = client_for(&emu, &token);
     let records = sm.get_secrets(vec![]).unwrap();
     let config = saved_config(&sm);
 
     let mut rc = RecordCreate::new("databaseCredentials", "logged?", None);
-    let mut pw = KeeperField::new("password", None);
-    pw.value = json!(["created-Secret-9x"]);
-    rc.append_standard_fields(pw);
+    rc.append_standard_fields(field("password", None, json!(["created-Secret-9x"])));
     let uid = sm.create_secret("KeeperDbStorageFolder1", rc).unwrap();
-    let mut rec = sm.get_secrets(vec![uid.clone()]).unwrap().remove(0);
+    let mut rec = fetch(&mut sm, &uid);
     rec.set_standard_field_value_mut("password", json!("updated-Secret-7y"))
         .unwrap();
     sm.update_secret(rec).unwrap();
@@ -62,10 +57,7 @@ fn a_full_session_logs_no_secret() {
     ]);
     sm.get_secrets(vec![]).unwrap();
     sm.delete_secret(vec![uid]).unwrap();
-    let replay =
-        keeper_secrets_manager_core::prelude::SecretsManager::new(options(&emu, &token, memory()))
-            .unwrap()
-            .get_secrets(vec![]);
+    let replay = client_for(&emu, &token).get_secrets(vec![]);
     assert!(replay.is_err());
     drop(emu);
 

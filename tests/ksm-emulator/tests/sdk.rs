@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use keeper_secrets_manager_core::dto::dtos::RecordCreate;
-use keeper_secrets_manager_core::dto::field_structs::KeeperField;
 use keeper_secrets_manager_core::dto::payload::{CreateOptions, QueryOptions};
 use keeper_secrets_manager_core::prelude::*;
 use keeperdb_ksm_emulator::{EmulatorConfig, Seed};
@@ -193,12 +192,6 @@ fn get_folders_lists_shared_folders_and_subfolders_with_names() {
     assert_eq!(sm.get_secrets(vec![]).unwrap().len(), 8);
 }
 
-fn field(kind: &str, label: Option<&str>, value: serde_json::Value) -> KeeperField {
-    let mut f = KeeperField::new(kind, label.map(str::to_string));
-    f.value = value;
-    f
-}
-
 fn db_record(title: &str, local_id: &str, password: &str) -> RecordCreate {
     let mut rc = RecordCreate::new(
         "databaseCredentials",
@@ -226,27 +219,23 @@ fn create_update_delete_a_record_in_a_shared_folder() {
         .create_secret(STORAGE, db_record("synced pg", "local-1", "first-Secret"))
         .expect("create");
 
-    let stored = emu
-        .records()
-        .into_iter()
-        .find(|r| r.uid == uid)
-        .expect("emulator holds the new record");
-    assert_eq!(stored.title, "synced pg");
-    assert_eq!(stored.folder_uid.as_deref(), Some(STORAGE));
-    assert_eq!(stored.revision, 1);
-    assert_eq!(stored.custom("keeperdb_local_id"), Some(&json!("local-1")));
-    assert_eq!(stored.field("password"), Some(&json!("first-Secret")));
+    let held = stored(&emu, &uid);
+    assert_eq!(held.title, "synced pg");
+    assert_eq!(held.folder_uid.as_deref(), Some(STORAGE));
+    assert_eq!(held.revision, 1);
+    assert_eq!(held.custom("keeperdb_local_id"), Some(&json!("local-1")));
+    assert_eq!(held.field("password"), Some(&json!("first-Secret")));
 
-    let mut rec = sm.get_secrets(vec![uid.clone()]).unwrap().remove(0);
+    let mut rec = fetch(&mut sm, &uid);
     assert_eq!(rec.folder_uid, STORAGE);
     assert_eq!(custom_value(&rec, "keeperdb_local_id"), json!("local-1"));
     rec.set_standard_field_value_mut("password", json!("second-Secret"))
         .unwrap();
     sm.update_secret(rec).expect("update");
-    let stored = emu.records().into_iter().find(|r| r.uid == uid).unwrap();
-    assert_eq!(stored.revision, 2);
-    assert_eq!(stored.field("password"), Some(&json!("second-Secret")));
-    let reread = sm.get_secrets(vec![uid.clone()]).unwrap().remove(0);
+    let held = stored(&emu, &uid);
+    assert_eq!(held.revision, 2);
+    assert_eq!(held.field("password"), Some(&json!("second-Secret")));
+    let reread = fetch(&mut sm, &uid);
     assert_eq!(std_value(&reread, "password"), json!("second-Secret"));
     assert_eq!(reread.revision, Some(2));
 
@@ -265,10 +254,7 @@ fn create_update_delete_a_record_in_a_shared_folder() {
 fn stale_revision_update_is_refused() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    let a = sm
-        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
-        .unwrap()
-        .remove(0);
+    let a = fetch(&mut sm, "PgOrdersDatabaseRec001");
     let mut b = a.clone();
     let mut a = a;
     a.set_standard_field_value_mut("password", json!("by-a"))
@@ -281,12 +267,8 @@ fn stale_revision_update_is_refused() {
         .expect_err("second writer read an old revision")
         .to_string();
     assert!(e.contains("out_of_sync"), "{e}");
-    let stored = emu
-        .records()
-        .into_iter()
-        .find(|r| r.uid == "PgOrdersDatabaseRec001")
-        .unwrap();
-    assert_eq!(stored.field("password"), Some(&json!("by-a")));
+    let held = stored(&emu, "PgOrdersDatabaseRec001");
+    assert_eq!(held.field("password"), Some(&json!("by-a")));
 }
 
 #[test]
@@ -296,10 +278,10 @@ fn create_record_in_subfolder_and_create_delete_folders() {
     let uid = sm
         .create_secret(STAGING, db_record("in staging", "local-2", "pw-2"))
         .expect("create in subfolder");
-    let stored = emu.records().into_iter().find(|r| r.uid == uid).unwrap();
-    assert_eq!(stored.folder_uid.as_deref(), Some(STAGING));
-    assert_eq!(stored.shared_folder_uid.as_deref(), Some(DATABASES));
-    let via_sdk = sm.get_secrets(vec![uid.clone()]).unwrap().remove(0);
+    let held = stored(&emu, &uid);
+    assert_eq!(held.folder_uid.as_deref(), Some(STAGING));
+    assert_eq!(held.shared_folder_uid.as_deref(), Some(DATABASES));
+    let via_sdk = fetch(&mut sm, &uid);
     assert_eq!(via_sdk.inner_folder_uid.as_deref(), Some(STAGING));
 
     let folder = sm
@@ -343,12 +325,7 @@ fn create_record_in_subfolder_and_create_delete_folders() {
         .create_secret(&nested, db_record("deep", "local-3", "pw-3"))
         .expect("create in nested folder");
     assert_eq!(
-        emu.records()
-            .iter()
-            .find(|r| r.uid == rec)
-            .unwrap()
-            .folder_uid
-            .as_deref(),
+        stored(&emu, &rec).folder_uid.as_deref(),
         Some(folder.as_str())
     );
 
@@ -382,9 +359,9 @@ fn create_record_in_subfolder_and_create_delete_folders() {
 fn one_time_token_binds_only_one_client() {
     let emu = start_demo();
     let token = emu.issue_default_token().unwrap();
-    let mut first = SecretsManager::new(options(&emu, &token, memory())).unwrap();
+    let mut first = client_for(&emu, &token);
     first.get_secrets(vec![]).expect("first use binds");
-    let mut second = SecretsManager::new(options(&emu, &token, memory())).unwrap();
+    let mut second = client_for(&emu, &token);
     let e = second
         .get_secrets(vec![])
         .expect_err("a used token must not bind again")
@@ -406,7 +383,7 @@ fn one_time_token_binds_only_one_client() {
 fn token_never_issued_is_refused() {
     let emu = start_demo();
     let fake = "ksm.test:YyIhK5wXFHj36wGBAOmBsxI3v5rIruINrC8KXjyM58c";
-    let mut sm = SecretsManager::new(options(&emu, fake, memory())).unwrap();
+    let mut sm = client_for(&emu, fake);
     let e = sm
         .get_secrets(vec![])
         .expect_err("unknown token")
@@ -436,7 +413,7 @@ fn bound_config_reloads_without_the_token() {
 fn read_only_app_sees_its_folder_and_cannot_write() {
     let emu = start_demo();
     let token = emu.issue_token("read-only reporting").unwrap();
-    let mut sm = SecretsManager::new(options(&emu, &token, memory())).unwrap();
+    let mut sm = client_for(&emu, &token);
     let records = sm.get_secrets(vec![]).unwrap();
     assert!(
         records.iter().all(|r| r.folder_uid == DATABASES),
@@ -459,11 +436,9 @@ fn read_only_app_sees_its_folder_and_cannot_write() {
 #[test]
 fn client_without_the_emulator_ca_gets_a_tls_error() {
     // This emulator makes its own CA, which the client (trusting only the runner's CA) lacks.
-    ca_dir();
     let emu = start(EmulatorConfig {
-        seed: demo_seed(),
         ca_dir: None,
-        ..EmulatorConfig::default()
+        ..demo_config()
     });
     let mut sm = client(&emu);
     let e = sm
@@ -505,10 +480,7 @@ fn attached_files_download_and_upload() {
 
     let emu = start_demo();
     let mut sm = bound_client(&emu);
-    let mut pg = sm
-        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
-        .unwrap()
-        .remove(0);
+    let mut pg = fetch(&mut sm, "PgOrdersDatabaseRec001");
     assert_eq!(pg.files.len(), 1);
     let file = &mut pg.files[0];
     assert_eq!(
@@ -535,24 +507,17 @@ fn attached_files_download_and_upload() {
         data: vec![0u8, 1, 2, 255, 13, 10, 45, 45],
     };
     let new_uid = sm.upload_file(pg, upload).expect("upload");
-    let stored = emu
-        .records()
-        .into_iter()
-        .find(|r| r.uid == "PgOrdersDatabaseRec001")
-        .unwrap();
-    let f = stored
+    let held = stored(&emu, "PgOrdersDatabaseRec001");
+    let f = held
         .files
         .iter()
         .find(|f| f.uid == new_uid)
         .expect("emulator holds the upload");
     assert_eq!(f.content, [0u8, 1, 2, 255, 13, 10, 45, 45]);
     assert_eq!(f.meta["name"], "client.key");
-    assert_eq!(stored.revision, 2, "adding a file updates the owner record");
+    assert_eq!(held.revision, 2, "adding a file updates the owner record");
 
-    let mut again = sm
-        .get_secrets(vec!["PgOrdersDatabaseRec001".into()])
-        .unwrap()
-        .remove(0);
+    let mut again = fetch(&mut sm, "PgOrdersDatabaseRec001");
     assert_eq!(again.files.len(), 2);
     let f = again.files.iter_mut().find(|f| f.uid == new_uid).unwrap();
     assert_eq!(
@@ -569,16 +534,9 @@ fn rotation_transaction_can_be_rolled_back_or_finalized() {
     let emu = start_demo();
     let mut sm = bound_client(&emu);
     let uid = "PgOrdersDatabaseRec001";
-    let password = |emu: &keeperdb_ksm_emulator::EmulatorHandle| {
-        emu.records()
-            .into_iter()
-            .find(|r| r.uid == uid)
-            .unwrap()
-            .field("password")
-            .cloned()
-    };
+    let password = |emu| stored(emu, uid).field("password").cloned();
 
-    let mut rec = sm.get_secrets(vec![uid.into()]).unwrap().remove(0);
+    let mut rec = fetch(&mut sm, uid);
     rec.set_standard_field_value_mut("password", json!("rotating-1"))
         .unwrap();
     sm.update_secret_with_transaction(rec, UpdateTransactionType::Rotation)
@@ -591,7 +549,7 @@ fn rotation_transaction_can_be_rolled_back_or_finalized() {
         "rollback restores the old password"
     );
 
-    let mut rec = sm.get_secrets(vec![uid.into()]).unwrap().remove(0);
+    let mut rec = fetch(&mut sm, uid);
     rec.set_standard_field_value_mut("password", json!("rotating-2"))
         .unwrap();
     sm.update_secret_with_transaction(rec, UpdateTransactionType::Rotation)
@@ -628,7 +586,7 @@ fn owner_side_changes_reach_clients() {
         .set_field(uid, "password", json!("rotated-by-owner"))
         .unwrap();
     assert_eq!(rev, 2);
-    let rec = sm.get_secrets(vec![uid.into()]).unwrap().remove(0);
+    let rec = fetch(&mut sm, uid);
     assert_eq!(std_value(&rec, "password"), json!("rotated-by-owner"));
     assert_eq!(rec.revision, Some(2));
 
@@ -649,13 +607,7 @@ fn owner_side_changes_reach_clients() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no record with uid \"NoSuchRecord\""), "{e}");
-    let rev = emu
-        .records()
-        .iter()
-        .find(|r| r.uid == uid)
-        .unwrap()
-        .revision;
-    assert_eq!(rev, 3, "failed edits change nothing");
+    assert_eq!(stored(&emu, uid).revision, 3, "failed edits change nothing");
 
     emu.remove_record(uid).unwrap();
     assert!(sm.get_secrets(vec![uid.into()]).unwrap().is_empty());

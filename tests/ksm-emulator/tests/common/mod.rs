@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use keeper_secrets_manager_core::dto::field_structs::KeeperField;
 use keeper_secrets_manager_core::prelude::*;
-use keeperdb_ksm_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
+use keeperdb_ksm_emulator::{Emulator, EmulatorConfig, EmulatorHandle, RecordView, Seed};
 
 /// The CA directory the runner made with `keeperdb-ksm-emulator make-ca --out DIR`.
 /// The SDK trusts it only through `SSL_CERT_FILE=DIR/ca.pem`, read when its HTTP client is
@@ -19,13 +20,18 @@ pub fn demo_seed() -> Seed {
     Seed::from_json(keeperdb_ksm_emulator::DEMO_SEED_JSON).expect("demo seed parses")
 }
 
-/// An emulator on the demo seed, trusted through the runner's CA.
-pub fn start_demo() -> EmulatorHandle {
-    start(EmulatorConfig {
+/// The demo seed, with the runner's CA (so clients trust the emulator).
+pub fn demo_config() -> EmulatorConfig {
+    EmulatorConfig {
         seed: demo_seed(),
         ca_dir: Some(ca_dir()),
         ..EmulatorConfig::default()
-    })
+    }
+}
+
+/// An emulator on the demo seed, trusted through the runner's CA.
+pub fn start_demo() -> EmulatorHandle {
+    start(demo_config())
 }
 
 pub fn start(config: EmulatorConfig) -> EmulatorHandle {
@@ -50,7 +56,12 @@ pub fn memory() -> KvStoreType {
 /// A client made from a fresh token for the first app (not bound until its first call).
 pub fn client(emu: &EmulatorHandle) -> SecretsManager {
     let token = emu.issue_default_token().expect("token");
-    SecretsManager::new(options(emu, &token, memory())).expect("client")
+    client_for(emu, &token)
+}
+
+/// A client with in-memory storage for `token` (not bound until its first call).
+pub fn client_for(emu: &EmulatorHandle, token: &str) -> SecretsManager {
+    SecretsManager::new(options(emu, token, memory())).expect("client")
 }
 
 /// A bound client (it has made its first call).
@@ -91,4 +102,26 @@ pub fn std_value(r: &Record, name: &str) -> serde_json::Value {
 pub fn custom_value(r: &Record, name: &str) -> serde_json::Value {
     r.get_custom_field_value(name, true)
         .unwrap_or_else(|e| panic!("{}: custom {name}: {e}", r.title))
+}
+
+/// The one record `uid`, read through the SDK.
+pub fn fetch(sm: &mut SecretsManager, uid: &str) -> Record {
+    let mut got = sm.get_secrets(vec![uid.to_string()]).expect("get_secrets");
+    assert_eq!(got.len(), 1, "exactly record {uid}");
+    got.remove(0)
+}
+
+/// Record `uid` as the emulator holds it (decrypted).
+pub fn stored(emu: &EmulatorHandle, uid: &str) -> RecordView {
+    emu.records()
+        .into_iter()
+        .find(|r| r.uid == uid)
+        .unwrap_or_else(|| panic!("the emulator holds no record {uid}"))
+}
+
+/// A record field for `RecordCreate`.
+pub fn field(kind: &str, label: Option<&str>, value: serde_json::Value) -> KeeperField {
+    let mut f = KeeperField::new(kind, label.map(str::to_string));
+    f.value = value;
+    f
 }
