@@ -171,6 +171,15 @@ impl CancelState {
         self.requested.load(Ordering::SeqCst)
     }
 
+    /// Called once a statement stopped early has ended on the connection. SQLite's interrupt
+    /// flag stays raised after it stopped that statement, and must not stop the next one
+    /// (whose `begin` may already have run) unless a cancel was asked for it.
+    pub fn settle(&self) {
+        if let CancelTarget::Sqlite(flag) = &self.target {
+            flag.store(self.was_requested(), Ordering::SeqCst);
+        }
+    }
+
     /// Ask the server to stop the statement running now.
     pub async fn server_cancel(&self) -> Result<(), DriverError> {
         let work = async {

@@ -202,7 +202,8 @@ pub fn done(result: Result<u64, sqlx::Error>, cancel: &CancelState, ctx: &Ctx<'_
 /// The end of a statement with rows: `End`, or `Cancelled` if a cancel arrived while it ran.
 /// A statement stopped early is stopped on the server instead of read to its end, while we
 /// still hold the connection so that no later statement can be hit by this cancel; the ping
-/// waits until the connection is quiet again.
+/// waits until the connection is quiet again (for SQLite: until the worker thread has left
+/// the interrupted statement), then the cancel is taken back.
 pub async fn finish<C: sqlx::Connection>(
     end: PumpEnd,
     conn: &mut C,
@@ -222,6 +223,7 @@ pub async fn finish<C: sqlx::Connection>(
         PumpEnd::StoppedEarly => {
             let _ = cancel.server_cancel().await;
             let _ = conn.ping().await;
+            cancel.settle();
         }
     }
 }

@@ -184,3 +184,23 @@ fn chinook_reads_back_whole() {
     );
     assert_eq!(col(&b, "n").as_primitive::<Int64Type>().value(0), 3503);
 }
+
+#[test]
+fn a_new_statement_supersedes_an_unread_result_and_runs_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("sup.db"), true, false);
+    let mut old = start_rows(
+        conn.as_mut(),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) SELECT x FROM c",
+    );
+    assert!(old.next().unwrap().is_ok());
+    // The old reader is still alive and unread: the next statement must neither wait for it
+    // nor be hit by the interrupt that stops it.
+    let b = query(
+        conn.as_mut(),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT count(*) AS n FROM c",
+    );
+    assert_eq!(col(&b, "n").as_primitive::<Int64Type>().value(0), 100_000);
+    let err = error_at_end(old.as_mut()).expect("the superseded result ended as if complete");
+    assert!(err.to_string().contains("another statement"), "{err}");
+}
