@@ -22,6 +22,8 @@ use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
 pub type Shared = Arc<Locked<MySqlConnection>>;
 
+// Same mode names as pg.rs but a different sqlx enum, and MySQL has no `allow`: like
+// `prefer`, it takes TLS when the server offers it.
 fn ssl_mode(tls: &str) -> Result<MySqlSslMode, DriverError> {
     Ok(match tls {
         "disable" => MySqlSslMode::Disabled,
