@@ -140,4 +140,22 @@ pub fn internal(message: impl Into<String>) -> DriverError {
     DriverError::new(ErrorKind::Internal, message)
 }
 
+/// A value sqlx could not decode.
+pub fn decode_err(e: sqlx::error::BoxDynError) -> DriverError {
+    internal(e.to_string())
+}
+
+/// `e`, saying which column (numbered from 1) it came from.
+pub fn column_error(i: usize, name: &str, e: DriverError) -> DriverError {
+    DriverError::new(
+        e.kind,
+        format!("cannot read column {} ({name}): {}", i + 1, e.message),
+    )
+}
+
+/// A `tls` setting that is not one of the modes both server engines know.
+pub fn unknown_tls_mode(mode: &str) -> DriverError {
+    DriverError::new(ErrorKind::Connection, format!("unknown TLS mode `{mode}`"))
+}
+
 use sqlx::error::DatabaseError as _;

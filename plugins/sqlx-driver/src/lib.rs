@@ -11,6 +11,7 @@ mod columns;
 mod errors;
 mod mysql;
 mod pg;
+mod session;
 mod sqlite;
 mod stream;
 
@@ -122,13 +123,17 @@ impl Setup {
         self.password.as_ref().map(Password::expose)
     }
 
+    pub fn host(&self) -> &str {
+        self.params.host.as_deref().unwrap_or("localhost")
+    }
+
+    pub fn port(&self, default_port: u16) -> u16 {
+        self.params.port.unwrap_or(default_port)
+    }
+
     /// `host:port` for messages.
     pub fn target(&self, default_port: u16) -> String {
-        format!(
-            "{}:{}",
-            self.params.host.as_deref().unwrap_or("localhost"),
-            self.params.port.unwrap_or(default_port)
-        )
+        format!("{}:{}", self.host(), self.port(default_port))
     }
 }
 
@@ -140,8 +145,8 @@ pub(crate) enum EngineConn {
 
 /// How to stop a running statement on the server.
 pub(crate) enum CancelTarget {
-    Pg(pg::CancelInfo),
-    MySql(mysql::CancelInfo),
+    Pg(session::SideCancel<sqlx::postgres::PgConnectOptions>),
+    MySql(session::SideCancel<sqlx::mysql::MySqlConnectOptions>),
     Sqlite(Arc<AtomicBool>),
 }
 
@@ -166,12 +171,21 @@ impl CancelState {
         self.requested.load(Ordering::SeqCst)
     }
 
+    /// Called once a statement stopped early has ended on the connection. SQLite's interrupt
+    /// flag stays raised after it stopped that statement, and must not stop the next one
+    /// (whose `begin` may already have run) unless a cancel was asked for it.
+    pub fn settle(&self) {
+        if let CancelTarget::Sqlite(flag) = &self.target {
+            flag.store(self.was_requested(), Ordering::SeqCst);
+        }
+    }
+
     /// Ask the server to stop the statement running now.
     pub async fn server_cancel(&self) -> Result<(), DriverError> {
         let work = async {
             match &self.target {
-                CancelTarget::Pg(info) => pg::cancel(info).await,
-                CancelTarget::MySql(info) => mysql::cancel(info).await,
+                CancelTarget::Pg(side) => side.send().await,
+                CancelTarget::MySql(side) => side.send().await,
                 CancelTarget::Sqlite(flag) => {
                     flag.store(true, Ordering::SeqCst);
                     Ok(())

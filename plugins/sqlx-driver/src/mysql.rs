@@ -3,37 +3,27 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use keeperdb_driver_sdk::{CatalogRequest, DriverError, ErrorKind};
+use futures_util::StreamExt;
+use keeperdb_driver_sdk::{CatalogRequest, DriverError};
 use sqlx::mysql::types::MySqlTime;
 use sqlx::mysql::{
-    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlSslMode,
-    MySqlTypeInfo,
+    MySql, MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlSslMode, MySqlTypeInfo,
 };
-use sqlx::query::Query;
 use sqlx::{
     AssertSqlSafe, Column as _, ConnectOptions as _, Decode, Either, Executor as _, Row as _,
     SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
 };
-use tokio::sync::Mutex;
 
 use crate::columns::{Col, Page, Shape, field};
-use crate::errors::{Ctx, internal, map};
-use crate::stream::{Msg, PumpEnd, Tx, pump};
-use crate::{Args, CancelState, CancelTarget, EngineConn, Setup, cancelled};
+use crate::errors::{Ctx, column_error, decode_err, internal, map, unknown_tls_mode};
+use crate::session::{Locked, SideCancel, bind, connect_within};
+use crate::stream::{Msg, Tx, done, finish, pump};
+use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
-pub struct MyShared {
-    conn: Mutex<MySqlConnection>,
-    target: String,
-}
+pub type Shared = Arc<Locked<MySqlConnection>>;
 
-pub type Shared = Arc<MyShared>;
-
-pub struct CancelInfo {
-    opts: MySqlConnectOptions,
-    id: u64,
-    target: String,
-}
-
+// Same mode names as pg.rs but a different sqlx enum, and MySQL has no `allow`: like
+// `prefer`, it takes TLS when the server offers it.
 fn ssl_mode(tls: &str) -> Result<MySqlSslMode, DriverError> {
     Ok(match tls {
         "disable" => MySqlSslMode::Disabled,
@@ -41,12 +31,7 @@ fn ssl_mode(tls: &str) -> Result<MySqlSslMode, DriverError> {
         "require" => MySqlSslMode::Required,
         "verify-ca" => MySqlSslMode::VerifyCa,
         "verify-full" => MySqlSslMode::VerifyIdentity,
-        other => {
-            return Err(DriverError::new(
-                ErrorKind::Connection,
-                format!("unknown TLS mode `{other}`"),
-            ));
-        }
+        other => return Err(unknown_tls_mode(other)),
     })
 }
 
@@ -57,9 +42,10 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         target: &target,
         password: setup.password(),
     };
+    // The option setters below mirror pg.rs, but sqlx gives the two builders no common trait.
     let mut opts = MySqlConnectOptions::new()
-        .host(p.host.as_deref().unwrap_or("localhost"))
-        .port(p.port.unwrap_or(3306))
+        .host(setup.host())
+        .port(setup.port(3306))
         .ssl_mode(ssl_mode(&p.tls)?);
     if let Some(user) = &p.user {
         opts = opts.username(user);
@@ -73,19 +59,7 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
     if let Some(ca) = p.options.get("sslrootcert").or(p.options.get("ssl-ca")) {
         opts = opts.ssl_ca(ca);
     }
-    let mut conn = match tokio::time::timeout(setup.timeout, opts.connect()).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Err(map(e, &ctx)),
-        Err(_) => {
-            return Err(DriverError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "connecting to {target} timed out after {} ms",
-                    setup.timeout.as_millis()
-                ),
-            ));
-        }
-    };
+    let mut conn = connect_within(setup, &ctx, opts.connect()).await?;
     if p.read_only {
         sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")
             .execute(&mut conn)
@@ -96,29 +70,15 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         .fetch_one(&mut conn)
         .await
         .map_err(|e| map(e, &ctx))?;
-    let shared = Arc::new(MyShared {
-        conn: Mutex::new(conn),
+    let cancel = SideCancel {
+        opts,
+        sql: format!("KILL QUERY {id}"),
         target: target.clone(),
-    });
-    Ok((
-        EngineConn::MySql(shared),
-        CancelTarget::MySql(CancelInfo { opts, id, target }),
-    ))
-}
-
-pub async fn cancel(info: &CancelInfo) -> Result<(), DriverError> {
-    let ctx = Ctx {
-        target: &info.target,
-        password: None,
     };
-    let mut side = info.opts.connect().await.map_err(|e| map(e, &ctx))?;
-    // The id is a number we read from the server, not user text.
-    sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {}", info.id)))
-        .execute(&mut side)
-        .await
-        .map_err(|e| map(e, &ctx))?;
-    let _ = sqlx::Connection::close(side).await;
-    Ok(())
+    Ok((
+        EngineConn::MySql(Arc::new(Locked::new(conn, target))),
+        CancelTarget::MySql(cancel),
+    ))
 }
 
 pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
@@ -144,16 +104,6 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
             vec![schema.clone(), Some(table.clone())],
         ),
     }
-}
-
-fn bind<'q>(
-    mut q: Query<'q, MySql, MySqlArguments>,
-    args: &Args,
-) -> Query<'q, MySql, MySqlArguments> {
-    for a in args {
-        q = q.bind(a.clone());
-    }
-    q
 }
 
 /// How to decode one column.
@@ -201,10 +151,6 @@ fn kind_of(ti: &MySqlTypeInfo) -> (MyKind, Shape) {
         // DECIMAL keeps its exact text; JSON, ENUM, SET, CHAR, VARCHAR, TEXT are text.
         _ => (MyKind::Text, Shape::Utf8),
     }
-}
-
-fn decode_err(e: sqlx::error::BoxDynError) -> DriverError {
-    internal(e.to_string())
 }
 
 const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
@@ -271,17 +217,7 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
                 })
             }
         };
-        r.map_err(|e| {
-            DriverError::new(
-                e.kind,
-                format!(
-                    "cannot read column {} ({}): {}",
-                    i + 1,
-                    row.columns()[i].name(),
-                    e.message
-                ),
-            )
-        })?;
+        r.map_err(|e| column_error(i, row.columns()[i].name(), e))?;
     }
     Ok(bytes)
 }
@@ -318,11 +254,7 @@ fn schema_of(columns: &[sqlx::mysql::MySqlColumn]) -> (Vec<MyKind>, Page) {
 }
 
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
-    let mut guard = shared.conn.lock().await;
-    let ctx = Ctx {
-        target: &shared.target,
-        password: None,
-    };
+    let (mut guard, ctx) = shared.lock().await;
     let conn: &mut MySqlConnection = &mut guard;
     let stmt = match conn
         .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
@@ -341,12 +273,9 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         }
     };
     if stmt.columns().is_empty() {
-        let answer = match bind(stmt.query(), &args).execute(&mut *conn).await {
-            Ok(r) if !cancel.was_requested() => Msg::Done(r.rows_affected()),
-            Ok(_) => Msg::Err(cancelled()),
-            Err(e) => Msg::Err(map(e, &ctx)),
-        };
-        tx.send(answer).await;
+        let result = bind(stmt.query(), &args).execute(&mut *conn).await;
+        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
+            .await;
         return;
     }
     let (kinds, mut page) = schema_of(stmt.columns());
@@ -367,24 +296,6 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     finish(end, conn, &tx, &cancel).await;
 }
 
-async fn finish(end: PumpEnd, conn: &mut MySqlConnection, tx: &Tx, cancel: &CancelState) {
-    match end {
-        PumpEnd::StoppedEarly => {
-            // Stop the server instead of reading what nobody wants, while we hold the connection.
-            let _ = cancel.server_cancel().await;
-            let _ = sqlx::Connection::ping(conn).await;
-        }
-        PumpEnd::Finished => {
-            let last = if cancel.was_requested() {
-                Msg::Err(cancelled())
-            } else {
-                Msg::End
-            };
-            tx.send(last).await;
-        }
-    }
-}
-
 /// Statements the prepared protocol refuses: run them as text; the schema comes from the first
 /// row, so a statement that returns no row reports `Done`.
 async fn run_text(
@@ -394,7 +305,6 @@ async fn run_text(
     cancel: &CancelState,
     ctx: &Ctx<'_>,
 ) {
-    use futures_util::StreamExt;
     let end = {
         let mut stream = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut *conn);
         let mut affected = 0;
@@ -410,26 +320,13 @@ async fn run_text(
             }
         };
         let Some(first) = first else {
-            let answer = if cancel.was_requested() {
-                Msg::Err(cancelled())
-            } else {
-                Msg::Done(affected)
-            };
-            tx.send(answer).await;
+            tx.send(done(Ok(affected), cancel, ctx)).await;
             return;
         };
         let (kinds, mut page) = schema_of(first.columns());
         if !tx.send(Msg::Schema(page.schema.clone())).await {
             return;
         }
-        let first_bytes = match append_row(&first, &kinds, &mut page.cols) {
-            Ok(b) => b,
-            Err(e) => {
-                tx.send(Msg::Err(e)).await;
-                return;
-            }
-        };
-        page.row_done(first_bytes);
         let rows = stream.filter_map(|item| async move {
             match item {
                 Ok(Either::Right(row)) => Some(Ok(row)),
@@ -438,7 +335,7 @@ async fn run_text(
             }
         });
         pump(
-            Box::pin(rows),
+            futures_util::stream::iter([Ok(first)]).chain(Box::pin(rows)),
             &mut page,
             tx,
             |e| map(e, ctx),

@@ -4,35 +4,20 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use keeperdb_driver_sdk::{CatalogRequest, DriverError, ErrorKind};
-use sqlx::postgres::{
-    PgArguments, PgConnectOptions, PgConnection, PgSslMode, PgTypeInfo, PgTypeKind, Postgres,
-};
-use sqlx::query::Query;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgSslMode, PgTypeInfo, PgTypeKind};
 use sqlx::{
     AssertSqlSafe, Column as _, ConnectOptions as _, Executor as _, Row as _, SqlSafeStr as _,
     Statement as _, TypeInfo as _, ValueRef as _,
 };
-use tokio::sync::Mutex;
 
 use crate::columns::{Col, Page, Shape, field};
-use crate::errors::{Ctx, internal, map};
-use crate::stream::{Msg, Tx};
-use crate::{Args, CancelState, CancelTarget, EngineConn, Setup, cancelled};
+use crate::errors::{Ctx, column_error, internal, map, unknown_tls_mode};
+use crate::session::{Locked, SideCancel, bind, connect_within};
+use crate::stream::{Msg, Tx, done, finish, pump};
+use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
-pub struct PgShared {
-    conn: Mutex<PgConnection>,
-    target: String,
-}
-
-pub type Shared = Arc<PgShared>;
-
-pub struct CancelInfo {
-    opts: PgConnectOptions,
-    pid: i32,
-    target: String,
-}
+pub type Shared = Arc<Locked<PgConnection>>;
 
 fn ssl_mode(tls: &str) -> Result<PgSslMode, DriverError> {
     Ok(match tls {
@@ -42,12 +27,7 @@ fn ssl_mode(tls: &str) -> Result<PgSslMode, DriverError> {
         "require" => PgSslMode::Require,
         "verify-ca" => PgSslMode::VerifyCa,
         "verify-full" => PgSslMode::VerifyFull,
-        other => {
-            return Err(DriverError::new(
-                ErrorKind::Connection,
-                format!("unknown TLS mode `{other}`"),
-            ));
-        }
+        other => return Err(unknown_tls_mode(other)),
     })
 }
 
@@ -58,9 +38,10 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         target: &target,
         password: setup.password(),
     };
+    // The option setters below mirror mysql.rs, but sqlx gives the two builders no common trait.
     let mut opts = PgConnectOptions::new_without_pgpass()
-        .host(p.host.as_deref().unwrap_or("localhost"))
-        .port(p.port.unwrap_or(5432))
+        .host(setup.host())
+        .port(setup.port(5432))
         .ssl_mode(ssl_mode(&p.tls)?)
         .application_name(
             p.options
@@ -90,46 +71,20 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
     if !server_options.is_empty() {
         opts = opts.options(server_options);
     }
-    let mut conn = match tokio::time::timeout(setup.timeout, opts.connect()).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Err(map(e, &ctx)),
-        Err(_) => {
-            return Err(DriverError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "connecting to {target} timed out after {} ms",
-                    setup.timeout.as_millis()
-                ),
-            ));
-        }
-    };
+    let mut conn = connect_within(setup, &ctx, opts.connect()).await?;
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&mut conn)
         .await
         .map_err(|e| map(e, &ctx))?;
-    let shared = Arc::new(PgShared {
-        conn: Mutex::new(conn),
+    let cancel = SideCancel {
+        opts,
+        sql: format!("SELECT pg_cancel_backend({pid})"),
         target: target.clone(),
-    });
-    Ok((
-        EngineConn::Pg(shared),
-        CancelTarget::Pg(CancelInfo { opts, pid, target }),
-    ))
-}
-
-pub async fn cancel(info: &CancelInfo) -> Result<(), DriverError> {
-    let ctx = Ctx {
-        target: &info.target,
-        password: None,
     };
-    let mut side = info.opts.connect().await.map_err(|e| map(e, &ctx))?;
-    sqlx::query("SELECT pg_cancel_backend($1)")
-        .bind(info.pid)
-        .execute(&mut side)
-        .await
-        .map_err(|e| map(e, &ctx))?;
-    let _ = sqlx::Connection::close(side).await;
-    Ok(())
+    Ok((
+        EngineConn::Pg(Arc::new(Locked::new(conn, target))),
+        CancelTarget::Pg(cancel),
+    ))
 }
 
 pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
@@ -160,22 +115,8 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
     }
 }
 
-fn bind<'q>(
-    mut q: Query<'q, Postgres, PgArguments>,
-    args: &Args,
-) -> Query<'q, Postgres, PgArguments> {
-    for a in args {
-        q = q.bind(a.clone());
-    }
-    q
-}
-
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
-    let mut guard = shared.conn.lock().await;
-    let ctx = Ctx {
-        target: &shared.target,
-        password: None,
-    };
+    let (mut guard, ctx) = shared.lock().await;
     let conn: &mut PgConnection = &mut guard;
     let stmt = match conn
         .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
@@ -186,12 +127,9 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             let err = map(e, &ctx);
             // Scripts with several statements cannot be prepared: run them as one simple query.
             if err.code.as_deref() == Some("42601") && err.message.contains("multiple commands") {
-                let answer = match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
-                    Ok(r) if !cancel.was_requested() => Msg::Done(r.rows_affected()),
-                    Ok(_) => Msg::Err(cancelled()),
-                    Err(e) => Msg::Err(map(e, &ctx)),
-                };
-                tx.send(answer).await;
+                let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await;
+                tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
+                    .await;
             } else {
                 tx.send(Msg::Err(err)).await;
             }
@@ -200,12 +138,9 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     };
 
     if stmt.columns().is_empty() {
-        let answer = match bind(stmt.query(), &args).execute(&mut *conn).await {
-            Ok(r) if !cancel.was_requested() => Msg::Done(r.rows_affected()),
-            Ok(_) => Msg::Err(cancelled()),
-            Err(e) => Msg::Err(map(e, &ctx)),
-        };
-        tx.send(answer).await;
+        let result = bind(stmt.query(), &args).execute(&mut *conn).await;
+        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
+            .await;
         return;
     }
 
@@ -225,95 +160,40 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     if !tx.send(Msg::Schema(page.schema.clone())).await {
         return;
     }
-
-    let mut stopped_early = false;
-    {
-        let mut rows = bind(stmt.query(), &args).fetch(&mut *conn);
-        while let Some(item) = rows.next().await {
-            let row = match item {
-                Ok(row) => row,
-                Err(e) => {
-                    tx.send(Msg::Err(map(e, &ctx))).await;
-                    return;
-                }
-            };
-            let mut bytes = 0;
-            let mut failed = None;
-            for (i, (kind, col)) in kinds.iter().zip(page.cols.iter_mut()).enumerate() {
-                let appended = match row.try_get_raw(i) {
-                    Ok(v) if v.is_null() => {
-                        col.append_null();
-                        Ok(())
-                    }
-                    Ok(v) => match v.as_bytes() {
-                        Ok(b) => {
-                            bytes += b.len() + 8;
-                            append(col, kind, b)
-                        }
-                        Err(e) => Err(internal(e.to_string())),
-                    },
-                    Err(e) => Err(map(e, &ctx)),
-                };
-                if let Err(e) = appended {
-                    failed = Some(DriverError::new(
-                        e.kind,
-                        format!(
-                            "cannot read column {} ({}): {}",
-                            i + 1,
-                            row.columns()[i].name(),
-                            e.message
-                        ),
-                    ));
-                    break;
-                }
-            }
-            if let Some(e) = failed {
-                tx.send(Msg::Err(e)).await;
-                stopped_early = true;
-                break;
-            }
-            if page.row_done(bytes) {
-                let batch = match page.take() {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tx.send(Msg::Err(e)).await;
-                        stopped_early = true;
-                        break;
-                    }
-                };
-                if !tx.send(Msg::Batch(batch)).await {
-                    stopped_early = true;
-                    break;
-                }
-            }
-        }
-    }
-    if stopped_early {
-        // The rest of the result is unwanted: stop the server instead of reading it all, while we
-        // still hold the connection so no later statement can be hit by this cancel.
-        let _ = cancel.server_cancel().await;
-        let _ = sqlx::Connection::ping(&mut *conn).await;
-        return;
-    }
-    if page.rows > 0 {
-        match page.take() {
-            Ok(b) => {
-                if !tx.send(Msg::Batch(b)).await {
-                    return;
-                }
-            }
-            Err(e) => {
-                tx.send(Msg::Err(e)).await;
-                return;
-            }
-        }
-    }
-    let last = if cancel.was_requested() {
-        Msg::Err(cancelled())
-    } else {
-        Msg::End
+    let end = {
+        let rows = bind(stmt.query(), &args).fetch(&mut *conn);
+        pump(
+            rows,
+            &mut page,
+            &tx,
+            |e| map(e, &ctx),
+            |row: &PgRow, cols| append_row(row, &kinds, cols),
+        )
+        .await
     };
-    tx.send(last).await;
+    finish(end, conn, &tx, &cancel).await;
+}
+
+fn append_row(row: &PgRow, kinds: &[PgKind], cols: &mut [Col]) -> Result<usize, DriverError> {
+    let mut bytes = 0;
+    for (i, (kind, col)) in kinds.iter().zip(cols.iter_mut()).enumerate() {
+        let appended = match row.try_get_raw(i) {
+            Ok(v) if v.is_null() => {
+                col.append_null();
+                Ok(())
+            }
+            Ok(v) => match v.as_bytes() {
+                Ok(b) => {
+                    bytes += b.len() + 8;
+                    append(col, kind, b)
+                }
+                Err(e) => Err(internal(e.to_string())),
+            },
+            Err(e) => Err(internal(e.to_string())),
+        };
+        appended.map_err(|e| column_error(i, row.columns()[i].name(), e))?;
+    }
+    Ok(bytes)
 }
 
 /// How to decode one column from the binary protocol.

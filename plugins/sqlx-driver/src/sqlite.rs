@@ -10,25 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt;
 use keeperdb_driver_sdk::{CatalogRequest, DriverError, ErrorKind};
-use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{
     AssertSqlSafe, Column as _, ConnectOptions as _, Decode, Executor as _, Row as _,
     SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
 };
-use tokio::sync::Mutex;
 
 use crate::columns::{Col, PAGE_ROWS, Page, Shape, field};
-use crate::errors::{Ctx, internal, map};
-use crate::stream::{Msg, PumpEnd, Tx, pump, send_page};
-use crate::{Args, CancelState, CancelTarget, EngineConn, Setup, cancelled};
+use crate::errors::{Ctx, decode_err, internal, map};
+use crate::session::{Locked, bind};
+use crate::stream::{Msg, PumpEnd, Tx, done, finish, pump};
+use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
-pub struct LiteShared {
-    conn: Mutex<SqliteConnection>,
-    target: String,
-}
-
-pub type Shared = Arc<LiteShared>;
+pub type Shared = Arc<Locked<SqliteConnection>>;
 
 pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), DriverError> {
     let p = &setup.params;
@@ -56,6 +50,7 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
             .read_only(p.read_only)
     }
     .busy_timeout(setup.timeout);
+    // A local file has no network to hang on: `setup.timeout` bounds waiting for locks instead.
     let mut conn = opts.connect().await.map_err(|e| map(e, &ctx))?;
     let interrupt = Arc::new(AtomicBool::new(false));
     {
@@ -65,10 +60,7 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         handle.set_progress_handler(1000, move || !flag.load(Ordering::Relaxed));
     }
     Ok((
-        EngineConn::Sqlite(Arc::new(LiteShared {
-            conn: Mutex::new(conn),
-            target,
-        })),
+        EngineConn::Sqlite(Arc::new(Locked::new(conn, target))),
         CancelTarget::Sqlite(interrupt),
     ))
 }
@@ -104,16 +96,6 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
             ],
         ),
     }
-}
-
-fn bind<'q>(
-    mut q: Query<'q, Sqlite, SqliteArguments>,
-    args: &Args,
-) -> Query<'q, Sqlite, SqliteArguments> {
-    for a in args {
-        q = q.bind(a.clone());
-    }
-    q
 }
 
 #[derive(Default, Clone, Copy)]
@@ -161,10 +143,6 @@ fn infer(declared: &str, seen: Seen) -> Shape {
             Shape::Utf8
         }
     }
-}
-
-fn decode_err(e: sqlx::error::BoxDynError) -> DriverError {
-    internal(e.to_string())
 }
 
 fn append_row(row: &SqliteRow, cols: &mut [Col]) -> Result<usize, DriverError> {
@@ -223,11 +201,7 @@ fn append_row(row: &SqliteRow, cols: &mut [Col]) -> Result<usize, DriverError> {
 }
 
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
-    let mut guard = shared.conn.lock().await;
-    let ctx = Ctx {
-        target: &shared.target,
-        password: None,
-    };
+    let (mut guard, ctx) = shared.lock().await;
     let conn: &mut SqliteConnection = &mut guard;
     let stmt = match conn.prepare(AssertSqlSafe(sql).into_sql_str()).await {
         Ok(s) => s,
@@ -237,25 +211,11 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         }
     };
     if stmt.columns().is_empty() {
-        let answer = match bind(stmt.query(), &args).execute(&mut *conn).await {
-            Ok(r) if !cancel.was_requested() => Msg::Done(r.rows_affected()),
-            Ok(_) => Msg::Err(cancelled()),
-            Err(e) => Msg::Err(map(e, &ctx)),
-        };
-        tx.send(answer).await;
+        let result = bind(stmt.query(), &args).execute(&mut *conn).await;
+        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
+            .await;
         return;
     }
-    let names: Vec<String> = stmt
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let declared: Vec<String> = stmt
-        .columns()
-        .iter()
-        .map(|c| c.type_info().name().to_string())
-        .collect();
-
     let end = {
         let mut rows = bind(stmt.query(), &args).fetch(&mut *conn);
         // Buffer the first page to see what the values are.
@@ -273,90 +233,63 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             }
         }
         if failed {
-            PumpEnd::StoppedEarly
+            PumpEnd::Ended
         } else {
-            let mut seen = vec![Seen::default(); names.len()];
-            for row in &first {
-                for (i, s) in seen.iter_mut().enumerate() {
-                    match storage(row, i) {
-                        Ok(Some("INTEGER")) => s.int = true,
-                        Ok(Some("REAL")) => s.real = true,
-                        Ok(Some("BLOB")) => s.blob = true,
-                        Ok(Some(_)) => s.text = true,
-                        _ => {}
-                    }
-                }
-            }
-            let shapes: Vec<Shape> = declared
-                .iter()
-                .zip(&seen)
-                .map(|(d, s)| infer(d, *s))
-                .collect();
-            let fields = names
-                .iter()
-                .zip(&shapes)
-                .zip(&declared)
-                .map(|((n, s), d)| {
-                    // sqlx reports "NULL" when it cannot read the declared type (expressions,
-                    // NUMERIC): name the storage class the values have instead.
-                    let name = match (d.as_str(), s) {
-                        ("NULL", Shape::I64) => "INTEGER",
-                        ("NULL", Shape::F64) => "REAL",
-                        ("NULL", Shape::Binary) => "BLOB",
-                        ("NULL", _) => "TEXT",
-                        (d, _) => d,
-                    };
-                    field(n, s, name)
-                })
-                .collect();
-            let mut page = Page::new(fields, &shapes);
+            let mut page = first_page(stmt.columns(), &first);
             if !tx.send(Msg::Schema(page.schema.clone())).await {
                 PumpEnd::StoppedEarly
             } else {
-                let mut end = None;
-                for row in &first {
-                    match append_row(row, &mut page.cols) {
-                        Ok(b) => {
-                            if page.row_done(b) && !send_page(&mut page, &tx).await {
-                                end = Some(PumpEnd::StoppedEarly);
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            tx.send(Msg::Err(e)).await;
-                            end = Some(PumpEnd::StoppedEarly);
-                            break;
-                        }
-                    }
-                }
-                drop(first);
-                match end {
-                    Some(end) => end,
-                    None => {
-                        pump(
-                            rows,
-                            &mut page,
-                            &tx,
-                            |e| map(e, &ctx),
-                            |row: &SqliteRow, cols| append_row(row, cols),
-                        )
-                        .await
-                    }
-                }
+                let buffered = futures_util::stream::iter(first.into_iter().map(Ok));
+                pump(
+                    buffered.chain(rows),
+                    &mut page,
+                    &tx,
+                    |e| map(e, &ctx),
+                    |row: &SqliteRow, cols| append_row(row, cols),
+                )
+                .await
             }
         }
     };
-    match end {
-        PumpEnd::StoppedEarly => {
-            let _ = cancel.server_cancel().await;
-        }
-        PumpEnd::Finished => {
-            let last = if cancel.was_requested() {
-                Msg::Err(cancelled())
-            } else {
-                Msg::End
-            };
-            tx.send(last).await;
+    finish(end, conn, &tx, &cancel).await;
+}
+
+/// The page for a result, its column types chosen from the values of its first rows.
+fn first_page(columns: &[sqlx::sqlite::SqliteColumn], first: &[SqliteRow]) -> Page {
+    let mut seen = vec![Seen::default(); columns.len()];
+    for row in first {
+        for (i, s) in seen.iter_mut().enumerate() {
+            match storage(row, i) {
+                Ok(Some("INTEGER")) => s.int = true,
+                Ok(Some("REAL")) => s.real = true,
+                Ok(Some("BLOB")) => s.blob = true,
+                Ok(Some(_)) => s.text = true,
+                _ => {}
+            }
         }
     }
+    let declared: Vec<&str> = columns.iter().map(|c| c.type_info().name()).collect();
+    let shapes: Vec<Shape> = declared
+        .iter()
+        .zip(&seen)
+        .map(|(d, s)| infer(d, *s))
+        .collect();
+    let fields = columns
+        .iter()
+        .zip(&shapes)
+        .zip(&declared)
+        .map(|((c, s), d)| {
+            // sqlx reports "NULL" when it cannot read the declared type (expressions,
+            // NUMERIC): name the storage class the values have instead.
+            let name = match (*d, s) {
+                ("NULL", Shape::I64) => "INTEGER",
+                ("NULL", Shape::F64) => "REAL",
+                ("NULL", Shape::Binary) => "BLOB",
+                ("NULL", _) => "TEXT",
+                (d, _) => d,
+            };
+            field(c.name(), s, name)
+        })
+        .collect();
+    Page::new(fields, &shapes)
 }

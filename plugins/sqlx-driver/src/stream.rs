@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::errors::internal;
+use crate::columns::{Col, Page};
+use crate::errors::{Ctx, internal, map};
+use crate::{CancelState, cancelled};
 
 /// What a producer sends: first `Schema` or `Done` (or `Err`), then `Batch`es, then `End` or
 /// an `Err`. A channel that closes without either means the task died (a panic): the host gets
@@ -130,7 +132,11 @@ impl RecordBatchReader for ChannelReader {
 pub enum PumpEnd {
     /// Every row was read and sent.
     Finished,
-    /// An error was sent, or the host stopped reading: the rest of the result is unwanted.
+    /// The statement is over on the server (it failed, or every row was read) but the host did
+    /// not get everything: an error was sent or the host stopped reading. Nothing to stop.
+    Ended,
+    /// Rows may still be coming (the host stopped reading, or a row could not be decoded): the
+    /// server must be told to stop.
     StoppedEarly,
 }
 
@@ -138,10 +144,10 @@ pub enum PumpEnd {
 /// `append` decodes one row into the page's columns and returns its approximate size.
 pub async fn pump<R, S>(
     mut rows: S,
-    page: &mut crate::columns::Page,
+    page: &mut Page,
     tx: &Tx,
     map_err: impl Fn(sqlx::Error) -> DriverError,
-    mut append: impl FnMut(&R, &mut [crate::columns::Col]) -> Result<usize, DriverError>,
+    mut append: impl FnMut(&R, &mut [Col]) -> Result<usize, DriverError>,
 ) -> PumpEnd
 where
     S: futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
@@ -152,7 +158,7 @@ where
             Ok(row) => row,
             Err(e) => {
                 tx.send(Msg::Err(map_err(e))).await;
-                return PumpEnd::StoppedEarly;
+                return PumpEnd::Ended;
             }
         };
         let bytes = match append(&row, &mut page.cols) {
@@ -167,18 +173,57 @@ where
         }
     }
     if page.rows > 0 && !send_page(page, tx).await {
-        return PumpEnd::StoppedEarly;
+        return PumpEnd::Ended;
     }
     PumpEnd::Finished
 }
 
 /// Send the page; false if it could not be built or the host stopped reading.
-pub async fn send_page(page: &mut crate::columns::Page, tx: &Tx) -> bool {
+async fn send_page(page: &mut Page, tx: &Tx) -> bool {
     match page.take() {
         Ok(batch) => tx.send(Msg::Batch(batch)).await,
         Err(e) => {
             tx.send(Msg::Err(e)).await;
             false
+        }
+    }
+}
+
+/// The answer to a statement without rows: its count, or `Cancelled` if a cancel arrived
+/// while it ran (MySQL's `SLEEP()` returns normally when killed).
+pub fn done(result: Result<u64, sqlx::Error>, cancel: &CancelState, ctx: &Ctx<'_>) -> Msg {
+    match result {
+        Ok(n) if !cancel.was_requested() => Msg::Done(n),
+        Ok(_) => Msg::Err(cancelled()),
+        Err(e) => Msg::Err(map(e, ctx)),
+    }
+}
+
+/// The end of a statement with rows: `End`, or `Cancelled` if a cancel arrived while it ran.
+/// A statement stopped early is stopped on the server instead of read to its end, while we
+/// still hold the connection so that no later statement can be hit by this cancel; the ping
+/// waits until the connection is quiet again (for SQLite: until the worker thread has left
+/// the interrupted statement), then the cancel is taken back.
+pub async fn finish<C: sqlx::Connection>(
+    end: PumpEnd,
+    conn: &mut C,
+    tx: &Tx,
+    cancel: &CancelState,
+) {
+    match end {
+        PumpEnd::Finished => {
+            let last = if cancel.was_requested() {
+                Msg::Err(cancelled())
+            } else {
+                Msg::End
+            };
+            tx.send(last).await;
+        }
+        PumpEnd::Ended => {}
+        PumpEnd::StoppedEarly => {
+            let _ = cancel.server_cancel().await;
+            let _ = conn.ping().await;
+            cancel.settle();
         }
     }
 }

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
@@ -11,17 +9,11 @@ use arrow_array::types::{
     Date32Type, DurationMicrosecondType, Float64Type, Int8Type, Int32Type, Int64Type,
     TimestampMicrosecondType, UInt64Type,
 };
-use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
-use keeperdb_core::driver::{CatalogRequest, DriverErrorKind, StatementResult};
+use keeperdb_core::driver::{CatalogRequest, DriverErrorKind};
 
-fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .as_ref()
-}
+const MARIADB: &str = "KEEPERDB_TEST_MARIADB_URL";
 
 #[test]
 fn every_type_keeps_its_value() {
@@ -52,15 +44,7 @@ fn every_type_keeps_its_value() {
         col(&b, "d").as_string::<i32>().value(0),
         "12345678901234567890.123456789"
     );
-    assert_eq!(
-        b.schema()
-            .field_with_name("d")
-            .unwrap()
-            .metadata()
-            .get("keeperdb.type")
-            .map(String::as_str),
-        Some("DECIMAL")
-    );
+    assert_eq!(engine_type(&b, "d"), "DECIMAL");
     assert_eq!(col(&b, "f").as_primitive::<Float64Type>().value(0), 2.25);
     assert_eq!(col(&b, "s").as_string::<i32>().value(0), "héllo");
     assert!(col(&b, "e").is_valid(0));
@@ -134,18 +118,12 @@ fn statements_without_rows_and_the_text_protocol_fallback() {
 #[test]
 fn large_results_stream_in_pages() {
     let mut conn = maria();
-    let reader = match conn.execute("SELECT seq AS n FROM seq_1_to_50000").unwrap() {
-        StatementResult::Rows(r) => r,
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
-    let mut rows = 0;
-    let mut pages = 0;
-    for b in reader {
-        rows += b.unwrap().num_rows();
-        pages += 1;
-    }
-    assert_eq!(rows, 50_000);
-    assert!(pages > 1);
+    let pages = pages(start_rows(
+        conn.as_mut(),
+        "SELECT seq AS n FROM seq_1_to_50000",
+    ));
+    assert_eq!(total_rows(&pages), 50_000);
+    assert!(pages.len() > 1);
 }
 
 #[test]
@@ -163,47 +141,33 @@ fn a_syntax_error_is_a_query_error_with_its_code() {
 
 #[test]
 fn a_wrong_password_is_an_auth_error_that_does_not_repeat_it() {
-    let (c, _) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
-    let wrong = "Wr0ng-Passw0rd-xyz";
-    let creds = keeperdb_core::Credentials::new(c.user.clone(), Some(wrong.to_string().into()));
-    let err = connect_with(&c, &creds, Duration::from_secs(10))
-        .err()
-        .expect("refused");
+    let err = wrong_password_error(MARIADB);
     assert_eq!(err.kind, DriverErrorKind::Auth, "{}", err.message);
     assert!(
         err.code.as_deref().is_some_and(|c| c.starts_with("1045")),
         "{:?}",
         err.code
     );
-    assert!(!err.message.contains(wrong), "{}", err.message);
+    assert!(!err.message.contains(WRONG_PASSWORD), "{}", err.message);
 }
 
 #[test]
 fn an_unreachable_host_is_a_connection_error() {
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    c.port = Some(closed.local_addr().unwrap().port());
-    drop(closed);
-    let err = connect_with(&c, &creds, Duration::from_secs(10))
-        .err()
-        .expect("refused");
+    let err = closed_port_error(MARIADB);
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
 }
 
 #[test]
 fn a_server_that_never_answers_is_a_timeout() {
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    c.port = Some(silent.local_addr().unwrap().port());
-    let err = connect_with(&c, &creds, Duration::from_millis(500))
-        .err()
-        .expect("refused");
+    let err = silent_server_error(MARIADB);
     assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);
 }
 
 #[test]
 fn a_read_only_connection_refuses_writes() {
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
+    let (mut c, creds) = from_url(&service_url(MARIADB));
+    // Unlike PostgreSQL's, MariaDB's read-only transactions still allow DDL (it commits
+    // implicitly), so the refusal is shown on an INSERT into a table made beforehand.
     let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
     exec(
         conn.as_mut(),
@@ -224,20 +188,7 @@ fn a_read_only_connection_refuses_writes() {
 #[test]
 fn cancel_stops_a_long_query_from_another_thread() {
     let mut conn = maria();
-    let canceller = conn.canceller();
-    let finished = Arc::new(AtomicBool::new(false));
-    let flag = finished.clone();
-    let thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(300));
-            if !flag.load(Ordering::SeqCst) {
-                canceller.cancel().expect("cancel request accepted");
-            }
-        }
-    });
-    let err = expect_error(conn.as_mut(), "SELECT SLEEP(30)");
-    finished.store(true, Ordering::SeqCst);
-    thread.join().unwrap();
+    let err = cancel_while_running(conn.as_mut(), "SELECT SLEEP(30)");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
     let b = query(conn.as_mut(), "SELECT 7 AS seven");
     assert_eq!(b.num_rows(), 1);
@@ -251,51 +202,56 @@ fn the_catalog_lists_databases_tables_and_columns() {
         conn.as_mut(),
         "CREATE TABLE catalog_probe (id BIGINT NOT NULL, label TEXT)",
     );
-    let rows = |r: StatementResult| match r {
-        StatementResult::Rows(r) => collect(r),
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
-    let dbs = rows(conn.catalog(&CatalogRequest::Databases).unwrap());
-    let names: Vec<&str> = dbs.column(0).as_string::<i32>().iter().flatten().collect();
+    let dbs = catalog(conn.as_mut(), &CatalogRequest::Databases);
+    let names = strings(&dbs, "name");
     assert!(
         names.contains(&"keeperdb") && names.contains(&"Chinook"),
         "{names:?}"
     );
-    let tables = rows(
-        conn.catalog(&CatalogRequest::Tables { schema: None })
-            .unwrap(),
-    );
-    let names: Vec<&str> = col(&tables, "name")
-        .as_string::<i32>()
-        .iter()
-        .flatten()
-        .collect();
+    let tables = catalog(conn.as_mut(), &CatalogRequest::Tables { schema: None });
+    let names = strings(&tables, "name");
     assert!(names.contains(&"catalog_probe"), "{names:?}");
-    let cols = rows(
-        conn.catalog(&CatalogRequest::Columns {
+    let cols = catalog(
+        conn.as_mut(),
+        &CatalogRequest::Columns {
             schema: None,
             table: "catalog_probe".into(),
-        })
-        .unwrap(),
+        },
     );
-    let names: Vec<&str> = col(&cols, "name")
-        .as_string::<i32>()
-        .iter()
-        .flatten()
-        .collect();
-    assert_eq!(names, ["id", "label"]);
+    assert_eq!(strings(&cols, "name"), ["id", "label"]);
     exec(conn.as_mut(), "DROP TABLE catalog_probe");
 }
 
 #[test]
 fn the_tls_mode_is_honoured() {
     // The test server has no TLS: `require` must fail rather than silently go clear-text.
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_MARIADB_URL"));
-    c.tls = keeperdb_core::TlsMode::Require;
-    let err = connect_with(&c, &creds, Duration::from_secs(10))
-        .err()
-        .expect("refused");
+    let err = tls_required_error(MARIADB);
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
-    c.tls = keeperdb_core::TlsMode::Disable;
-    connect_with(&c, &creds, Duration::from_secs(10)).expect("plain connection works");
+}
+
+#[test]
+fn statements_the_prepared_protocol_refuses_run_as_text_rows_and_all() {
+    // EXECUTE IMMEDIATE is refused by the prepared protocol (error 1295): the driver reruns it
+    // as text, taking the schema from the first row.
+    let mut conn = maria();
+    let b = query(
+        conn.as_mut(),
+        "EXECUTE IMMEDIATE 'SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3'",
+    );
+    let n: Vec<i32> = col(&b, "n")
+        .as_primitive::<Int32Type>()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(n, [1, 2, 3]);
+    exec(conn.as_mut(), "DROP TABLE IF EXISTS text_probe");
+    exec(conn.as_mut(), "CREATE TABLE text_probe (id INT)");
+    assert_eq!(
+        exec(
+            conn.as_mut(),
+            "EXECUTE IMMEDIATE 'INSERT INTO text_probe VALUES (1), (2)'"
+        ),
+        2
+    );
+    exec(conn.as_mut(), "DROP TABLE text_probe");
 }

@@ -2,36 +2,19 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
     IntervalMonthDayNanoType, Time64MicrosecondType, TimestampMicrosecondType,
 };
-use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
-use keeperdb_core::driver::{CatalogRequest, DriverConnection, DriverErrorKind, StatementResult};
+use keeperdb_core::driver::{CatalogRequest, DriverErrorKind};
 
-fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .as_ref()
-}
-
-fn engine_type(batch: &RecordBatch, name: &str) -> String {
-    let schema = batch.schema();
-    let field = schema.field_with_name(name).unwrap();
-    field
-        .metadata()
-        .get("keeperdb.type")
-        .cloned()
-        .unwrap_or_default()
-}
+const PG: &str = "KEEPERDB_TEST_PG_URL";
 
 #[test]
 fn every_type_keeps_its_value() {
@@ -150,41 +133,26 @@ fn null_is_not_an_empty_string() {
 #[test]
 fn large_results_stream_in_pages_and_the_connection_survives_an_abandoned_one() {
     let mut conn = pg();
-    let reader = match conn
-        .execute("SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 100000) g")
-        .unwrap()
-    {
-        StatementResult::Rows(r) => r,
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
-    let mut pages = 0;
-    let mut sum: i64 = 0;
-    let mut rows = 0;
-    for batch in reader {
-        let batch = batch.unwrap();
-        pages += 1;
-        rows += batch.num_rows();
-        sum += batch
-            .column(0)
-            .as_primitive::<Int32Type>()
-            .iter()
-            .map(|v| i64::from(v.unwrap()))
-            .sum::<i64>();
-    }
-    assert_eq!(rows, 100_000);
+    let pages = pages(start_rows(
+        conn.as_mut(),
+        "SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 100000) g",
+    ));
+    let sum: i64 = pages
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int32Type>().iter())
+        .map(|v| i64::from(v.unwrap()))
+        .sum();
+    assert_eq!(total_rows(&pages), 100_000);
     assert_eq!(sum, 100_000 * 100_001 / 2);
-    assert!(pages > 1, "one page for 100k rows");
+    assert!(pages.len() > 1, "one page for 100k rows");
 
     // Read one page of a huge result and drop the rest: the next statement still works.
-    match conn
-        .execute("SELECT g FROM generate_series(1, 50000000) g")
-        .unwrap()
-    {
-        StatementResult::Rows(mut r) => {
-            assert!(r.next().unwrap().unwrap().num_rows() > 0);
-        }
-        StatementResult::Done { .. } => panic!("rows expected"),
-    }
+    let mut huge = start_rows(
+        conn.as_mut(),
+        "SELECT g FROM generate_series(1, 50000000) g",
+    );
+    assert!(huge.next().unwrap().unwrap().num_rows() > 0);
+    drop(huge);
     let b = query(conn.as_mut(), "SELECT 42 AS answer");
     assert_eq!(col(&b, "answer").as_primitive::<Int32Type>().value(0), 42);
 }
@@ -234,46 +202,29 @@ fn a_syntax_error_is_a_query_error_with_its_sqlstate() {
 
 #[test]
 fn a_wrong_password_is_an_auth_error_that_does_not_repeat_it() {
-    let (c, _) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
-    let wrong = "Wr0ng-Passw0rd-xyz";
-    let creds = keeperdb_core::Credentials::new(c.user.clone(), Some(wrong.to_string().into()));
-    let err = connect_with(&c, &creds, Duration::from_secs(10))
-        .err()
-        .expect("refused");
+    let err = wrong_password_error(PG);
     assert_eq!(err.kind, DriverErrorKind::Auth, "{}", err.message);
     assert_eq!(err.code.as_deref(), Some("28P01"));
-    assert!(!err.message.contains(wrong), "{}", err.message);
+    assert!(!err.message.contains(WRONG_PASSWORD), "{}", err.message);
 }
 
 #[test]
 fn an_unreachable_host_is_a_connection_error() {
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    c.port = Some(closed.local_addr().unwrap().port());
-    drop(closed);
-    let err = connect_with(&c, &creds, Duration::from_secs(10))
-        .err()
-        .expect("refused");
+    let err = closed_port_error(PG);
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
     assert!(err.message.contains("127.0.0.1"), "{}", err.message);
 }
 
 #[test]
 fn a_server_that_never_answers_is_a_timeout() {
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
-    // The kernel accepts the TCP handshake; nobody ever speaks.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    c.port = Some(silent.local_addr().unwrap().port());
-    let err = connect_with(&c, &creds, Duration::from_millis(500))
-        .err()
-        .expect("refused");
+    let err = silent_server_error(PG);
     assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);
     assert!(err.message.contains("timed out"), "{}", err.message);
 }
 
 #[test]
 fn a_read_only_connection_refuses_writes() {
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
+    let (mut c, creds) = from_url(&service_url(PG));
     c.read_only = true;
     let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
     let err = expect_error(conn.as_mut(), "CREATE TABLE ro_should_fail (id int)");
@@ -284,37 +235,8 @@ fn a_read_only_connection_refuses_writes() {
 #[test]
 fn the_tls_mode_is_honoured() {
     // The test server has no TLS: `require` must fail rather than silently go clear-text.
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
-    c.tls = keeperdb_core::TlsMode::Require;
-    let err = connect_with(&c, &creds, Duration::from_secs(10))
-        .err()
-        .expect("refused");
+    let err = tls_required_error(PG);
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
-    c.tls = keeperdb_core::TlsMode::Disable;
-    connect_with(&c, &creds, Duration::from_secs(10)).expect("plain connection works");
-}
-
-/// Cancel from another thread, repeating until the statement has ended (a cancel that lands
-/// before the statement starts is, rightly, a no-op).
-pub fn cancel_while_running(
-    conn: &mut dyn DriverConnection,
-    sql: &str,
-) -> keeperdb_core::driver::DriverError {
-    let canceller = conn.canceller();
-    let finished = Arc::new(AtomicBool::new(false));
-    let flag = finished.clone();
-    let thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(300));
-            if !flag.load(Ordering::SeqCst) {
-                canceller.cancel().expect("cancel request accepted");
-            }
-        }
-    });
-    let err = expect_error(conn, sql);
-    finished.store(true, Ordering::SeqCst);
-    thread.join().unwrap();
-    err
 }
 
 #[test]
@@ -335,38 +257,25 @@ fn the_catalog_lists_databases_tables_and_columns() {
         conn.as_mut(),
         "CREATE TABLE catalog_probe (id int8 NOT NULL, label text DEFAULT 'x')",
     );
-    let rows = |r: StatementResult| match r {
-        StatementResult::Rows(r) => collect(r),
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
-    let dbs = rows(conn.catalog(&CatalogRequest::Databases).unwrap());
-    let names: Vec<&str> = dbs.column(0).as_string::<i32>().iter().flatten().collect();
+    let dbs = catalog(conn.as_mut(), &CatalogRequest::Databases);
+    let names = strings(&dbs, "name");
     assert!(names.contains(&"keeperdb"), "{names:?}");
-    let tables = rows(
-        conn.catalog(&CatalogRequest::Tables {
+    let tables = catalog(
+        conn.as_mut(),
+        &CatalogRequest::Tables {
             schema: Some("public".into()),
-        })
-        .unwrap(),
+        },
     );
-    let names: Vec<&str> = col(&tables, "name")
-        .as_string::<i32>()
-        .iter()
-        .flatten()
-        .collect();
+    let names = strings(&tables, "name");
     assert!(names.contains(&"catalog_probe"), "{names:?}");
-    let cols = rows(
-        conn.catalog(&CatalogRequest::Columns {
+    let cols = catalog(
+        conn.as_mut(),
+        &CatalogRequest::Columns {
             schema: None,
             table: "catalog_probe".into(),
-        })
-        .unwrap(),
+        },
     );
-    let names: Vec<&str> = col(&cols, "name")
-        .as_string::<i32>()
-        .iter()
-        .flatten()
-        .collect();
-    assert_eq!(names, ["id", "label"]);
+    assert_eq!(strings(&cols, "name"), ["id", "label"]);
     assert_eq!(col(&cols, "type").as_string::<i32>().value(0), "bigint");
     assert!(!col(&cols, "nullable").as_boolean().value(0));
     exec(conn.as_mut(), "DROP TABLE catalog_probe");
@@ -376,22 +285,13 @@ fn the_catalog_lists_databases_tables_and_columns() {
 fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
     let mut conn = pg();
     let canceller = conn.canceller();
-    let mut reader = match conn
-        .execute("SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000000) g")
-        .unwrap()
-    {
-        StatementResult::Rows(r) => r,
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
+    let mut reader = start_rows(
+        conn.as_mut(),
+        "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000000) g",
+    );
     assert!(reader.next().unwrap().unwrap().num_rows() > 0);
     canceller.cancel().expect("cancel accepted");
-    let err = loop {
-        match reader.next() {
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => break e,
-            None => panic!("the rows ended without reporting the cancel"),
-        }
-    };
+    let err = error_at_end(reader.as_mut()).expect("the rows ended without reporting the cancel");
     let err = keeperdb_core::driver_host::driver_error_of(&err).expect("a driver error");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
     drop(reader);
@@ -401,7 +301,7 @@ fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
 
 #[test]
 fn a_statement_timeout_is_a_timeout() {
-    let (mut c, creds) = from_url(&service_url("KEEPERDB_TEST_PG_URL"));
+    let (mut c, creds) = from_url(&service_url(PG));
     c.options.insert("statement_timeout".into(), "200".into());
     let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
     let err = expect_error(conn.as_mut(), "SELECT pg_sleep(10)");
@@ -412,25 +312,16 @@ fn a_statement_timeout_is_a_timeout() {
 #[test]
 fn a_new_statement_supersedes_an_unread_result_instead_of_waiting_for_it() {
     let mut conn = pg();
-    let mut old = match conn
-        .execute("SELECT g FROM generate_series(1, 10000000) g")
-        .unwrap()
-    {
-        StatementResult::Rows(r) => r,
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
+    let mut old = start_rows(
+        conn.as_mut(),
+        "SELECT g FROM generate_series(1, 10000000) g",
+    );
     assert!(old.next().unwrap().is_ok());
     // The old reader is still alive and unread: this must not deadlock.
     let b = query(conn.as_mut(), "SELECT 5 AS five");
     assert_eq!(col(&b, "five").as_primitive::<Int32Type>().value(0), 5);
     // The old result ends with an error saying why, never as a silently short result.
-    let err = loop {
-        match old.next() {
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => break e,
-            None => panic!("the superseded result ended as if complete"),
-        }
-    };
+    let err = error_at_end(old.as_mut()).expect("the superseded result ended as if complete");
     assert!(err.to_string().contains("another statement"), "{err}");
 }
 

@@ -3,16 +3,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use common::*;
-use keeperdb_core::driver::{CatalogRequest, DriverConnection, DriverErrorKind, StatementResult};
+use keeperdb_core::driver::{CatalogRequest, DriverConnection, DriverError, DriverErrorKind};
 use keeperdb_core::model::{Connection, ConnectionId, Engine, Origin, TlsMode};
 
 fn sqlite_connection(path: &std::path::Path, create: bool, read_only: bool) -> Connection {
@@ -37,20 +35,20 @@ fn sqlite_connection(path: &std::path::Path, create: bool, read_only: bool) -> C
     }
 }
 
-fn open(path: &std::path::Path, create: bool, read_only: bool) -> Box<dyn DriverConnection> {
+fn try_open(
+    path: &std::path::Path,
+    create: bool,
+    read_only: bool,
+) -> Result<Box<dyn DriverConnection>, DriverError> {
     connect_with(
         &sqlite_connection(path, create, read_only),
         &keeperdb_core::Credentials::none(),
         Duration::from_secs(5),
     )
-    .expect("opens the SQLite file")
 }
 
-fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .as_ref()
+fn open(path: &std::path::Path, create: bool, read_only: bool) -> Box<dyn DriverConnection> {
+    try_open(path, create, read_only).expect("opens the SQLite file")
 }
 
 #[test]
@@ -83,16 +81,8 @@ fn values_keep_their_types_and_null_is_not_empty() {
     // A NUMERIC column holding 0.99 and 3 reads as numbers, not text.
     assert_eq!(col(&b, "n").data_type(), &DataType::Float64);
     assert_eq!(col(&b, "n").as_primitive::<Float64Type>().value(0), 0.99);
-    let type_of = |name: &str| {
-        b.schema()
-            .field_with_name(name)
-            .unwrap()
-            .metadata()
-            .get("keeperdb.type")
-            .cloned()
-    };
-    assert_eq!(type_of("i").as_deref(), Some("INTEGER"));
-    assert_eq!(type_of("n").as_deref(), Some("REAL"));
+    assert_eq!(engine_type(&b, "i"), "INTEGER");
+    assert_eq!(engine_type(&b, "n"), "REAL");
     // Expressions without a declared type take the type of their values.
     let b = query(
         conn.as_mut(),
@@ -106,13 +96,7 @@ fn values_keep_their_types_and_null_is_not_empty() {
 fn a_missing_file_is_a_connection_error_unless_asked_to_create_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.db");
-    let err = connect_with(
-        &sqlite_connection(&path, false, false),
-        &keeperdb_core::Credentials::none(),
-        Duration::from_secs(5),
-    )
-    .err()
-    .expect("refused");
+    let err = try_open(&path, false, false).err().expect("refused");
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
     assert!(err.message.contains("absent.db"), "{}", err.message);
     assert!(!path.exists(), "the driver created the file");
@@ -145,44 +129,22 @@ fn a_syntax_error_is_a_query_error() {
 fn large_results_stream_in_pages() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open(&dir.path().join("big.db"), true, false);
-    let reader = match conn
-        .execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000) SELECT x FROM c")
-        .unwrap()
-    {
-        StatementResult::Rows(r) => r,
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
-    let mut rows = 0;
-    let mut pages = 0;
-    for b in reader {
-        rows += b.unwrap().num_rows();
-        pages += 1;
-    }
-    assert_eq!(rows, 30_000);
-    assert!(pages > 1);
+    let pages = pages(start_rows(
+        conn.as_mut(),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000) SELECT x FROM c",
+    ));
+    assert_eq!(total_rows(&pages), 30_000);
+    assert!(pages.len() > 1);
 }
 
 #[test]
 fn cancel_interrupts_a_long_query() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = open(&dir.path().join("slow.db"), true, false);
-    let canceller = conn.canceller();
-    let finished = Arc::new(AtomicBool::new(false));
-    let flag = finished.clone();
-    let thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(200));
-            if !flag.load(Ordering::SeqCst) {
-                canceller.cancel().expect("cancel accepted");
-            }
-        }
-    });
-    let err = expect_error(
+    let err = cancel_while_running(
         conn.as_mut(),
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
     );
-    finished.store(true, Ordering::SeqCst);
-    thread.join().unwrap();
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
     let b = query(conn.as_mut(), "SELECT 1 AS one");
     assert_eq!(b.num_rows(), 1);
@@ -196,30 +158,18 @@ fn the_catalog_lists_tables_and_columns() {
         conn.as_mut(),
         "CREATE TABLE artist (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'x')",
     );
-    let rows = |r: StatementResult| match r {
-        StatementResult::Rows(r) => collect(r),
-        StatementResult::Done { .. } => panic!("rows expected"),
-    };
-    let dbs = rows(conn.catalog(&CatalogRequest::Databases).unwrap());
-    assert_eq!(dbs.column(0).as_string::<i32>().value(0), "main");
-    let tables = rows(
-        conn.catalog(&CatalogRequest::Tables { schema: None })
-            .unwrap(),
-    );
+    let dbs = catalog(conn.as_mut(), &CatalogRequest::Databases);
+    assert_eq!(col(&dbs, "name").as_string::<i32>().value(0), "main");
+    let tables = catalog(conn.as_mut(), &CatalogRequest::Tables { schema: None });
     assert_eq!(col(&tables, "name").as_string::<i32>().value(0), "artist");
-    let cols = rows(
-        conn.catalog(&CatalogRequest::Columns {
+    let cols = catalog(
+        conn.as_mut(),
+        &CatalogRequest::Columns {
             schema: None,
             table: "artist".into(),
-        })
-        .unwrap(),
+        },
     );
-    let names: Vec<&str> = col(&cols, "name")
-        .as_string::<i32>()
-        .iter()
-        .flatten()
-        .collect();
-    assert_eq!(names, ["id", "name"]);
+    assert_eq!(strings(&cols, "name"), ["id", "name"]);
     assert_eq!(col(&cols, "type").as_string::<i32>().value(1), "TEXT");
 }
 
@@ -233,4 +183,24 @@ fn chinook_reads_back_whole() {
         "SELECT count(*) AS n, sum(UnitPrice) AS total FROM Track",
     );
     assert_eq!(col(&b, "n").as_primitive::<Int64Type>().value(0), 3503);
+}
+
+#[test]
+fn a_new_statement_supersedes_an_unread_result_and_runs_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("sup.db"), true, false);
+    let mut old = start_rows(
+        conn.as_mut(),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) SELECT x FROM c",
+    );
+    assert!(old.next().unwrap().is_ok());
+    // The old reader is still alive and unread: the next statement must neither wait for it
+    // nor be hit by the interrupt that stops it.
+    let b = query(
+        conn.as_mut(),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT count(*) AS n FROM c",
+    );
+    assert_eq!(col(&b, "n").as_primitive::<Int64Type>().value(0), 100_000);
+    let err = error_at_end(old.as_mut()).expect("the superseded result ended as if complete");
+    assert!(err.to_string().contains("another statement"), "{err}");
 }

@@ -4,13 +4,16 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch, RecordBatchReader};
+use arrow_schema::ArrowError;
 use keeperdb_core::credentials::Credentials;
 use keeperdb_core::driver::{
-    ConnectRequest, Driver, DriverConnection, DriverError, StatementResult,
+    CatalogRequest, ConnectRequest, Driver, DriverConnection, DriverError, StatementResult,
 };
 use keeperdb_core::manifest::sha256_hex;
 use keeperdb_core::model::Connection;
@@ -134,4 +137,133 @@ pub fn expect_error(conn: &mut dyn DriverConnection, sql: &str) -> DriverError {
         }
         Ok(StatementResult::Done { .. }) => panic!("`{sql}` succeeded"),
     }
+}
+
+/// Start a statement that must return rows; its rows, unread.
+pub fn start_rows(conn: &mut dyn DriverConnection, sql: &str) -> Box<dyn RecordBatchReader + Send> {
+    match conn.execute(sql) {
+        Ok(StatementResult::Rows(r)) => r,
+        Ok(StatementResult::Done { .. }) => panic!("`{sql}` returned no rows"),
+        Err(e) => panic!("`{sql}` failed: {e} ({:?})", e.kind),
+    }
+}
+
+/// Every page of a result.
+pub fn pages(reader: Box<dyn RecordBatchReader + Send>) -> Vec<RecordBatch> {
+    reader.map(|b| b.expect("page")).collect()
+}
+
+pub fn total_rows(pages: &[RecordBatch]) -> usize {
+    pages.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Read on until the rows end; the error they end with, if any.
+pub fn error_at_end(reader: &mut dyn RecordBatchReader) -> Option<ArrowError> {
+    for page in reader {
+        if let Err(e) = page {
+            return Some(e);
+        }
+    }
+    None
+}
+
+/// A catalog answer's rows.
+pub fn catalog(conn: &mut dyn DriverConnection, request: &CatalogRequest) -> RecordBatch {
+    match conn.catalog(request) {
+        Ok(StatementResult::Rows(r)) => collect(r),
+        Ok(StatementResult::Done { .. }) => panic!("{request:?} returned no rows"),
+        Err(e) => panic!("{request:?} failed: {e}"),
+    }
+}
+
+pub fn col<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_ref()
+}
+
+/// The non-null values of a text column.
+pub fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Vec<&'a str> {
+    col(batch, name)
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect()
+}
+
+/// The engine's type name the driver gave a column (`keeperdb.type`); empty if none.
+pub fn engine_type(batch: &RecordBatch, name: &str) -> String {
+    let schema = batch.schema();
+    let field = schema.field_with_name(name).unwrap();
+    field
+        .metadata()
+        .get("keeperdb.type")
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Cancel from another thread, repeating until the statement has ended (a cancel that lands
+/// before the statement starts is, rightly, a no-op).
+pub fn cancel_while_running(conn: &mut dyn DriverConnection, sql: &str) -> DriverError {
+    let canceller = conn.canceller();
+    let finished = Arc::new(AtomicBool::new(false));
+    let flag = finished.clone();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(300));
+            if !flag.load(Ordering::SeqCst) {
+                canceller.cancel().expect("cancel request accepted");
+            }
+        }
+    });
+    let err = expect_error(conn, sql);
+    finished.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    err
+}
+
+// Connection failures every server engine must report the same way. Each connects to the
+// test server named by the env var `var`, changed as said, and returns the refusal.
+
+pub const WRONG_PASSWORD: &str = "Wr0ng-Passw0rd-xyz";
+
+fn refused(c: &Connection, creds: &Credentials, timeout: Duration) -> DriverError {
+    connect_with(c, creds, timeout).err().expect("refused")
+}
+
+/// The right user with a wrong password ([`WRONG_PASSWORD`]).
+pub fn wrong_password_error(var: &str) -> DriverError {
+    let (c, _) = from_url(&service_url(var));
+    let creds = Credentials::new(c.user.clone(), Some(WRONG_PASSWORD.to_string().into()));
+    refused(&c, &creds, Duration::from_secs(10))
+}
+
+/// A loopback port nobody listens on.
+pub fn closed_port_error(var: &str) -> DriverError {
+    let (mut c, creds) = from_url(&service_url(var));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    c.port = Some(closed.local_addr().unwrap().port());
+    drop(closed);
+    refused(&c, &creds, Duration::from_secs(10))
+}
+
+/// A port where the kernel accepts the TCP handshake but nobody ever speaks, with a 500 ms
+/// connect timeout.
+pub fn silent_server_error(var: &str) -> DriverError {
+    let (mut c, creds) = from_url(&service_url(var));
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    c.port = Some(silent.local_addr().unwrap().port());
+    refused(&c, &creds, Duration::from_millis(500))
+}
+
+/// `tls = require` against the test server, which has no TLS (and checks that the same
+/// settings with `tls = disable` do connect, so the refusal is about TLS).
+pub fn tls_required_error(var: &str) -> DriverError {
+    let (mut c, creds) = from_url(&service_url(var));
+    c.tls = keeperdb_core::TlsMode::Require;
+    let err = refused(&c, &creds, Duration::from_secs(10));
+    c.tls = keeperdb_core::TlsMode::Disable;
+    connect_with(&c, &creds, Duration::from_secs(10)).expect("plain connection works");
+    err
 }
