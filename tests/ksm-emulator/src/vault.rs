@@ -1395,7 +1395,13 @@ impl Vault {
                             "The folder is not empty; use force deletion".into(),
                         )
                     } else {
-                        self.records.retain(|r| !in_tree(r));
+                        // Through drop_record, so that direct shares of these records go
+                        // too: a stale share would expose a later record reusing the UID.
+                        for i in (0..self.records.len()).rev() {
+                            if in_tree(&self.records[i]) {
+                                self.drop_record(i);
+                            }
+                        }
                         self.folders.retain(|f| !tree.contains(&f.uid));
                         tracing::debug!(endpoint = "delete_folder", folder = %uid, "folder deleted");
                         ("ok", String::new())

@@ -7,7 +7,7 @@ use common::*;
 use keeper_secrets_manager_core::dto::dtos::RecordCreate;
 use keeper_secrets_manager_core::dto::payload::{CreateOptions, QueryOptions};
 use keeper_secrets_manager_core::prelude::*;
-use keeperdb_ksm_emulator::{EmulatorConfig, Seed};
+use keeperdb_ksm_emulator::{EmulatorConfig, EmulatorHandle, Seed};
 use serde_json::json;
 
 const DATABASES: &str = "DbSharedFolder00000001";
@@ -612,4 +612,102 @@ fn owner_side_changes_reach_clients() {
     emu.remove_record(uid).unwrap();
     assert!(sm.get_secrets(vec![uid.into()]).unwrap().is_empty());
     assert_eq!(sm.get_secrets(vec![]).unwrap().len(), 7);
+}
+
+/// A record in a subfolder of app `keeperdb`'s shared folder, also shared directly to the
+/// editable app `second`, and a shared folder `Elsewhere` that `second` does not see.
+fn direct_share_seed() -> Seed {
+    Seed::from_json(
+        r#"{
+          "apps": [
+            {"name": "keeperdb", "shared_folders": ["Team"]},
+            {"name": "second", "records": ["DirectlySharedRecord01"]}
+          ],
+          "folders": [
+            {"uid": "TeamSharedFolder000001", "name": "Team"},
+            {"uid": "DoomedSubfolder0000001", "name": "Doomed", "parent": "Team"},
+            {"uid": "ElsewhereFolder0000001", "name": "Elsewhere"}
+          ],
+          "records": [
+            {"uid": "DirectlySharedRecord01", "folder": "Doomed", "type": "login",
+             "title": "shared twice", "fields": [{"type": "password", "value": ["old-Secret"]}]}
+          ]
+        }"#,
+    )
+    .expect("seed parses")
+}
+
+/// Removes the record with `remove`, then makes a new record with the same UID in a folder
+/// `second` never had, and checks that `second` gained no access to it: a direct share must go
+/// with the record it shares, whichever path removed the record.
+fn removed_record_share_does_not_reach_a_new_record_with_its_uid(
+    remove: impl FnOnce(&EmulatorHandle, &mut SecretsManager),
+) {
+    const UID: &str = "DirectlySharedRecord01";
+    let emu = start(EmulatorConfig {
+        seed: direct_share_seed(),
+        ca_dir: Some(ca_dir()),
+        ..EmulatorConfig::default()
+    });
+    let mut owner_app = bound_client(&emu);
+    let mut second = client_for(&emu, &emu.issue_token("second").unwrap());
+    let seen = second.get_secrets(vec![]).expect("second app binds");
+    assert_eq!(
+        seen.iter().map(|r| r.uid.as_str()).collect::<Vec<_>>(),
+        [UID],
+        "the record is shared directly to the second app"
+    );
+
+    remove(&emu, &mut owner_app);
+    assert!(emu.records().iter().all(|r| r.uid != UID));
+    assert!(second.get_secrets(vec![]).unwrap().is_empty());
+
+    // The SDK makes up record UIDs itself, so the new record comes from the owner's side.
+    let again = Seed::from_json(
+        r#"{"records": [{"uid": "DirectlySharedRecord01", "folder": "Elsewhere",
+             "type": "login", "title": "newcomer",
+             "fields": [{"type": "password", "value": ["new-Secret"]}]}]}"#,
+    )
+    .unwrap();
+    emu.add_seed(&again).expect("the uid is free again");
+
+    // A stale share would make the new record the second app's to delete.
+    assert_eq!(
+        second
+            .delete_secret(vec![UID.into()])
+            .expect("delete answers"),
+        "",
+        "the second app must not be able to delete a record never shared to it"
+    );
+    let held = stored(&emu, UID);
+    assert_eq!(held.title, "newcomer");
+    assert_eq!(held.folder_uid.as_deref(), Some("ElsewhereFolder0000001"));
+    assert!(second.get_secrets(vec![]).unwrap().is_empty());
+}
+
+#[test]
+fn force_deleted_folder_takes_direct_shares_of_its_records_with_it() {
+    removed_record_share_does_not_reach_a_new_record_with_its_uid(|_, sm| {
+        let answer = sm
+            .delete_folder(vec!["DoomedSubfolder0000001".into()], true)
+            .expect("forced delete");
+        assert_eq!(answer[0]["responseCode"], json!("ok"));
+    });
+}
+
+#[test]
+fn deleted_record_takes_its_direct_shares_with_it() {
+    removed_record_share_does_not_reach_a_new_record_with_its_uid(|_, sm| {
+        let deleted = sm
+            .delete_secret(vec!["DirectlySharedRecord01".into()])
+            .expect("delete");
+        assert_eq!(deleted, "\"DirectlySharedRecord01\"");
+    });
+}
+
+#[test]
+fn owner_removed_record_takes_its_direct_shares_with_it() {
+    removed_record_share_does_not_reach_a_new_record_with_its_uid(|emu, _| {
+        emu.remove_record("DirectlySharedRecord01").unwrap();
+    });
 }
