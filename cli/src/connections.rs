@@ -270,7 +270,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
             if parsed.password.is_some() {
                 return Err(Exit::usage(
                     "the URL contains a password; passwords are never taken on the command line (they end up in shell history and process lists). Leave it out and use --password-stdin or --ask-password",
-                ));
+                ).into());
             }
             parsed.connection
         }
@@ -291,9 +291,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         connection.name = connection.target();
     }
     if args.password.clear_password {
-        return Err(Exit::usage(
-            "--clear-password only applies to `connections edit`",
-        ));
+        return Err(Exit::usage("--clear-password only applies to `connections edit`").into());
     }
     let change = password_change(&args.password, &connection.name)?;
     let saved = app.store.add(connection, change)?;
@@ -409,7 +407,7 @@ fn ensure_local(app: &App, key: &str) -> anyhow::Result<()> {
             Ok(c) if c.origin.source != LOCAL_SOURCE_ID => Err(Exit::usage(format!(
                 "`{}` comes from {} ({}); change it there, keeperdb only edits its own saved connections",
                 c.name, c.origin.badge, c.origin.source
-            ))),
+            )).into()),
             Ok(_) | Err(_) => Err(StoreError::NotFound(key.to_string()).into()),
         },
         Err(e) => Err(e.into()),

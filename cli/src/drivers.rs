@@ -12,19 +12,18 @@ use keeperdb_core::plugins::PluginStore;
 use keeperdb_core::{Connection, Credentials, Engine};
 
 use crate::app::App;
-use crate::exit;
-use crate::session::Failure;
+use crate::exit::{self, Exit};
 
 /// The env var naming the plugin bundle directory.
 pub const PLUGIN_DIR_ENV: &str = "KEEPERDB_BUNDLED_PLUGINS_DIR";
 
 /// The directory whose subdirectories are driver plugins.
-pub fn plugin_root() -> Result<PathBuf, Failure> {
+pub fn plugin_root() -> Result<PathBuf, Exit> {
     if let Some(dir) = std::env::var_os(PLUGIN_DIR_ENV).filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
     let exe = std::env::current_exe()
-        .map_err(|e| Failure::usage(format!("cannot locate the keeperdb executable: {e}")))?;
+        .map_err(|e| Exit::usage(format!("cannot locate the keeperdb executable: {e}")))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
     Ok(dir.join("bundled-plugins"))
 }
@@ -34,10 +33,10 @@ static LOADED: Mutex<Vec<Arc<dyn Driver>>> = Mutex::new(Vec::new());
 
 /// The driver serving `engine`: an installed, enabled driver plugin if one serves it, else
 /// one from the bundle (unless the user disabled that plugin id). Loaded on first use.
-pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Failure> {
+pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Exit> {
     let mut loaded = LOADED
         .lock()
-        .map_err(|_| Failure::usage("driver table poisoned"))?;
+        .map_err(|_| Exit::usage("driver table poisoned"))?;
     if let Some(d) = loaded.iter().find(|d| d.engines().contains(&engine)) {
         return Ok(d.clone());
     }
@@ -93,7 +92,7 @@ pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Failure>
         message.push_str(&problems.join("; "));
         message.push(')');
     }
-    Err(Failure::usage(message))
+    Err(Exit::usage(message))
 }
 
 /// Driver plugins in the bundle directory, if there is one.
@@ -140,16 +139,16 @@ pub fn looks_like_url(arg: &str) -> bool {
 
 /// Resolve a CONN argument: a URL (or SQLite file path), else a connection from the registry
 /// by id or name, with its credentials fetched now through its source.
-pub fn resolve_connection(app: &App, arg: &str) -> Result<(Connection, Credentials), Failure> {
+pub fn resolve_connection(app: &App, arg: &str) -> Result<(Connection, Credentials), Exit> {
     if looks_like_url(arg) {
         let parsed = keeperdb_core::url::parse_connection_url(arg)
-            .map_err(|e| Failure::usage(e.to_string()))?;
+            .map_err(|e| Exit::usage(e.to_string()))?;
         let credentials = Credentials::new(None, parsed.password);
         return Ok((parsed.connection, credentials));
     }
     let registry = app.registry();
     let connection = registry.find(arg).map_err(|e| {
-        Failure::usage(format!(
+        Exit::usage(format!(
             "{e} (CONN is a saved connection's name or id, or a URL such as postgres://user@host/db)"
         ))
     })?;
@@ -159,7 +158,7 @@ pub fn resolve_connection(app: &App, arg: &str) -> Result<(Connection, Credentia
         } else {
             exit::VAULT
         };
-        Failure::new(
+        Exit::new(
             code,
             format!("cannot get credentials for `{}`: {e}", connection.name),
         )

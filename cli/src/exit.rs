@@ -26,12 +26,22 @@ pub struct Exit {
 }
 
 impl Exit {
-    /// A usage or configuration error.
-    pub fn usage(message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Exit {
-            code: USAGE,
+    /// A failure with a code.
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
             message: message.into(),
-        })
+        }
+    }
+
+    /// A usage or configuration error.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(USAGE, message)
+    }
+
+    /// Ctrl-C.
+    pub fn interrupted() -> Self {
+        Self::new(INTERRUPTED, "interrupted: the query was cancelled")
     }
 }
 

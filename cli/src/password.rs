@@ -13,7 +13,7 @@ pub fn from_stdin() -> anyhow::Result<SecretString> {
     std::io::stdin().lock().read_line(&mut line)?;
     let trimmed = line.trim_end_matches(['\n', '\r']);
     if trimmed.is_empty() {
-        return Err(Exit::usage("--password-stdin: stdin held no password"));
+        return Err(Exit::usage("--password-stdin: stdin held no password").into());
     }
     Ok(SecretString::from(trimmed.to_string()))
 }
@@ -23,7 +23,7 @@ pub fn prompt(what: &str) -> anyhow::Result<SecretString> {
     if !std::io::stdin().is_terminal() {
         return Err(Exit::usage(format!(
             "a password is needed for {what}, but there is no terminal to ask on; pipe it with --password-stdin"
-        )));
+        )).into());
     }
     let password = rpassword::prompt_password(format!("Password for {what}: "))?;
     Ok(SecretString::from(password))

@@ -161,7 +161,8 @@ fn install(
         return Err(Exit::usage(format!(
             "plugin `{}` is not installed; use `keeperdb plugins install`",
             staged.manifest.id
-        )));
+        ))
+        .into());
     }
     // Check the component itself (its API version, that it imports only what it asks for)
     // before asking anything of the user.
@@ -203,13 +204,14 @@ fn install(
         return Err(Exit::usage(format!(
             "not installing `{}`: consent is needed and stdin is not a terminal; pass --allow to grant what it asks for",
             staged.manifest.id
-        )));
+        )).into());
     };
     if !consent {
         return Err(Exit::usage(format!(
             "not installing `{}`: capabilities not granted",
             staged.manifest.id
-        )));
+        ))
+        .into());
     }
     let entry = store.install(staged, true)?;
     println!(

@@ -8,7 +8,8 @@ use std::time::Duration;
 use keeperdb_core::format::OutputFormat;
 
 use crate::app::App;
-use crate::session::{self, Failure, Outcome, Session};
+use crate::exit::Exit;
+use crate::session::{self, Outcome, Session};
 use crate::shell::split_statements;
 
 /// Arguments of `keeperdb query`.
@@ -35,24 +36,24 @@ pub fn parse_format(s: &str) -> Result<OutputFormat, String> {
     s.parse::<OutputFormat>().map_err(|e| e.to_string())
 }
 
-fn read_sql(args: &QueryArgs) -> Result<String, Failure> {
+fn read_sql(args: &QueryArgs) -> Result<String, Exit> {
     match (&args.sql, &args.file) {
         (Some(sql), _) => Ok(sql.clone()),
         (None, Some(path)) if path.as_os_str() == "-" => {
             let mut s = String::new();
             io::stdin()
                 .read_to_string(&mut s)
-                .map_err(|e| Failure::usage(format!("cannot read SQL from stdin: {e}")))?;
+                .map_err(|e| Exit::usage(format!("cannot read SQL from stdin: {e}")))?;
             Ok(s)
         }
         (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display()))),
-        (None, None) => Err(Failure::usage("give the SQL to run, or -f FILE")),
+            .map_err(|e| Exit::usage(format!("cannot read {}: {e}", path.display()))),
+        (None, None) => Err(Exit::usage("give the SQL to run, or -f FILE")),
     }
 }
 
 /// Run the command.
-pub fn run(app: &App, args: QueryArgs) -> Result<(), Failure> {
+pub fn run(app: &App, args: QueryArgs) -> Result<(), Exit> {
     let text = read_sql(&args)?;
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         OutputFormat::Table
@@ -66,7 +67,7 @@ pub fn run(app: &App, args: QueryArgs) -> Result<(), Failure> {
         statements.push(rest.trim().to_string());
     }
     if statements.is_empty() {
-        return Err(Failure::usage("no SQL statement given"));
+        return Err(Exit::usage("no SQL statement given"));
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -12,8 +12,8 @@ use keeperdb_core::driver::CatalogRequest;
 use keeperdb_core::format::{self, FormatOptions, OutputFormat};
 
 use crate::app::App;
-use crate::exit;
-use crate::session::{self, Failure, Session};
+use crate::exit::{self, Exit};
+use crate::session::{self, Session};
 
 /// Arguments of `keeperdb schema`.
 #[derive(Debug, clap::Args)]
@@ -81,7 +81,7 @@ pub fn tables_of(batches: &[RecordBatch]) -> Vec<TableRef> {
 }
 
 /// Run the command.
-pub fn run(app: &App, args: SchemaArgs) -> Result<(), Failure> {
+pub fn run(app: &App, args: SchemaArgs) -> Result<(), Exit> {
     session::install_interrupt_handler()?;
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         OutputFormat::Table
@@ -96,7 +96,7 @@ pub fn run(app: &App, args: SchemaArgs) -> Result<(), Failure> {
     if let Some(only) = &args.table {
         tables.retain(|t| &t.name == only);
         if tables.is_empty() {
-            return Err(Failure::new(
+            return Err(Exit::new(
                 exit::QUERY,
                 format!("no table `{only}` in the catalog"),
             ));
@@ -116,11 +116,11 @@ pub fn run(app: &App, args: SchemaArgs) -> Result<(), Failure> {
     }
 }
 
-fn io_failure(e: io::Error) -> Failure {
+fn io_failure(e: io::Error) -> Exit {
     if e.kind() == io::ErrorKind::BrokenPipe {
-        Failure::new(session::BROKEN_PIPE, "")
+        Exit::new(session::BROKEN_PIPE, "")
     } else {
-        Failure::new(exit::QUERY, format!("cannot write output: {e}"))
+        Exit::new(exit::QUERY, format!("cannot write output: {e}"))
     }
 }
 
@@ -137,7 +137,7 @@ fn sections(
     tables: &[TableRef],
     format: OutputFormat,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(), Exit> {
     if args.schema.is_none() && args.table.is_none() {
         let dbs = session.catalog_batches(&CatalogRequest::Databases)?;
         let names: Vec<String> = dbs
@@ -181,7 +181,7 @@ fn flat(
     tables: &[TableRef],
     format: OutputFormat,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(), Exit> {
     let options = FormatOptions {
         engine: Some(session.engine()),
         footer: false,
@@ -201,7 +201,7 @@ fn flat(
     };
     let fail = |e: format::FormatError| match e {
         format::FormatError::Io(io) => io_failure(io),
-        other => Failure::new(exit::QUERY, other.to_string()),
+        other => Exit::new(exit::QUERY, other.to_string()),
     };
     let mut w = format::writer(format, first.schema(), &options, Box::new(out));
     for page in &pages {
@@ -211,7 +211,7 @@ fn flat(
 }
 
 /// Put `table_schema` and `table_name` in front of a `Columns` page (unless it has them).
-fn with_table_columns(batch: &RecordBatch, t: &TableRef) -> Result<RecordBatch, Failure> {
+fn with_table_columns(batch: &RecordBatch, t: &TableRef) -> Result<RecordBatch, Exit> {
     let schema = batch.schema();
     let has = |n: &str| schema.fields().iter().any(|f| f.name() == n);
     let mut fields: Vec<Arc<Field>> = Vec::new();
@@ -228,5 +228,5 @@ fn with_table_columns(batch: &RecordBatch, t: &TableRef) -> Result<RecordBatch, 
     fields.extend(schema.fields().iter().cloned());
     columns.extend(batch.columns().iter().cloned());
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| Failure::new(exit::QUERY, format!("bad catalog answer: {e}")))
+        .map_err(|e| Exit::new(exit::QUERY, format!("bad catalog answer: {e}")))
 }

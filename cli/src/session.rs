@@ -1,7 +1,6 @@
 //! What `query`, `shell` and `schema` share: exit codes, opening a connection named on the
 //! command line, Ctrl-C handling, and running one statement into a result writer.
 
-use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,51 +15,7 @@ use keeperdb_core::{Connection, Engine};
 
 use crate::app::App;
 use crate::drivers;
-use crate::exit;
-
-/// A command failure: the exit code and the message for stderr (never holds a password).
-#[derive(Debug)]
-pub struct Failure {
-    /// Process exit code.
-    pub code: u8,
-    /// One-line explanation.
-    pub message: String,
-}
-
-impl Failure {
-    /// A failure with a code.
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// Bad arguments or configuration.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(exit::USAGE, message)
-    }
-
-    /// Ctrl-C.
-    pub fn interrupted() -> Self {
-        Self::new(exit::INTERRUPTED, "interrupted: the query was cancelled")
-    }
-}
-
-impl From<Failure> for anyhow::Error {
-    fn from(f: Failure) -> Self {
-        anyhow::Error::new(exit::Exit {
-            code: f.code,
-            message: f.message,
-        })
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
+use crate::exit::{self, Exit};
 
 fn with_code(e: &DriverError) -> String {
     match &e.code {
@@ -70,14 +25,14 @@ fn with_code(e: &DriverError) -> String {
 }
 
 /// Map a failure while connecting.
-pub fn connect_failure(connection: &Connection, e: &DriverError) -> Failure {
+pub fn connect_failure(connection: &Connection, e: &DriverError) -> Exit {
     let what = match e.kind {
         DriverErrorKind::Auth => "authentication failed",
         DriverErrorKind::Timeout => "timed out",
-        DriverErrorKind::Cancelled => return Failure::interrupted(),
+        DriverErrorKind::Cancelled => return Exit::interrupted(),
         _ => "cannot connect",
     };
-    Failure::new(
+    Exit::new(
         exit::CONNECTION,
         format!(
             "{what} for `{}` ({}): {}",
@@ -89,23 +44,23 @@ pub fn connect_failure(connection: &Connection, e: &DriverError) -> Failure {
 }
 
 /// Map a failure of a statement (or of reading its rows).
-pub fn statement_failure(e: &DriverError) -> Failure {
+pub fn statement_failure(e: &DriverError) -> Exit {
     if interrupted() {
-        return Failure::interrupted();
+        return Exit::interrupted();
     }
     match e.kind {
-        DriverErrorKind::Cancelled => Failure::interrupted(),
-        DriverErrorKind::Connection | DriverErrorKind::Auth => Failure::new(
+        DriverErrorKind::Cancelled => Exit::interrupted(),
+        DriverErrorKind::Connection | DriverErrorKind::Auth => Exit::new(
             exit::CONNECTION,
             format!("connection lost: {}", with_code(e)),
         ),
-        DriverErrorKind::Timeout => Failure::new(
+        DriverErrorKind::Timeout => Exit::new(
             exit::QUERY,
             format!("statement timed out: {}", with_code(e)),
         ),
-        DriverErrorKind::Query => Failure::new(exit::QUERY, with_code(e)),
+        DriverErrorKind::Query => Exit::new(exit::QUERY, with_code(e)),
         DriverErrorKind::Internal => {
-            Failure::new(exit::QUERY, format!("driver error: {}", with_code(e)))
+            Exit::new(exit::QUERY, format!("driver error: {}", with_code(e)))
         }
     }
 }
@@ -120,7 +75,7 @@ pub struct Session {
 
 impl Session {
     /// Resolve `arg` (a registry name/id or a URL), find its driver, and connect.
-    pub fn open(app: &App, arg: &str, connect_timeout: Duration) -> Result<Self, Failure> {
+    pub fn open(app: &App, arg: &str, connect_timeout: Duration) -> Result<Self, Exit> {
         let (connection, credentials) = drivers::resolve_connection(app, arg)?;
         let driver = drivers::driver_for(app, connection.engine)?;
         let _span = tracing::info_span!(
@@ -155,7 +110,7 @@ impl Session {
         format: OutputFormat,
         footer: bool,
         out: &mut dyn Write,
-    ) -> Result<Outcome, Failure> {
+    ) -> Result<Outcome, Exit> {
         let _span = tracing::info_span!("query", connection = %self.connection.name).entered();
         let _guard = CancelGuard::arm(self.conn.canceller());
         let result = self.conn.execute(sql).map_err(|e| statement_failure(&e))?;
@@ -168,7 +123,7 @@ impl Session {
         request: &CatalogRequest,
         format: OutputFormat,
         out: &mut dyn Write,
-    ) -> Result<Outcome, Failure> {
+    ) -> Result<Outcome, Exit> {
         let _guard = CancelGuard::arm(self.conn.canceller());
         let result = self
             .conn
@@ -181,7 +136,7 @@ impl Session {
     pub fn catalog_batches(
         &mut self,
         request: &CatalogRequest,
-    ) -> Result<Vec<arrow_array::RecordBatch>, Failure> {
+    ) -> Result<Vec<arrow_array::RecordBatch>, Exit> {
         let _guard = CancelGuard::arm(self.conn.canceller());
         match self
             .conn
@@ -201,7 +156,7 @@ impl Session {
         format: OutputFormat,
         footer: bool,
         out: &mut dyn Write,
-    ) -> Result<Outcome, Failure> {
+    ) -> Result<Outcome, Exit> {
         match result {
             StatementResult::Done { rows_affected } => Ok(Outcome::Affected(rows_affected)),
             StatementResult::Rows(mut reader) => {
@@ -212,13 +167,13 @@ impl Session {
                 let mut w = format::writer(format, reader.schema(), &options, Box::new(out));
                 for batch in &mut reader {
                     if interrupted() {
-                        return Err(Failure::interrupted());
+                        return Err(Exit::interrupted());
                     }
                     let batch = batch.map_err(|e| source_failure(&e))?;
                     w.write_batch(&batch).map_err(|e| write_failure(&e))?;
                 }
                 if interrupted() {
-                    return Err(Failure::interrupted());
+                    return Err(Exit::interrupted());
                 }
                 w.finish().map_err(|e| write_failure(&e))?;
                 Ok(Outcome::Rows(w.rows()))
@@ -236,24 +191,24 @@ pub enum Outcome {
     Affected(u64),
 }
 
-fn source_failure(e: &arrow_schema::ArrowError) -> Failure {
+fn source_failure(e: &arrow_schema::ArrowError) -> Exit {
     match keeperdb_core::driver_host::driver_error_of(e) {
         Some(d) => statement_failure(d),
-        None if interrupted() => Failure::interrupted(),
-        None => Failure::new(exit::QUERY, format!("reading rows failed: {e}")),
+        None if interrupted() => Exit::interrupted(),
+        None => Exit::new(exit::QUERY, format!("reading rows failed: {e}")),
     }
 }
 
 /// A closed pipe (`| head`) is a normal way for output to end.
 pub const BROKEN_PIPE: u8 = 255;
 
-fn write_failure(e: &FormatError) -> Failure {
+fn write_failure(e: &FormatError) -> Exit {
     match e {
         FormatError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe => {
-            Failure::new(BROKEN_PIPE, String::new())
+            Exit::new(BROKEN_PIPE, String::new())
         }
         FormatError::Source(a) => source_failure(a),
-        other => Failure::new(exit::QUERY, other.to_string()),
+        other => Exit::new(exit::QUERY, other.to_string()),
     }
 }
 
@@ -280,7 +235,7 @@ pub fn take_interrupt() -> bool {
 /// Install the process's Ctrl-C handler: with a statement running, cancel it on the server
 /// (from the handler thread) and let the reading side stop; with none, or on a second
 /// Ctrl-C, exit 130 at once.
-pub fn install_interrupt_handler() -> Result<(), Failure> {
+pub fn install_interrupt_handler() -> Result<(), Exit> {
     let installed = INSTALLED.get_or_init(|| {
         ctrlc::set_handler(|| {
             let canceller = RUNNING.lock().ok().and_then(|g| g.clone());
@@ -314,7 +269,7 @@ pub fn install_interrupt_handler() -> Result<(), Failure> {
     });
     installed
         .clone()
-        .map_err(|e| Failure::usage(format!("cannot install the Ctrl-C handler: {e}")))
+        .map_err(|e| Exit::usage(format!("cannot install the Ctrl-C handler: {e}")))
 }
 
 /// Makes the connection's canceller reachable from the Ctrl-C handler while a statement runs.

@@ -11,8 +11,8 @@ use keeperdb_core::driver::CatalogRequest;
 use keeperdb_core::format::OutputFormat;
 
 use crate::app::App;
-use crate::exit;
-use crate::session::{self, Failure, Outcome, Session};
+use crate::exit::{self, Exit};
+use crate::session::{self, Outcome, Session};
 
 /// Arguments of `keeperdb shell`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,7 @@ pub struct ShellArgs {
 }
 
 /// Run the shell; the exit code of piped input is 1 if any statement failed.
-pub fn run(app: &App, args: ShellArgs) -> Result<(), Failure> {
+pub fn run(app: &App, args: ShellArgs) -> Result<(), Exit> {
     session::install_interrupt_handler()?;
     let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
     let mut state = State {
@@ -41,7 +41,7 @@ pub fn run(app: &App, args: ShellArgs) -> Result<(), Failure> {
     } else {
         piped(&mut session, &mut state)?;
         if state.failed {
-            return Err(Failure::new(exit::QUERY, "one or more statements failed"));
+            return Err(Exit::new(exit::QUERY, "one or more statements failed"));
         }
         Ok(())
     }
@@ -59,11 +59,11 @@ enum Step {
     Quit,
 }
 
-fn piped(session: &mut Session, state: &mut State) -> Result<(), Failure> {
+fn piped(session: &mut Session, state: &mut State) -> Result<(), Exit> {
     let stdin = io::stdin();
     let mut buffer = StatementBuffer::new(session.engine());
     for line in stdin.lock().lines() {
-        let line = line.map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+        let line = line.map_err(|e| Exit::usage(format!("cannot read stdin: {e}")))?;
         if let Step::Quit = handle_line(session, state, &mut buffer, &line)? {
             return Ok(());
         }
@@ -75,9 +75,9 @@ fn piped(session: &mut Session, state: &mut State) -> Result<(), Failure> {
     Ok(())
 }
 
-fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<(), Failure> {
+fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<(), Exit> {
     let mut editor = rustyline::DefaultEditor::new()
-        .map_err(|e| Failure::usage(format!("cannot start the line editor: {e}")))?;
+        .map_err(|e| Exit::usage(format!("cannot start the line editor: {e}")))?;
     let history = history_path(app);
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -123,7 +123,7 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
             Err(rustyline::error::ReadlineError::Eof) => break,
             Err(e) => {
                 save_history(&mut editor, &history);
-                return Err(Failure::usage(format!("cannot read input: {e}")));
+                return Err(Exit::usage(format!("cannot read input: {e}")));
             }
         }
     }
@@ -152,7 +152,7 @@ fn handle_line(
     state: &mut State,
     buffer: &mut StatementBuffer,
     line: &str,
-) -> Result<Step, Failure> {
+) -> Result<Step, Exit> {
     if buffer.is_empty() && line.trim_start().starts_with('\\') {
         return meta_command(session, state, line.trim());
     }
@@ -171,7 +171,7 @@ fn handle_line(
     Ok(Step::Continue)
 }
 
-fn execute(session: &mut Session, state: &mut State, sql: &str) -> Result<(), Failure> {
+fn execute(session: &mut Session, state: &mut State, sql: &str) -> Result<(), Exit> {
     let started = Instant::now();
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -209,7 +209,7 @@ const HELP: &str = "\
   \\?              this help
 ";
 
-fn meta_command(session: &mut Session, state: &mut State, line: &str) -> Result<Step, Failure> {
+fn meta_command(session: &mut Session, state: &mut State, line: &str) -> Result<Step, Exit> {
     let mut parts = line.split_whitespace();
     let cmd = parts.next().unwrap_or("");
     let arg = parts.next();
@@ -237,8 +237,8 @@ fn meta_command(session: &mut Session, state: &mut State, line: &str) -> Result<
                 let _ = writeln!(out, "Output format is {f}.");
                 Ok(())
             }
-            Some(Err(e)) => Err(Failure::usage(e.to_string())),
-            None => Err(Failure::usage(
+            Some(Err(e)) => Err(Exit::usage(e.to_string())),
+            None => Err(Exit::usage(
                 "\\format needs a name: table, csv, json, jsonl or markdown",
             )),
         },
@@ -265,7 +265,7 @@ fn meta_command(session: &mut Session, state: &mut State, line: &str) -> Result<
                     .map(|_| ())
             }
         },
-        other => Err(Failure::usage(format!(
+        other => Err(Exit::usage(format!(
             "unknown command `{other}`; `\\?` lists the commands"
         ))),
     };
