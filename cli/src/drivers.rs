@@ -143,6 +143,11 @@ pub fn resolve_connection(app: &App, arg: &str) -> Result<(Connection, Credentia
     if looks_like_url(arg) {
         let parsed = keeperdb_core::url::parse_connection_url(arg)
             .map_err(|e| Exit::usage(e.to_string()))?;
+        if parsed.password.is_some() {
+            eprintln!(
+                "keeperdb: warning: a password in a URL on the command line is visible in the process list and shell history; save the connection (`keeperdb connections add URL --ask-password`) instead"
+            );
+        }
         let credentials = Credentials::new(None, parsed.password);
         return Ok((parsed.connection, credentials));
     }
@@ -163,5 +168,18 @@ pub fn resolve_connection(app: &App, arg: &str) -> Result<(Connection, Credentia
             format!("cannot get credentials for `{}`: {e}", connection.name),
         )
     })?;
+    if credentials.needs_prompt {
+        // The user chose to keep no password for this connection: ask for it now.
+        let password = crate::password::prompt(&connection.name).map_err(|e| {
+            Exit::usage(format!(
+                "{e} (`{}` keeps no stored password)",
+                connection.name
+            ))
+        })?;
+        return Ok((
+            connection,
+            Credentials::new(credentials.user, Some(password)),
+        ));
+    }
     Ok((connection, credentials))
 }

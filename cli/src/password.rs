@@ -22,8 +22,9 @@ pub fn from_stdin() -> anyhow::Result<SecretString> {
 pub fn prompt(what: &str) -> anyhow::Result<SecretString> {
     if !std::io::stdin().is_terminal() {
         return Err(Exit::usage(format!(
-            "a password is needed for {what}, but there is no terminal to ask on; pipe it with --password-stdin"
-        )).into());
+            "a password is needed for {what}, but there is no terminal to ask on"
+        ))
+        .into());
     }
     let password = rpassword::prompt_password(format!("Password for {what}: "))?;
     Ok(SecretString::from(password))

@@ -223,3 +223,85 @@ fn installed_driver_plugin_is_used_without_a_bundle_and_missing_driver_is_exit_2
         stderr(&out)
     );
 }
+
+/// The explicit no-credential-store fallback: a saved connection that keeps no password is
+/// asked for one at connect time, on the terminal, and refuses cleanly without one.
+#[test]
+fn prompt_fallback_asks_for_the_password_at_connect_time() {
+    let kdb = Kdb::new();
+    let mut url = url::Url::parse(&pg_url()).unwrap();
+    let real = url.password().unwrap_or("").to_string();
+    url.set_password(None).unwrap();
+    assert_success(
+        &kdb.run(&["prefs", "set", "password_storage", "prompt"]),
+        "prefs set",
+    );
+    assert_success(
+        &kdb.run(&[
+            "connections",
+            "add",
+            url.as_str(),
+            "--name",
+            "pg-prompt",
+            "--prompt-password",
+        ]),
+        "connections add",
+    );
+
+    // No terminal: a usage error that says why, and no connection attempt without a password.
+    let out = kdb.run(&["query", "pg-prompt", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no terminal") && stderr(&out).contains("keeps no stored password"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A terminal (a pty from util-linux `script`): the password typed there is used.
+    let command = format!(
+        "{} query pg-prompt 'SELECT 41 + 1 AS answer' --format csv",
+        env!("CARGO_BIN_EXE_keeperdb")
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("KEEPERDB_CONFIG_DIR", kdb.config.path())
+        .env("KEEPERDB_BUNDLED_PLUGINS_DIR", plugin_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    // Type only once the prompt is up, as a person would. (Whether the terminal echoes it is
+    // rpassword's business and racy to observe through a pty, so it is not asserted here.)
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("Password for pg-prompt") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        seen.extend(
+            rx.recv_timeout(left)
+                .expect("no password prompt on the terminal"),
+        );
+    }
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{real}").unwrap();
+    }
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter().flatten());
+    let text = String::from_utf8_lossy(&seen).to_string();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("answer") && text.contains("42"), "{text}");
+}
