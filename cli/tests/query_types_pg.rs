@@ -1,5 +1,6 @@
 //! Every supported PostgreSQL type round-trips: `keeperdb query --format csv` prints exactly
-//! what `psql --csv` prints for the same SELECT (NULLs, empty strings, extremes, unicode).
+//! what `psql --csv` prints for the same SELECT (NULLs, empty strings, extremes, `±infinity`
+//! dates and timestamps, unicode).
 //! Needs KEEPERDB_TEST_PG_URL (set by `cargo xtask test`).
 
 mod query_support;
@@ -68,7 +69,27 @@ const ROWS: &str = r#"
  '2000-02-29 12:00:00', '2000-02-29 12:00:00.5+00',
  '100 hours', 'ffffffff-ffff-ffff-ffff-ffffffffffff',
  '12.5', '[1, "two", {"three": 3}]',
- '{2147483647,-2147483648}', '{"{braces}","back\\slash",NULL,"NULL"}')
+ '{2147483647,-2147483648}', '{"{braces}","back\\slash",NULL,"NULL"}'),
+(6, NULL, NULL, NULL,
+ NULL, NULL,
+ NULL, NULL,
+ NULL, NULL,
+ NULL, NULL,
+ '-infinity', NULL, NULL,
+ '-infinity', '-infinity',
+ NULL, NULL,
+ NULL, NULL,
+ NULL, NULL),
+(7, NULL, NULL, NULL,
+ NULL, NULL,
+ NULL, NULL,
+ NULL, NULL,
+ NULL, NULL,
+ 'infinity', NULL, NULL,
+ 'infinity', 'infinity',
+ NULL, NULL,
+ NULL, NULL,
+ NULL, NULL)
 "#;
 
 #[test]

@@ -28,7 +28,7 @@ pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
             } else if let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>() {
                 mysql_error(my)
             } else if let Some(lite) = db.try_downcast_ref::<SqliteError>() {
-                sqlite_error(lite, db.code().map(|c| c.to_string()), ctx)
+                sqlite_error(lite.message(), db.code().map(|c| c.to_string()), ctx)
             } else {
                 let mut err = DriverError::new(ErrorKind::Query, db.message().to_string());
                 err.code = db.code().map(|c| c.to_string());
@@ -111,7 +111,8 @@ fn mysql_error(my: &MySqlDatabaseError) -> DriverError {
     DriverError::new(kind, my.message().to_string()).with_code(code)
 }
 
-fn sqlite_error(e: &SqliteError, code: Option<String>, ctx: &Ctx<'_>) -> DriverError {
+/// A SQLite error from its extended result code (as text) and message.
+pub fn sqlite_error(message: &str, code: Option<String>, ctx: &Ctx<'_>) -> DriverError {
     let primary = code
         .as_deref()
         .and_then(|c| c.parse::<i32>().ok())
@@ -127,7 +128,7 @@ fn sqlite_error(e: &SqliteError, code: Option<String>, ctx: &Ctx<'_>) -> DriverE
         Some(23) => ErrorKind::Auth,
         _ => ErrorKind::Query,
     };
-    let mut message = e.message().to_string();
+    let mut message = message.to_string();
     if matches!(primary, Some(14) | Some(26)) {
         message = format!("cannot open SQLite database {}: {message}", ctx.target);
     }

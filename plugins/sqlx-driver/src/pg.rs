@@ -302,6 +302,25 @@ const PG_EPOCH_DAYS: i32 = 10_957;
 /// Microseconds from 1970-01-01 to 2000-01-01.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
+/// Days since 1970 for a PostgreSQL date. PostgreSQL sends `infinity` / `-infinity` as the
+/// extremes of i32; they stay the extremes (the renderer prints them back as words), which no
+/// finite date can reach since PostgreSQL's last date is far below i32::MAX days.
+fn date_from_pg(days: i32) -> i32 {
+    match days {
+        i32::MAX | i32::MIN => days,
+        _ => days.saturating_add(PG_EPOCH_DAYS),
+    }
+}
+
+/// Microseconds since 1970 for a PostgreSQL timestamp, keeping the `±infinity` extremes as
+/// they are (see [`date_from_pg`]).
+fn timestamp_from_pg(micros: i64) -> i64 {
+    match micros {
+        i64::MAX | i64::MIN => micros,
+        _ => micros.saturating_add(PG_EPOCH_MICROS),
+    }
+}
+
 fn short(what: &str) -> DriverError {
     internal(format!("malformed {what} value from the server"))
 }
@@ -341,7 +360,7 @@ fn append(col: &mut Col, kind: &PgKind, b: &[u8]) -> Result<(), DriverError> {
         }
         PgKind::Date => {
             let d = i32::from_be_bytes(be(b, 0, "date")?);
-            col.append_date(d.saturating_add(PG_EPOCH_DAYS))
+            col.append_date(date_from_pg(d))
         }
         PgKind::Time => col.append_time(i64::from_be_bytes(be(b, 0, "time")?)),
         PgKind::TimeTz => {
@@ -351,7 +370,7 @@ fn append(col: &mut Col, kind: &PgKind, b: &[u8]) -> Result<(), DriverError> {
         }
         PgKind::Timestamp | PgKind::TimestampTz => {
             let t = i64::from_be_bytes(be(b, 0, "timestamp")?);
-            col.append_timestamp(t.saturating_add(PG_EPOCH_MICROS))
+            col.append_timestamp(timestamp_from_pg(t))
         }
         PgKind::Interval => {
             let micros = i64::from_be_bytes(be(b, 0, "interval")?);
@@ -574,6 +593,16 @@ mod tests {
         let b = numeric(1, 1, 0, 0, &[1]);
         assert_eq!(numeric_text(&b).unwrap(), "10000");
         assert_eq!(numeric_text(&numeric(0, 0, 0xC000, 0, &[])).unwrap(), "NaN");
+    }
+
+    #[test]
+    fn infinities_stay_at_the_extremes_and_finite_values_move_to_1970() {
+        assert_eq!(date_from_pg(i32::MIN), i32::MIN);
+        assert_eq!(date_from_pg(i32::MAX), i32::MAX);
+        assert_eq!(date_from_pg(0), PG_EPOCH_DAYS);
+        assert_eq!(timestamp_from_pg(i64::MIN), i64::MIN);
+        assert_eq!(timestamp_from_pg(i64::MAX), i64::MAX);
+        assert_eq!(timestamp_from_pg(-1), PG_EPOCH_MICROS - 1);
     }
 
     #[test]

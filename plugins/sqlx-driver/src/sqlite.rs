@@ -98,12 +98,25 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
     }
 }
 
+/// The storage classes a column's values had in the first page.
 #[derive(Default, Clone, Copy)]
-struct Seen {
-    int: bool,
-    real: bool,
-    text: bool,
-    blob: bool,
+pub struct Seen {
+    pub int: bool,
+    pub real: bool,
+    pub text: bool,
+    pub blob: bool,
+}
+
+/// A value whose storage class does not fit the type chosen from the first page.
+pub fn mixed_types(i: usize, name: &str, class: &str) -> DriverError {
+    DriverError::new(
+        ErrorKind::Query,
+        format!(
+            "column {} ({name}) holds a {class} value among values of another type; \
+             SQLite columns can mix types: CAST the column in the query",
+            i + 1,
+        ),
+    )
 }
 
 fn storage(row: &SqliteRow, i: usize) -> Result<Option<&'static str>, DriverError> {
@@ -184,18 +197,7 @@ fn append_row(row: &SqliteRow, cols: &mut [Col]) -> Result<usize, DriverError> {
                 }
             }
         };
-        r.map_err(|_| {
-            DriverError::new(
-                ErrorKind::Query,
-                format!(
-                    "column {} ({}) holds a {} value among values of another type; \
-                     SQLite columns can mix types: CAST the column in the query",
-                    i + 1,
-                    row.columns()[i].name(),
-                    class.unwrap_or("NULL")
-                ),
-            )
-        })?;
+        r.map_err(|_| mixed_types(i, row.columns()[i].name(), class.unwrap_or("NULL")))?;
     }
     Ok(bytes)
 }
@@ -203,7 +205,10 @@ fn append_row(row: &SqliteRow, cols: &mut [Col]) -> Result<usize, DriverError> {
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
     let (mut guard, ctx) = shared.lock().await;
     let conn: &mut SqliteConnection = &mut guard;
-    let stmt = match conn.prepare(AssertSqlSafe(sql).into_sql_str()).await {
+    let stmt = match conn
+        .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             tx.send(Msg::Err(map(e, &ctx))).await;
@@ -216,6 +221,28 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             .await;
         return;
     }
+    let names: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let raw = match conn.lock_handle().await {
+        Ok(mut handle) => {
+            crate::sqlite_raw::stream(&mut handle, &sql, &args, &tx, &ctx, &names, |seen| {
+                page_for(stmt.columns(), seen)
+            })
+            .await
+        }
+        Err(e) => {
+            tx.send(Msg::Err(map(e, &ctx))).await;
+            Some(PumpEnd::Ended)
+        }
+    };
+    if let Some(end) = raw {
+        finish(end, conn, &tx, &cancel).await;
+        return;
+    }
+    // More than one statement: sqlx runs them one after the other.
     let end = {
         let mut rows = bind(stmt.query(), &args).fetch(&mut *conn);
         // Buffer the first page to see what the values are.
@@ -268,10 +295,15 @@ fn first_page(columns: &[sqlx::sqlite::SqliteColumn], first: &[SqliteRow]) -> Pa
             }
         }
     }
+    page_for(columns, &seen)
+}
+
+/// The page for a result whose first rows had values of the `seen` storage classes.
+fn page_for(columns: &[sqlx::sqlite::SqliteColumn], seen: &[Seen]) -> Page {
     let declared: Vec<&str> = columns.iter().map(|c| c.type_info().name()).collect();
     let shapes: Vec<Shape> = declared
         .iter()
-        .zip(&seen)
+        .zip(seen)
         .map(|(d, s)| infer(d, *s))
         .collect();
     let fields = columns

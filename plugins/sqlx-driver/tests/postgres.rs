@@ -13,6 +13,8 @@ use arrow_array::types::{
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
 use keeperdb_core::driver::{CatalogRequest, DriverErrorKind};
+use keeperdb_core::format::{self, FormatOptions, OutputFormat};
+use keeperdb_core::model::Engine;
 
 const PG: &str = "KEEPERDB_TEST_PG_URL";
 
@@ -114,6 +116,58 @@ fn every_type_keeps_its_value() {
         "08:00:2b:01:02:03"
     );
     assert_eq!(col(&b, "bits").as_string::<i32>().value(0), "10110");
+}
+
+/// The page as `keeperdb query --format csv` prints it for PostgreSQL.
+fn render_csv(batch: &arrow_array::RecordBatch) -> String {
+    let mut out = Vec::new();
+    let options = FormatOptions {
+        engine: Some(Engine::Postgres),
+        footer: false,
+    };
+    let mut w = format::writer(
+        OutputFormat::Csv,
+        batch.schema(),
+        &options,
+        Box::new(&mut out),
+    );
+    w.write_batch(batch).expect("write page");
+    w.finish().expect("finish");
+    drop(w);
+    String::from_utf8(out).expect("utf-8 csv")
+}
+
+#[test]
+fn infinite_dates_and_timestamps_stay_infinite_in_both_directions() {
+    let mut conn = pg();
+    let b = query(
+        conn.as_mut(),
+        "SELECT v.d::date AS d, v.d::timestamp AS ts, v.d::timestamptz AS tstz, \
+         ARRAY[v.d::date] AS darr \
+         FROM (VALUES (1, '-infinity'), (2, 'infinity')) AS v(n, d) ORDER BY v.n",
+    );
+    assert_eq!(b.num_rows(), 2);
+    let d = col(&b, "d").as_primitive::<Date32Type>();
+    assert_eq!((d.value(0), d.value(1)), (i32::MIN, i32::MAX));
+    for name in ["ts", "tstz"] {
+        let t = col(&b, name).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!((t.value(0), t.value(1)), (i64::MIN, i64::MAX), "{name}");
+    }
+    let darr = col(&b, "darr").as_list::<i32>();
+    assert_eq!(
+        darr.value(0).as_primitive::<Date32Type>().value(0),
+        i32::MIN
+    );
+    // As the user sees them: the words psql prints, not a date in 4713 BC or 294276 AD.
+    let csv = render_csv(&b);
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "d,ts,tstz,darr",
+            "-infinity,-infinity,-infinity,{-infinity}",
+            "infinity,infinity,infinity,{infinity}"
+        ]
+    );
 }
 
 #[test]

@@ -204,3 +204,71 @@ fn a_new_statement_supersedes_an_unread_result_and_runs_uninterrupted() {
     let err = error_at_end(old.as_mut()).expect("the superseded result ended as if complete");
     assert!(err.to_string().contains("another statement"), "{err}");
 }
+
+/// Rows 1..=20000; row 15000 (on the second page) holds `odd` instead of its number.
+fn ints_with_an_odd_value_at_15000(odd: &str) -> String {
+    format!(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) \
+         SELECT x AS n, CASE WHEN x = 15000 THEN {odd} ELSE x END AS v FROM c"
+    )
+}
+
+#[test]
+fn a_value_of_another_type_after_the_first_page_names_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("mixed.db"), true, false);
+    let mut reader = start_rows(conn.as_mut(), &ints_with_an_odd_value_at_15000("X'00'"));
+    let err = error_at_end(reader.as_mut()).expect("the blob among integers is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("column 2 (v) holds a BLOB value") && message.contains("CAST"),
+        "{message}"
+    );
+    drop(reader);
+    // The statement is over: the connection runs the next one.
+    let b = query(conn.as_mut(), "SELECT 1 AS one");
+    assert_eq!(b.num_rows(), 1);
+}
+
+#[test]
+fn an_error_raised_while_stepping_ends_the_rows_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("overflow.db"), true, false);
+    let mut reader = start_rows(
+        conn.as_mut(),
+        &ints_with_an_odd_value_at_15000("abs(-9223372036854775808)"),
+    );
+    let err = error_at_end(reader.as_mut()).expect("abs() overflows");
+    assert!(err.to_string().contains("integer overflow"), "{err}");
+    drop(reader);
+    let b = query(conn.as_mut(), "SELECT 2 AS two");
+    assert_eq!(b.num_rows(), 1);
+}
+
+#[test]
+fn values_cross_page_boundaries_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("pages.db"), true, false);
+    let pages = pages(start_rows(
+        conn.as_mut(),
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) \
+         SELECT x AS n, 'row ' || x AS t, x / 4.0 AS r, CASE WHEN x % 3 = 0 THEN NULL ELSE x END AS m \
+         FROM c",
+    ));
+    assert!(pages.len() > 1);
+    let mut expected = 1i64;
+    for page in &pages {
+        let n = col(page, "n").as_primitive::<Int64Type>();
+        let t = col(page, "t").as_string::<i32>();
+        let r = col(page, "r").as_primitive::<Float64Type>();
+        let m = col(page, "m").as_primitive::<Int64Type>();
+        for i in 0..page.num_rows() {
+            assert_eq!(n.value(i), expected);
+            assert_eq!(t.value(i), format!("row {expected}"));
+            assert_eq!(r.value(i), expected as f64 / 4.0);
+            assert_eq!(m.is_null(i), expected % 3 == 0, "row {expected}");
+            expected += 1;
+        }
+    }
+    assert_eq!(expected, 20_001);
+}
