@@ -89,6 +89,9 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
     );
     let name = session.connection.name.clone();
     let mut buffer = StatementBuffer::new(session.engine());
+    // Lines of the statement being typed: history keeps whole statements, as psql does, so
+    // recalling one brings back all of it.
+    let mut typed: Vec<String> = Vec::new();
     loop {
         let prompt = if buffer.is_empty() {
             format!("{name}=> ")
@@ -98,9 +101,14 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
         match editor.readline(&prompt) {
             Ok(line) => {
                 if !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
+                    typed.push(line.trim().to_string());
                 }
-                match handle_line(session, state, &mut buffer, &line) {
+                let result = handle_line(session, state, &mut buffer, &line);
+                if buffer.is_empty() && !typed.is_empty() {
+                    let _ = editor.add_history_entry(typed.join(" "));
+                    typed.clear();
+                }
+                match result {
                     Ok(Step::Quit) => break,
                     Ok(Step::Continue) => {}
                     // Connection lost: nothing more can run.
@@ -119,6 +127,7 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
             Err(rustyline::error::ReadlineError::Interrupted) => {
                 // Ctrl-C at the prompt drops the statement being typed, as psql does.
                 buffer = StatementBuffer::new(session.engine());
+                typed.clear();
             }
             Err(rustyline::error::ReadlineError::Eof) => break,
             Err(e) => {

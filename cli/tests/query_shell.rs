@@ -151,3 +151,49 @@ fn schema_lists_tables_and_columns() {
         "{shown}"
     );
 }
+
+/// On a terminal (a pty from util-linux `script`), the shell keeps whole statements in its
+/// history file, so recalling one brings back every line of it.
+#[test]
+fn interactive_shell_keeps_whole_statements_in_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    native(
+        "sqlite3",
+        &[
+            db.to_str().unwrap(),
+            "CREATE TABLE t (a); INSERT INTO t VALUES (5)",
+        ],
+        &[],
+    );
+    let kdb = Kdb::new();
+    let command = format!("{} shell {}", env!("CARGO_BIN_EXE_keeperdb"), db.display());
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("KEEPERDB_CONFIG_DIR", kdb.config.path())
+        .env("KEEPERDB_BUNDLED_PLUGINS_DIR", plugin_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in ["SELECT a * 2 AS doubled", "  FROM t;", "\\q"] {
+            // Give the line editor time to draw each prompt, as a person typing would.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            write!(stdin, "{line}\r").unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out, "interactive shell");
+    assert!(text(&out.stdout).contains("10"), "{}", text(&out.stdout));
+    let history = std::fs::read_to_string(kdb.config.path().join("shell_history")).unwrap();
+    assert!(
+        history
+            .lines()
+            .any(|l| l == "SELECT a * 2 AS doubled FROM t;"),
+        "one entry per statement: {history:?}"
+    );
+}
