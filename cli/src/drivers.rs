@@ -1,6 +1,7 @@
 //! Where the CLI finds drivers and connections. Drivers come from the driver plugins the user
 //! installed and enabled (`keeperdb plugins install`), then from the bundle shipped with the
-//! binary: `$KEEPERDB_BUNDLED_PLUGINS_DIR`, or `bundled-plugins/` beside the executable, each
+//! binary: `$KEEPERDB_BUNDLED_PLUGINS_DIR`, else `bundled-plugins/` beside the executable (a
+//! build tree), else `../lib/keeperdb/plugins` from it (an installed or unpacked release), each
 //! subdirectory one plugin with its `plugin.toml`.
 
 use std::path::{Path, PathBuf};
@@ -24,9 +25,20 @@ pub fn plugin_root() -> Result<PathBuf, Exit> {
     }
     let exe = std::env::current_exe()
         .map_err(|e| Exit::usage(format!("cannot locate the keeperdb executable: {e}")))?;
+    // Through symlinks (`/usr/local/bin/keeperdb -> /opt/keeperdb/bin/keeperdb`) to the tree
+    // the binary was installed with.
+    let exe = exe.canonicalize().unwrap_or(exe);
     let dir = exe.parent().unwrap_or(Path::new("."));
-    Ok(dir.join("bundled-plugins"))
+    let beside = dir.join("bundled-plugins");
+    if beside.is_dir() {
+        return Ok(beside);
+    }
+    Ok(dir.join("..").join(INSTALLED_PLUGINS_DIR))
 }
+
+/// The bundle's place relative to the installed binary's `bin/` parent (what `cargo xtask
+/// install` and `cargo xtask dist` lay out).
+const INSTALLED_PLUGINS_DIR: &str = "lib/keeperdb/plugins";
 
 /// Drivers loaded so far (a library is never unloaded, so neither is its driver).
 static LOADED: Mutex<Vec<Arc<dyn Driver>>> = Mutex::new(Vec::new());
@@ -61,7 +73,7 @@ pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Exit> {
     if let Some(d) = loaded.iter().find(|d| d.engines().contains(&engine)) {
         return Ok(d.clone());
     }
-    let bundle = bundled_drivers(&mut problems);
+    let bundle = bundled_plugins(&mut problems);
     let searched = bundle
         .as_ref()
         .map(|(root, _)| root.display().to_string())
@@ -92,11 +104,16 @@ pub fn driver_for(app: &App, engine: Engine) -> Result<Arc<dyn Driver>, Exit> {
         message.push_str(&problems.join("; "));
         message.push(')');
     }
+    message.push_str(
+        "; install a driver plugin that serves it with `keeperdb plugins install DIR`, \
+         or install keeperdb with its bundled drivers (`cargo xtask install` from a source checkout, \
+         or unpack a release archive)",
+    );
     Err(Exit::usage(message))
 }
 
-/// Driver plugins in the bundle directory, if there is one.
-fn bundled_drivers(problems: &mut Vec<String>) -> Option<(PathBuf, Vec<(Manifest, PathBuf)>)> {
+/// The plugins in the bundle directory (every kind), if there is one.
+pub fn bundled_plugins(problems: &mut Vec<String>) -> Option<(PathBuf, Vec<(Manifest, PathBuf)>)> {
     let root = match plugin_root() {
         Ok(r) => r,
         Err(f) => {

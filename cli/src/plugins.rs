@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use keeperdb_core::Registry;
-use keeperdb_core::manifest::PluginKind;
+use keeperdb_core::manifest::{CapabilityRequest, PluginKind};
 use keeperdb_core::plugins::{PluginEntry, PluginStore, Staged};
 use keeperdb_core::wasm::{LoadOptions, LoadedPlugin, PathContext, WasmRuntime, capability};
 
@@ -18,7 +18,8 @@ pub enum Command {
     /// Install a plugin from a directory or a .tar.gz holding plugin.toml and its payload.
     /// Installing a newer version of an installed plugin upgrades it.
     Install {
-        /// Plugin directory or archive.
+        /// Plugin directory or archive, or the id of a plugin bundled with keeperdb
+        /// (`plugins list` shows them).
         path: PathBuf,
         /// Grant the capabilities it asks for without asking (for scripts).
         #[arg(long)]
@@ -156,7 +157,8 @@ fn install(
     allow: bool,
     upgrade_only: bool,
 ) -> anyhow::Result<()> {
-    let staged = store.stage(path)?;
+    let path = bundled_or_path(path)?;
+    let staged = store.stage(&path)?;
     if upgrade_only && staged.replaces.is_none() {
         return Err(Exit::usage(format!(
             "plugin `{}` is not installed; use `keeperdb plugins install`",
@@ -221,6 +223,37 @@ fn install(
     Ok(())
 }
 
+/// `path` itself when it exists; else, when it is a bare id, that plugin in the bundle.
+fn bundled_or_path(path: &Path) -> anyhow::Result<PathBuf> {
+    let id = path.to_str().filter(|s| !s.contains(['/', '.']));
+    let Some(id) = id.filter(|_| !path.exists()) else {
+        return Ok(path.to_path_buf());
+    };
+    let mut problems = Vec::new();
+    let bundle = crate::drivers::bundled_plugins(&mut problems);
+    if let Some((_, dir)) = bundle
+        .iter()
+        .flat_map(|(_, plugins)| plugins)
+        .find(|(m, _)| m.id == id)
+    {
+        return Ok(dir.clone());
+    }
+    let bundled: Vec<String> = bundle
+        .into_iter()
+        .flat_map(|(_, plugins)| plugins)
+        .map(|(m, _)| m.id)
+        .collect();
+    Err(Exit::usage(format!(
+        "no plugin directory or archive at `{id}`, and no bundled plugin has that id (bundled: {})",
+        if bundled.is_empty() {
+            "none".to_string()
+        } else {
+            bundled.join(", ")
+        }
+    ))
+    .into())
+}
+
 fn ask(prompt: &str) -> anyhow::Result<bool> {
     print!("{prompt}");
     std::io::stdout().flush()?;
@@ -232,26 +265,62 @@ fn ask(prompt: &str) -> anyhow::Result<bool> {
     ))
 }
 
-fn capabilities_text(entry: &PluginEntry) -> String {
-    let lines = entry.capability_lines();
-    if lines.is_empty() {
-        return "-".into();
-    }
-    lines
-        .iter()
-        .map(|l| {
-            if l.scope.is_empty() {
-                l.name.clone()
+/// Capabilities with their scope, for a table cell.
+fn capabilities_text<'a>(
+    capabilities: impl IntoIterator<Item = (&'a String, &'a CapabilityRequest)>,
+) -> String {
+    let parts: Vec<String> = capabilities
+        .into_iter()
+        .map(|(name, r)| {
+            let scope: Vec<&str> = r.paths.iter().chain(&r.hosts).map(String::as_str).collect();
+            if scope.is_empty() {
+                name.clone()
             } else {
-                format!("{} [{}]", l.name, l.scope.join(", "))
+                format!("{name} [{}]", scope.join(", "))
             }
         })
-        .collect::<Vec<_>>()
-        .join("; ")
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// A plugin shipped with keeperdb that is not installed under its id.
+struct Bundled {
+    manifest: keeperdb_core::manifest::Manifest,
+    status: &'static str,
+}
+
+/// The bundle's plugins that no installed plugin shadows. A bundled driver serves its engines
+/// as it is; a bundled source or storage backend asks for capabilities, so it waits for
+/// `plugins install ID` and its consent.
+fn bundled_entries(installed: &[PluginEntry]) -> Vec<Bundled> {
+    let mut problems = Vec::new();
+    let Some((_, plugins)) = crate::drivers::bundled_plugins(&mut problems) else {
+        return Vec::new();
+    };
+    for problem in problems {
+        eprintln!("keeperdb: warning: bundled plugin: {problem}");
+    }
+    plugins
+        .into_iter()
+        .filter(|(m, _)| !installed.iter().any(|e| e.id == m.id))
+        .map(|(manifest, _)| Bundled {
+            status: if manifest.kind == PluginKind::Driver {
+                "bundled, enabled"
+            } else {
+                "bundled, not installed"
+            },
+            manifest,
+        })
+        .collect()
 }
 
 fn list(store: &PluginStore, json: bool) -> anyhow::Result<()> {
     let entries = store.list()?;
+    let bundled = bundled_entries(&entries);
     if json {
         let rows: Vec<serde_json::Value> = entries
             .iter()
@@ -266,13 +335,28 @@ fn list(store: &PluginStore, json: bool) -> anyhow::Result<()> {
                     }).collect::<Vec<_>>(),
                     "enabled": e.installed.enabled,
                     "status": e.status,
+                    "bundled": false,
                 })
             })
+            .chain(bundled.iter().map(|b| {
+                serde_json::json!({
+                    "id": b.manifest.id,
+                    "version": b.manifest.version.to_string(),
+                    "kind": b.manifest.kind.as_str(),
+                    "badge": b.manifest.badge,
+                    "capabilities": b.manifest.capabilities.iter().map(|(name, r)| {
+                        serde_json::json!({"name": name, "paths": r.paths, "hosts": r.hosts})
+                    }).collect::<Vec<_>>(),
+                    "enabled": b.manifest.kind == PluginKind::Driver,
+                    "status": b.status,
+                    "bundled": true,
+                })
+            }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    if entries.is_empty() {
+    if entries.is_empty() && bundled.is_empty() {
         println!("No plugins installed. Install one with `keeperdb plugins install PATH`.");
         return Ok(());
     }
@@ -284,11 +368,26 @@ fn list(store: &PluginStore, json: bool) -> anyhow::Result<()> {
             e.id.clone(),
             e.installed.version.to_string(),
             e.installed.kind.to_string(),
-            capabilities_text(e),
+            capabilities_text(&e.installed.granted),
             e.status.clone(),
         ]);
     }
+    for b in &bundled {
+        table.add_row([
+            b.manifest.id.clone(),
+            b.manifest.version.to_string(),
+            b.manifest.kind.to_string(),
+            capabilities_text(&b.manifest.capabilities),
+            b.status.to_string(),
+        ]);
+    }
     println!("{table}");
+    if bundled
+        .iter()
+        .any(|b| b.manifest.kind != PluginKind::Driver)
+    {
+        println!("Bundled sources are used once installed: `keeperdb plugins install ID`.");
+    }
     Ok(())
 }
 

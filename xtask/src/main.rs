@@ -2,6 +2,7 @@
 //! started from here, so a fresh machine runs `cargo xtask test` and nothing else.
 
 mod bench;
+mod install;
 mod plugin_pack;
 mod services;
 mod setup;
@@ -53,6 +54,16 @@ enum Command {
     /// Build every WASM plugin into a component and an installable plugin dir
     /// (target/debug/bundled-plugins, target/test-plugins).
     BuildPlugins,
+    /// Install a release `keeperdb` with its bundled plugins: PREFIX/bin/keeperdb and
+    /// PREFIX/lib/keeperdb/plugins.
+    Install {
+        /// Where to install (default: ~/.local).
+        #[arg(long, value_name = "DIR")]
+        prefix: Option<std::path::PathBuf>,
+    },
+    /// Write target/dist/keeperdb-VERSION-TRIPLE.tar.gz: the release binary and its bundled
+    /// plugins, to unpack anywhere.
+    Dist,
     /// Build the WASM plugins, then run core's and the CLI's tests with the env they need.
     TestWasm {
         /// Extra arguments for `cargo test`.
@@ -76,6 +87,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::BuildPlugins => wasm::build_plugins(&util::repo_root()).map(|_| ()),
         Command::TestWasm { args } => test_wasm(&args),
+        Command::Install { prefix } => install::install(&install::build_release()?, prefix),
+        Command::Dist => install::dist(&install::build_release()?).map(|_| ()),
     }
 }
 
@@ -103,6 +116,13 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     ])?;
     let ca_pem = ca.join("ca.pem");
 
+    // What a user gets from `cargo xtask install`, in a prefix outside the repository: the
+    // installed-binary tests run it with no target/ dir on its PATH or in its environment.
+    let installed = std::env::temp_dir().join(format!("keeperdb-installed-{}", std::process::id()));
+    let release = install::build_release()?;
+    install::install(&release, Some(installed.clone()))?;
+    let archive = install::dist(&release)?;
+
     let services = services::start(&repo)?;
     let runner: Vec<&str> = if util::succeeds("cargo", &["nextest", "--version"]) {
         vec!["nextest", "run", "--workspace", "--no-fail-fast"]
@@ -118,8 +138,11 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     let mut env: Vec<(&str, &std::path::Path)> =
         vec![("KEEPERDB_KSM_CA_DIR", &ca), ("SSL_CERT_FILE", &ca_pem)];
     env.extend(plugins.test_env());
+    env.push(("KEEPERDB_INSTALLED_PREFIX", &installed));
+    env.push(("KEEPERDB_DIST_ARCHIVE", &archive));
     env.extend(service_env.iter().map(|(k, v)| (k.as_str(), v.as_path())));
     let result = setup::with_secret_service("cargo", &args, &env);
+    let _ = std::fs::remove_dir_all(&installed);
     if keep_services {
         return result;
     }

@@ -52,8 +52,33 @@ impl Built {
     }
 }
 
-/// Build every WASM plugin of the repository at `root`.
+/// Build every WASM plugin of the repository at `root`: the first-party ones beside the debug
+/// `keeperdb` binary (where it looks for bundled plugins, next to the packed drivers), the
+/// hostile test plugins and the template into `target/test-plugins`.
 pub fn build_plugins(root: &Path) -> Result<Built> {
+    let workspace = root.join("plugins/wasm");
+    let built = Built {
+        bundled: crate::util::target_dir().join("debug/bundled-plugins"),
+        test: crate::util::target_dir().join("test-plugins"),
+    };
+    build_sets(
+        root,
+        &[
+            (workspace.clone(), built.bundled.clone()),
+            (workspace.join("test-plugins"), built.test.clone()),
+            (workspace.join("examples"), built.test.clone()),
+        ],
+    )?;
+    Ok(built)
+}
+
+/// Build only the first-party WASM plugins, into `out` (a release bundle).
+pub fn build_first_party(root: &Path, out: &Path) -> Result<()> {
+    build_sets(root, &[(root.join("plugins/wasm"), out.to_path_buf())])
+}
+
+/// Build the plugins found under each `(source root, output root)` pair.
+fn build_sets(root: &Path, sets: &[(PathBuf, PathBuf)]) -> Result<()> {
     let started = Instant::now();
     let workspace = root.join("plugins/wasm");
     let target_dir = workspace.join("target");
@@ -63,27 +88,11 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
             eprintln!("build-plugins: toolchain route: rustup ({TARGET} target installed)")
         }
         Route::Debian => eprintln!(
-            "build-plugins: toolchain route: Debian rustc-web with -Zbuild-std (rustup has no {TARGET} std)"
+            "build-plugins: toolchain route: Debian rustc-web with -Zbuild-std and {DEBIAN_WASM_LD} (rustup has no {TARGET} std)"
         ),
     }
-    let sets = [
-        // Beside the keeperdb binary, with the packed driver plugins: where it looks for
-        // bundled plugins.
-        (
-            workspace.clone(),
-            crate::util::target_dir().join("debug/bundled-plugins"),
-        ),
-        (
-            workspace.join("test-plugins"),
-            crate::util::target_dir().join("test-plugins"),
-        ),
-        (
-            workspace.join("examples"),
-            crate::util::target_dir().join("test-plugins"),
-        ),
-    ];
     let mut plugins = Vec::new();
-    for (src_root, out_root) in &sets {
+    for (src_root, out_root) in sets {
         for dir in plugin_dirs(src_root)? {
             plugins.push((package_name(&dir)?, dir, out_root.clone()));
         }
@@ -107,10 +116,6 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
     }
 
     let modules = target_dir.join(TARGET).join("release");
-    let built = Built {
-        bundled: sets[0].1.clone(),
-        test: sets[1].1.clone(),
-    };
     let mut count = 0;
     for (package, dir, out_root) in &plugins {
         let id = package_plugin(dir, package, &modules, out_root)?;
@@ -121,7 +126,7 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
         "build-plugins: {count} plugins in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    Ok(built)
+    Ok(())
 }
 
 /// Run the first-party plugins' own unit tests (their parsers) natively, with the host
@@ -175,9 +180,10 @@ fn cargo_command(route: Route) -> Command {
     let mut cmd = match route {
         Route::Rustup => Command::new("cargo"),
         Route::Debian => {
-            let mut cmd = Command::new("/usr/bin/cargo");
-            cmd.env("RUSTC", "/usr/bin/rustc")
+            let mut cmd = Command::new(DEBIAN_CARGO);
+            cmd.env("RUSTC", DEBIAN_RUSTC)
                 .env("RUSTC_BOOTSTRAP", "1")
+                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", DEBIAN_WASM_LD)
                 .env_remove("RUSTUP_TOOLCHAIN");
             cmd
         }
@@ -233,23 +239,78 @@ fn package_plugin(dir: &Path, package: &str, modules: &Path, out_root: &Path) ->
 
 /// Pick the toolchain route, installing Debian's packages when neither route is ready.
 fn choose_route() -> Result<Route> {
-    if rustup_has_wasm_target() {
+    let rustup = rustup_has_wasm_target();
+    if let Ok(route) = select_route(rustup, &DebianToolchain::probe()) {
+        return Ok(route);
+    }
+    eprintln!(
+        "build-plugins: rustup has no {TARGET} std and Debian's wasm route is incomplete; installing {}",
+        DEBIAN_PACKAGES.join(" ")
+    );
+    install_debian_toolchain()?;
+    select_route(rustup, &DebianToolchain::probe())
+}
+
+/// The files the Debian route runs, each with the package that installs it. These are exactly
+/// the paths `cargo_command` and the linker setting use, so what is checked is what is run.
+const DEBIAN_FILES: [(&str, &str); 4] = [
+    (DEBIAN_CARGO, "cargo-web"),
+    (DEBIAN_RUSTC, "rustc-web"),
+    (DEBIAN_STD_SOURCES, "rust-web-src"),
+    (DEBIAN_WASM_LD, "lld-22"),
+];
+const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+const DEBIAN_STD_SOURCES: &str = "/usr/lib/rustlib/src/rust/library";
+/// No Debian package installs `rust-lld` (rustc's default wasm32 linker); lld-22 installs this,
+/// and the build names it explicitly.
+const DEBIAN_WASM_LD: &str = "/usr/lib/llvm-22/bin/wasm-ld";
+
+/// Which of the Debian route's files exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DebianToolchain {
+    /// `(path, package)` of every file the route needs that is not there.
+    missing: Vec<(&'static str, &'static str)>,
+}
+
+impl DebianToolchain {
+    fn probe() -> Self {
+        Self::check(|path| Path::new(path).exists())
+    }
+
+    fn check(exists: impl Fn(&str) -> bool) -> Self {
+        Self {
+            missing: DEBIAN_FILES
+                .iter()
+                .copied()
+                .filter(|(path, _)| !exists(path))
+                .collect(),
+        }
+    }
+}
+
+/// The route to build with, from what this machine has; the error names every missing file and
+/// the package that installs it.
+fn select_route(rustup_has_target: bool, debian: &DebianToolchain) -> Result<Route> {
+    if rustup_has_target {
         return Ok(Route::Rustup);
     }
-    if !debian_toolchain_present() {
-        eprintln!(
-            "build-plugins: rustup has no {TARGET} std and Debian's rustc-web is missing; installing {}",
-            DEBIAN_PACKAGES.join(" ")
-        );
-        install_debian_toolchain()?;
+    if debian.missing.is_empty() {
+        return Ok(Route::Debian);
     }
-    if !debian_toolchain_present() {
-        bail!(
-            "no toolchain can build {TARGET}: install the target with rustup, or Debian's {}",
-            DEBIAN_PACKAGES.join(" ")
-        );
-    }
-    Ok(Route::Debian)
+    let missing: Vec<String> = debian
+        .missing
+        .iter()
+        .map(|(path, package)| format!("{path} (package {package})"))
+        .collect();
+    let mut packages: Vec<&str> = debian.missing.iter().map(|(_, p)| *p).collect();
+    packages.dedup();
+    bail!(
+        "no toolchain can build {TARGET}: rustup has no {TARGET} target, and Debian's route is missing {}; \
+         install them with `apt-get install {}`",
+        missing.join(", "),
+        packages.join(" ")
+    )
 }
 
 /// `rustup target list --installed` is local and quick; `rustup target add` is never run
@@ -265,13 +326,6 @@ fn rustup_has_wasm_target() -> bool {
                 .lines()
                 .any(|l| l.trim() == TARGET)
         })
-}
-
-fn debian_toolchain_present() -> bool {
-    Path::new("/usr/bin/rustc").is_file()
-        && Path::new("/usr/bin/cargo").is_file()
-        && Path::new("/usr/bin/rust-lld").exists()
-        && Path::new("/usr/lib/rustlib/src/rust/library").is_dir()
 }
 
 fn install_debian_toolchain() -> Result<()> {
@@ -306,4 +360,83 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debian_with(present: &[&str]) -> DebianToolchain {
+        DebianToolchain::check(|path| present.contains(&path))
+    }
+
+    const ALL: [&str; 4] = [
+        DEBIAN_CARGO,
+        DEBIAN_RUSTC,
+        DEBIAN_STD_SOURCES,
+        DEBIAN_WASM_LD,
+    ];
+
+    #[test]
+    fn rustup_with_the_target_wins_over_debian() {
+        assert_eq!(
+            select_route(true, &debian_with(&ALL)).unwrap(),
+            Route::Rustup
+        );
+        assert_eq!(
+            select_route(true, &debian_with(&[])).unwrap(),
+            Route::Rustup
+        );
+    }
+
+    #[test]
+    fn debian_route_needs_only_files_its_packages_install() {
+        assert_eq!(
+            select_route(false, &debian_with(&ALL)).unwrap(),
+            Route::Debian
+        );
+        // rust-lld is what rustc would call by default, and no package installs it: the route
+        // must not look for it.
+        assert!(
+            DEBIAN_FILES
+                .iter()
+                .all(|(path, _)| !path.ends_with("rust-lld"))
+        );
+    }
+
+    #[test]
+    fn a_missing_linker_is_named_with_its_package() {
+        let debian = debian_with(&[DEBIAN_CARGO, DEBIAN_RUSTC, DEBIAN_STD_SOURCES]);
+        let err = select_route(false, &debian).unwrap_err().to_string();
+        assert!(
+            err.contains("/usr/lib/llvm-22/bin/wasm-ld (package lld-22)"),
+            "{err}"
+        );
+        assert!(err.contains("apt-get install lld-22"), "{err}");
+        assert!(
+            !err.contains("rustc-web"),
+            "only what is missing is named: {err}"
+        );
+    }
+
+    #[test]
+    fn nothing_installed_names_every_package() {
+        let err = select_route(false, &debian_with(&[]))
+            .unwrap_err()
+            .to_string();
+        for package in DEBIAN_PACKAGES {
+            assert!(err.contains(package), "{package} not named in: {err}");
+        }
+    }
+
+    #[test]
+    fn the_debian_build_names_the_linker_it_checked() {
+        let cmd = cargo_command(Route::Debian);
+        let linker = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER")
+            .and_then(|(_, v)| v);
+        assert_eq!(linker, Some(std::ffi::OsStr::new(DEBIAN_WASM_LD)));
+        assert_eq!(cmd.get_program(), DEBIAN_CARGO);
+    }
 }
