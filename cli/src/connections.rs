@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use clap::{Args, Subcommand};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use keeperdb_core::model::{Connection, Engine, LOCAL_SOURCE_ID, TlsMode};
-use keeperdb_core::store::{PasswordChange, PasswordSource, StoreError};
+use keeperdb_core::store::{PasswordChange, PasswordSource};
 use keeperdb_core::url::parse_connection_url;
 use serde::Serialize;
 
-use crate::app::App;
 use crate::exit::Exit;
 use crate::password;
+use keeperdb_core::App;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -139,8 +139,8 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
         Command::Show { connection, json } => show(app, &connection, json),
         Command::Edit(args) => edit(app, args),
         Command::Remove { connection } => {
-            ensure_local(app, &connection)?;
-            let removed = app.store.remove(&connection)?;
+            app.ensure_local(&connection)?;
+            let removed = app.store().remove(&connection)?;
             println!("removed {} ({})", removed.name, removed.id);
             Ok(())
         }
@@ -206,7 +206,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
 fn show(app: &App, key: &str, json: bool) -> anyhow::Result<()> {
     let connection = app.registry().find(key)?;
     let password = if connection.origin.source == LOCAL_SOURCE_ID {
-        app.store.get(connection.id.as_str())?.password
+        app.store().get(connection.id.as_str())?.password
     } else {
         None
     };
@@ -278,11 +278,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
             let engine = args.fields.engine.ok_or_else(|| {
                 Exit::usage("give a connection URL, or at least --engine (and --host/--database)")
             })?;
-            let mut c = parse_connection_url("postgres://localhost")?.connection;
-            c.engine = engine;
-            c.host = None;
-            c.name = String::new();
-            c
+            Connection::new_local(engine, "")
         }
     };
     apply_fields(&mut connection, &args.fields);
@@ -294,7 +290,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
         return Err(Exit::usage("--clear-password only applies to `connections edit`").into());
     }
     let change = password_change(&args.password, &connection.name)?;
-    let saved = app.store.add(connection, change)?;
+    let saved = app.store().add(connection, change)?;
     if args.json {
         println!(
             "{}",
@@ -310,15 +306,15 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
 }
 
 fn edit(app: &App, args: EditArgs) -> anyhow::Result<()> {
-    ensure_local(app, &args.connection)?;
-    let name = app.store.get(&args.connection)?.connection.name;
+    app.ensure_local(&args.connection)?;
+    let name = app.store().get(&args.connection)?.connection.name;
     let change = if args.password.clear_password {
         PasswordChange::Clear
     } else {
         password_change(&args.password, &name)?
     };
     let cwd = std::env::current_dir()?;
-    let saved = app.store.edit(&args.connection, change, |mut c| {
+    let saved = app.store().edit(&args.connection, change, |mut c| {
         apply_fields(&mut c, &args.fields);
         for key in &args.remove_option {
             c.options.remove(key);
@@ -397,19 +393,4 @@ fn password_change(p: &PasswordArgs, name: &str) -> anyhow::Result<PasswordChang
     } else {
         PasswordChange::Keep
     })
-}
-
-/// Only keeperdb's own connections can be edited here; others belong to their source.
-fn ensure_local(app: &App, key: &str) -> anyhow::Result<()> {
-    match app.store.get(key) {
-        Ok(_) => Ok(()),
-        Err(StoreError::NotFound(_)) => match app.registry().find(key) {
-            Ok(c) if c.origin.source != LOCAL_SOURCE_ID => Err(Exit::usage(format!(
-                "`{}` comes from {} ({}); change it there, keeperdb only edits its own saved connections",
-                c.name, c.origin.badge, c.origin.source
-            )).into()),
-            Ok(_) | Err(_) => Err(StoreError::NotFound(key.to_string()).into()),
-        },
-        Err(e) => Err(e.into()),
-    }
 }

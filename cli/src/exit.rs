@@ -1,8 +1,8 @@
 //! Exit codes scripts can rely on, and how errors map to them.
 
-use keeperdb_core::driver::{DriverError, DriverErrorKind};
+use keeperdb_core::ErrorKind;
+use keeperdb_core::driver::DriverError;
 use keeperdb_core::registry::RegistryError;
-use keeperdb_core::source::SourceError;
 
 /// A statement failed on the server.
 pub const QUERY: u8 = 1;
@@ -45,34 +45,51 @@ impl Exit {
     }
 }
 
+/// The exit code for a kind of core failure.
+pub fn code_of_kind(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Config => USAGE,
+        ErrorKind::Connection => CONNECTION,
+        ErrorKind::Query => QUERY,
+        ErrorKind::Cancelled => INTERRUPTED,
+        ErrorKind::Source => VAULT,
+    }
+}
+
+/// The exit code for a core error.
+pub fn code_of(err: &keeperdb_core::Error) -> u8 {
+    code_of_kind(err.kind())
+}
+
 /// The exit code for an error, from the first typed error in its chain.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Exit>() {
             return e.code;
         }
-        if let Some(e) = cause.downcast_ref::<DriverError>() {
-            return match e.kind {
-                DriverErrorKind::Query | DriverErrorKind::Internal => QUERY,
-                DriverErrorKind::Connection | DriverErrorKind::Auth | DriverErrorKind::Timeout => {
-                    CONNECTION
-                }
-                DriverErrorKind::Cancelled => INTERRUPTED,
-            };
+        if let Some(e) = cause.downcast_ref::<keeperdb_core::Error>() {
+            return code_of(e);
         }
-        if let Some(RegistryError::Source { source_id, error }) =
-            cause.downcast_ref::<RegistryError>()
-        {
-            // The local store's failures are configuration problems; any other source's are
-            // the vault's (or the plugin's) and get their own code.
-            return match error {
-                SourceError::SecretStore(_) => USAGE,
-                _ if source_id == keeperdb_core::model::LOCAL_SOURCE_ID => USAGE,
-                _ => VAULT,
-            };
+        if let Some(e) = cause.downcast_ref::<DriverError>() {
+            return code_of_kind(keeperdb_core::error::driver_kind(e.kind));
+        }
+        if let Some(e) = cause.downcast_ref::<RegistryError>() {
+            return code_of_kind(keeperdb_core::error::registry_kind(e));
         }
     }
     USAGE
+}
+
+/// A core error in the CLI's words: what core says, plus what to type to fix it where the
+/// fix is a keeperdb command.
+pub fn render_core(err: &keeperdb_core::Error) -> String {
+    let text = err.to_string();
+    match err {
+        keeperdb_core::Error::NoDriver { .. } => format!(
+            "{text}: `keeperdb plugins install DIR` adds a driver plugin; `cargo xtask install` from a source checkout, or unpacking a release archive, brings the bundled ones"
+        ),
+        _ => text,
+    }
 }
 
 /// The message for an error: each cause once, joined the way people read them.

@@ -1,8 +1,6 @@
 //! `keeperdb`: the command-line shell over keeperdb-core.
 
-mod app;
 mod connections;
-mod drivers;
 mod exit;
 mod password;
 mod plugins;
@@ -17,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::app::App;
+use keeperdb_core::App;
 
 /// keeperdb: database connections from your own config and your Keeper vault, through plugins.
 #[derive(Debug, Parser)]
@@ -83,7 +81,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let app = App::new(cli.config_dir)?;
+    let app = App::open(cli.config_dir)?;
     match cli.command {
         Command::Connections(cmd) => connections::run(&app, cmd),
         Command::Prefs(cmd) => prefs::run(&app, cmd),

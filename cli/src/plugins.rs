@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use keeperdb_core::Registry;
 use keeperdb_core::manifest::{CapabilityRequest, PluginKind};
-use keeperdb_core::plugins::{PluginEntry, PluginStore, Staged};
-use keeperdb_core::wasm::{LoadOptions, LoadedPlugin, PathContext, WasmRuntime, capability};
+use keeperdb_core::plugins::{PluginEntry, Staged};
+use keeperdb_core::{PathContext, capability};
 
-use crate::app::App;
 use crate::exit::Exit;
+use keeperdb_core::App;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -64,12 +63,12 @@ pub enum Command {
 }
 
 pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
-    let store = plugin_store(app);
+    let store = app.plugins();
     match cmd {
-        Command::Install { path, allow } => install(&store, &path, allow, false),
-        Command::Upgrade { path, allow } => install(&store, &path, allow, true),
-        Command::List { json } => list(&store, json),
-        Command::Info { id } => info(&store, &id),
+        Command::Install { path, allow } => install(app, &path, allow, false),
+        Command::Upgrade { path, allow } => install(app, &path, allow, true),
+        Command::List { json } => list(app, json),
+        Command::Info { id } => info(app, &id),
         Command::Enable { id } => {
             let changed = store.set_enabled(&id, true)?;
             println!(
@@ -102,40 +101,6 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
     }
 }
 
-fn plugin_store(app: &App) -> PluginStore {
-    PluginStore::for_config(app.store.dir())
-}
-
-fn runtime(store: &PluginStore) -> anyhow::Result<WasmRuntime> {
-    Ok(WasmRuntime::new(Some(store.cache_dir()))?)
-}
-
-/// Add every enabled plugin's connection source to the registry. A plugin that fails to load
-/// shows up as a failing source (with the reason) instead of hiding the others.
-pub fn add_sources(app: &App, registry: &mut Registry) {
-    let store = plugin_store(app);
-    let entries = match store.list() {
-        Ok(entries) => entries,
-        Err(e) => {
-            eprintln!("keeperdb: warning: plugins not loaded: {e}");
-            return;
-        }
-    };
-    if !entries.iter().any(|e| e.installed.enabled) {
-        return;
-    }
-    let loaded = runtime(&store)
-        .and_then(|rt| Ok(store.load_enabled(&rt, &LoadOptions::granted(Vec::<String>::new()))?));
-    match loaded {
-        Ok(loaded) => {
-            for source in loaded.sources {
-                registry.add_source(source);
-            }
-        }
-        Err(e) => eprintln!("keeperdb: warning: plugins not loaded: {e:#}"),
-    }
-}
-
 fn describe_header(staged: &Staged) -> String {
     let m = &staged.manifest;
     let mut out = match &staged.replaces {
@@ -151,14 +116,9 @@ fn describe_header(staged: &Staged) -> String {
     out
 }
 
-fn install(
-    store: &PluginStore,
-    path: &Path,
-    allow: bool,
-    upgrade_only: bool,
-) -> anyhow::Result<()> {
-    let path = bundled_or_path(path)?;
-    let staged = store.stage(&path)?;
+fn install(app: &App, path: &Path, allow: bool, upgrade_only: bool) -> anyhow::Result<()> {
+    // Unpacked, verified, and (for WASM) the component itself checked before anything is asked.
+    let staged = app.stage_plugin(path)?;
     if upgrade_only && staged.replaces.is_none() {
         return Err(Exit::usage(format!(
             "plugin `{}` is not installed; use `keeperdb plugins install`",
@@ -166,14 +126,6 @@ fn install(
         ))
         .into());
     }
-    // Check the component itself (its API version, that it imports only what it asks for)
-    // before asking anything of the user.
-    if staged.manifest.kind != PluginKind::Driver {
-        let rt = runtime(store)?;
-        let asked: Vec<String> = staged.manifest.capabilities.keys().cloned().collect();
-        LoadedPlugin::load(&rt, staged.dir(), LoadOptions::granted(asked))?;
-    }
-
     println!("{}", describe_header(&staged));
     if staged.capabilities.is_empty() {
         println!("It asks for no capabilities (it may only log and report progress).");
@@ -215,43 +167,12 @@ fn install(
         ))
         .into());
     }
-    let entry = store.install(staged, true)?;
+    let entry = app.plugins().install(staged, true)?;
     println!(
         "installed {} {} ({})",
         entry.id, entry.installed.version, entry.status
     );
     Ok(())
-}
-
-/// `path` itself when it exists; else, when it is a bare id, that plugin in the bundle.
-fn bundled_or_path(path: &Path) -> anyhow::Result<PathBuf> {
-    let id = path.to_str().filter(|s| !s.contains(['/', '.']));
-    let Some(id) = id.filter(|_| !path.exists()) else {
-        return Ok(path.to_path_buf());
-    };
-    let mut problems = Vec::new();
-    let bundle = crate::drivers::bundled_plugins(&mut problems);
-    if let Some((_, dir)) = bundle
-        .iter()
-        .flat_map(|(_, plugins)| plugins)
-        .find(|(m, _)| m.id == id)
-    {
-        return Ok(dir.clone());
-    }
-    let bundled: Vec<String> = bundle
-        .into_iter()
-        .flat_map(|(_, plugins)| plugins)
-        .map(|(m, _)| m.id)
-        .collect();
-    Err(Exit::usage(format!(
-        "no plugin directory or archive at `{id}`, and no bundled plugin has that id (bundled: {})",
-        if bundled.is_empty() {
-            "none".to_string()
-        } else {
-            bundled.join(", ")
-        }
-    ))
-    .into())
 }
 
 fn ask(prompt: &str) -> anyhow::Result<bool> {
@@ -296,15 +217,13 @@ struct Bundled {
 /// The bundle's plugins that no installed plugin shadows. A bundled driver serves its engines
 /// as it is; a bundled source or storage backend asks for capabilities, so it waits for
 /// `plugins install ID` and its consent.
-fn bundled_entries(installed: &[PluginEntry]) -> Vec<Bundled> {
-    let mut problems = Vec::new();
-    let Some((_, plugins)) = crate::drivers::bundled_plugins(&mut problems) else {
-        return Vec::new();
-    };
-    for problem in problems {
+fn bundled_entries(app: &App, installed: &[PluginEntry]) -> Vec<Bundled> {
+    let bundle = app.bundle();
+    for problem in &bundle.problems {
         eprintln!("keeperdb: warning: bundled plugin: {problem}");
     }
-    plugins
+    bundle
+        .plugins
         .into_iter()
         .filter(|(m, _)| !installed.iter().any(|e| e.id == m.id))
         .map(|(manifest, _)| Bundled {
@@ -318,9 +237,9 @@ fn bundled_entries(installed: &[PluginEntry]) -> Vec<Bundled> {
         .collect()
 }
 
-fn list(store: &PluginStore, json: bool) -> anyhow::Result<()> {
-    let entries = store.list()?;
-    let bundled = bundled_entries(&entries);
+fn list(app: &App, json: bool) -> anyhow::Result<()> {
+    let entries = app.plugins().list()?;
+    let bundled = bundled_entries(app, &entries);
     if json {
         let rows: Vec<serde_json::Value> = entries
             .iter()
@@ -391,8 +310,8 @@ fn list(store: &PluginStore, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn info(store: &PluginStore, id: &str) -> anyhow::Result<()> {
-    let e = store.info(id)?;
+fn info(app: &App, id: &str) -> anyhow::Result<()> {
+    let e = app.plugins().info(id)?;
     println!("id:           {}", e.id);
     println!("version:      {}", e.installed.version);
     println!("kind:         {}", e.installed.kind);

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use crate::app::App;
+use keeperdb_core::App;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -28,13 +28,13 @@ pub enum Command {
 
 pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Get { key } => println!("{}", app.store.preferences()?.get(&key)?),
+        Command::Get { key } => println!("{}", app.store().preferences()?.get(&key)?),
         Command::Set { key, value } => {
-            let prefs = app.store.set_preference(&key, &value)?;
+            let prefs = app.store().set_preference(&key, &value)?;
             println!("{key} = {}", prefs.get(&key)?);
         }
         Command::List { json } => {
-            let entries = app.store.preferences()?.entries();
+            let entries = app.store().preferences()?.entries();
             if json {
                 let map: serde_json::Map<String, serde_json::Value> = entries
                     .into_iter()

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use keeperdb_core::format::OutputFormat;
 
-use crate::app::App;
 use crate::exit::Exit;
 use crate::session::{self, Outcome, Session};
-use crate::shell::split_statements;
+use keeperdb_core::App;
+use keeperdb_core::sql::split_statements;
 
 /// Arguments of `keeperdb query`.
 #[derive(Debug, clap::Args)]

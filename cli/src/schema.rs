@@ -11,9 +11,9 @@ use arrow_schema::{DataType, Field, Schema};
 use keeperdb_core::driver::CatalogRequest;
 use keeperdb_core::format::{self, FormatOptions, OutputFormat};
 
-use crate::app::App;
 use crate::exit::{self, Exit};
 use crate::session::{self, Session};
+use keeperdb_core::App;
 
 /// Arguments of `keeperdb schema`.
 #[derive(Debug, clap::Args)]

@@ -6,15 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use keeperdb_core::driver::{
-    Canceller, CatalogRequest, ConnectRequest, DriverConnection, DriverError, DriverErrorKind,
-    StatementResult,
-};
-use keeperdb_core::format::{self, FormatError, FormatOptions, OutputFormat};
-use keeperdb_core::{Connection, Engine};
+use keeperdb_core::driver::{Canceller, CatalogRequest, DriverError, DriverErrorKind};
+use keeperdb_core::format::{FormatError, OutputFormat};
+use keeperdb_core::registry::RegistryError;
+pub use keeperdb_core::session::Outcome;
+use keeperdb_core::session::{self as core_session, StreamError};
+use keeperdb_core::{App, Connection, Credentials, Engine};
 
-use crate::app::App;
-use crate::drivers;
 use crate::exit::{self, Exit};
 
 fn with_code(e: &DriverError) -> String {
@@ -65,41 +63,47 @@ pub fn statement_failure(e: &DriverError) -> Exit {
     }
 }
 
-/// An open connection plus what the shells need to know about it.
+/// The core's query session, with the CLI's Ctrl-C handling and exit codes around it.
 pub struct Session {
     /// The connection as resolved from the command line.
     pub connection: Connection,
-    /// The driver's connection.
-    pub conn: Box<dyn DriverConnection>,
+    inner: core_session::Session,
 }
 
 impl Session {
-    /// Resolve `arg` (a registry name/id or a URL), find its driver, and connect.
+    /// Resolve `arg` (a registry name/id or a URL), ask for a password if its source keeps
+    /// none, and connect.
     pub fn open(app: &App, arg: &str, connect_timeout: Duration) -> Result<Self, Exit> {
-        let (connection, credentials) = drivers::resolve_connection(app, arg)?;
-        let driver = drivers::driver_for(app, connection.engine)?;
-        let _span = tracing::info_span!(
-            "connect",
-            connection = %connection.name,
-            engine = %connection.engine,
-            driver = %driver.id()
-        )
-        .entered();
-        let request = ConnectRequest {
-            connection: &connection,
-            credentials: &credentials,
-            connect_timeout,
-        };
-        let conn = driver
-            .connect(&request)
-            .map_err(|e| connect_failure(&connection, &e))?;
-        drop(credentials);
-        Ok(Self { connection, conn })
+        let resolved = app.resolve(arg).map_err(resolve_failure)?;
+        if resolved.password_in_url {
+            eprintln!(
+                "keeperdb: warning: a password in a URL on the command line is visible in the process list and shell history; save the connection (`keeperdb connections add URL --ask-password`) instead"
+            );
+        }
+        let connection = resolved.connection;
+        let mut credentials = resolved.credentials;
+        if credentials.needs_prompt {
+            // The user chose to keep no password for this connection: ask for it now.
+            let password = crate::password::prompt(&connection.name).map_err(|e| {
+                Exit::usage(format!(
+                    "{e} (`{}` keeps no stored password)",
+                    connection.name
+                ))
+            })?;
+            credentials = Credentials::new(credentials.user, Some(password));
+        }
+        let inner = app
+            .connect(connection.clone(), credentials, connect_timeout)
+            .map_err(|e| match e {
+                keeperdb_core::Error::Driver(d) => connect_failure(&connection, &d),
+                other => Exit::new(exit::code_of(&other), exit::render_core(&other)),
+            })?;
+        Ok(Self { connection, inner })
     }
 
     /// The engine of the connection.
     pub fn engine(&self) -> Engine {
-        self.connection.engine
+        self.inner.engine()
     }
 
     /// Run one statement, streaming rows (if any) to `out`. Returns what to tell the user
@@ -111,10 +115,11 @@ impl Session {
         footer: bool,
         out: &mut dyn Write,
     ) -> Result<Outcome, Exit> {
-        let _span = tracing::info_span!("query", connection = %self.connection.name).entered();
-        let _guard = CancelGuard::arm(self.conn.canceller());
-        let result = self.conn.execute(sql).map_err(|e| statement_failure(&e))?;
-        self.stream(result, format, footer, out)
+        let _guard = CancelGuard::arm(self.inner.canceller());
+        let result = self.inner.execute(sql).map_err(|e| statement_failure(&e))?;
+        self.inner
+            .stream(result, format, footer, out, &interrupted)
+            .map_err(|e| stream_failure(&e))
     }
 
     /// Ask the catalog, streaming the answer to `out`.
@@ -124,12 +129,14 @@ impl Session {
         format: OutputFormat,
         out: &mut dyn Write,
     ) -> Result<Outcome, Exit> {
-        let _guard = CancelGuard::arm(self.conn.canceller());
+        let _guard = CancelGuard::arm(self.inner.canceller());
         let result = self
-            .conn
+            .inner
             .catalog(request)
             .map_err(|e| statement_failure(&e))?;
-        self.stream(result, format, false, out)
+        self.inner
+            .stream(result, format, false, out, &interrupted)
+            .map_err(|e| stream_failure(&e))
     }
 
     /// Ask the catalog and collect the (small) answer.
@@ -137,80 +144,42 @@ impl Session {
         &mut self,
         request: &CatalogRequest,
     ) -> Result<Vec<arrow_array::RecordBatch>, Exit> {
-        let _guard = CancelGuard::arm(self.conn.canceller());
-        match self
-            .conn
-            .catalog(request)
-            .map_err(|e| statement_failure(&e))?
-        {
-            StatementResult::Rows(reader) => {
-                reader.map(|b| b.map_err(|e| source_failure(&e))).collect()
-            }
-            StatementResult::Done { .. } => Ok(Vec::new()),
-        }
-    }
-
-    fn stream(
-        &mut self,
-        result: StatementResult,
-        format: OutputFormat,
-        footer: bool,
-        out: &mut dyn Write,
-    ) -> Result<Outcome, Exit> {
-        match result {
-            StatementResult::Done { rows_affected } => Ok(Outcome::Affected(rows_affected)),
-            StatementResult::Rows(mut reader) => {
-                let options = FormatOptions {
-                    engine: Some(self.engine()),
-                    footer,
-                };
-                let mut w = format::writer(format, reader.schema(), &options, Box::new(out));
-                for batch in &mut reader {
-                    if interrupted() {
-                        return Err(Exit::interrupted());
-                    }
-                    let batch = batch.map_err(|e| source_failure(&e))?;
-                    w.write_batch(&batch).map_err(|e| write_failure(&e))?;
-                }
-                if interrupted() {
-                    return Err(Exit::interrupted());
-                }
-                w.finish().map_err(|e| write_failure(&e))?;
-                Ok(Outcome::Rows(w.rows()))
-            }
-        }
+        let _guard = CancelGuard::arm(self.inner.canceller());
+        self.inner
+            .catalog_batches(request)
+            .map_err(|e| stream_failure(&e))
     }
 }
 
-/// What a statement did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It returned rows.
-    Rows(u64),
-    /// It changed rows.
-    Affected(u64),
+/// Resolving what the user named failed: say what CONN may be when nothing matched.
+fn resolve_failure(e: keeperdb_core::Error) -> Exit {
+    let code = exit::code_of(&e);
+    match e {
+        keeperdb_core::Error::Registry(RegistryError::NotFound(_)) => Exit::new(
+            code,
+            format!(
+                "{e} (CONN is a saved connection's name or id, or a URL such as postgres://user@host/db)"
+            ),
+        ),
+        other => Exit::new(code, exit::render_core(&other)),
+    }
 }
 
-fn source_failure(e: &arrow_schema::ArrowError) -> Exit {
-    match keeperdb_core::driver_host::driver_error_of(e) {
-        Some(d) => statement_failure(d),
-        None if interrupted() => Exit::interrupted(),
-        None => Exit::new(exit::QUERY, format!("reading rows failed: {e}")),
+fn stream_failure(e: &StreamError) -> Exit {
+    match e {
+        StreamError::Driver(d) => statement_failure(d),
+        StreamError::Stopped => Exit::interrupted(),
+        StreamError::Read(_) if interrupted() => Exit::interrupted(),
+        StreamError::Read(_) => Exit::new(exit::QUERY, e.to_string()),
+        StreamError::Output(FormatError::Io(io)) if io.kind() == io::ErrorKind::BrokenPipe => {
+            Exit::new(BROKEN_PIPE, String::new())
+        }
+        StreamError::Output(other) => Exit::new(exit::QUERY, other.to_string()),
     }
 }
 
 /// A closed pipe (`| head`) is a normal way for output to end.
 pub const BROKEN_PIPE: u8 = 255;
-
-fn write_failure(e: &FormatError) -> Exit {
-    match e {
-        FormatError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe => {
-            Exit::new(BROKEN_PIPE, String::new())
-        }
-        FormatError::Source(a) => source_failure(a),
-        other => Exit::new(exit::QUERY, other.to_string()),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Ctrl-C

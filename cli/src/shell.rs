@@ -6,13 +6,13 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use keeperdb_core::Engine;
 use keeperdb_core::driver::CatalogRequest;
 use keeperdb_core::format::OutputFormat;
 
-use crate::app::App;
 use crate::exit::{self, Exit};
 use crate::session::{self, Outcome, Session};
+use keeperdb_core::App;
+use keeperdb_core::sql::StatementBuffer;
 
 /// Arguments of `keeperdb shell`.
 #[derive(Debug, clap::Args)]
@@ -153,7 +153,7 @@ fn save_history(editor: &mut rustyline::DefaultEditor, path: &Option<PathBuf>) {
 
 /// `shell_history` in the keeperdb config directory.
 fn history_path(app: &App) -> Option<PathBuf> {
-    Some(app.store.dir().path().join("shell_history"))
+    Some(app.store().dir().path().join("shell_history"))
 }
 
 fn handle_line(
@@ -302,188 +302,9 @@ pub fn split_qualified(name: &str) -> (Option<String>, String) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Statement splitting
-
-/// Collects input lines and hands out complete statements, ended by a `;` outside quotes,
-/// identifiers, comments and (PostgreSQL) dollar-quoted bodies.
-pub struct StatementBuffer {
-    engine: Engine,
-    text: String,
-}
-
-impl StatementBuffer {
-    /// An empty buffer for statements of `engine`.
-    pub fn new(engine: Engine) -> Self {
-        Self {
-            engine,
-            text: String::new(),
-        }
-    }
-
-    /// Whether nothing but white space has been typed.
-    pub fn is_empty(&self) -> bool {
-        self.text.trim().is_empty()
-    }
-
-    /// Add a line; returns the statements it completed, without their `;`.
-    pub fn push_line(&mut self, line: &str) -> Vec<String> {
-        if !self.text.is_empty() {
-            self.text.push('\n');
-        }
-        self.text.push_str(line);
-        let (done, rest) = split_statements(&self.text, self.engine);
-        self.text = rest;
-        done
-    }
-
-    /// What is left (a statement without a final `;`), emptying the buffer.
-    pub fn take_rest(&mut self) -> String {
-        std::mem::take(&mut self.text)
-    }
-}
-
-/// Split `text` into complete statements and the unfinished remainder.
-pub fn split_statements(text: &str, engine: Engine) -> (Vec<String>, String) {
-    let backslash_escapes = matches!(engine, Engine::Mysql | Engine::Mariadb);
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\'' | b'"' | b'`' => {
-                let q = b[i];
-                i += 1;
-                while i < b.len() {
-                    if backslash_escapes && b[i] == b'\\' && q != b'`' {
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == q {
-                        if i + 1 < b.len() && b[i + 1] == q {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'#' if backslash_escapes => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 1;
-                i += 2;
-                while i < b.len() && depth > 0 {
-                    if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                    } else if engine == Engine::Postgres
-                        && b[i] == b'/'
-                        && b.get(i + 1) == Some(&b'*')
-                    {
-                        depth += 1;
-                        i += 2;
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            b'$' if engine == Engine::Postgres => {
-                // $tag$ ... $tag$, where tag is empty or an identifier not starting with a digit.
-                let tag_end = b[i + 1..]
-                    .iter()
-                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
-                    .map(|p| i + 1 + p);
-                match tag_end {
-                    Some(e)
-                        if b[e] == b'$' && !b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) =>
-                    {
-                        let tag = &b[i..=e];
-                        let body = e + 1;
-                        match b[body..].windows(tag.len()).position(|w| w == tag) {
-                            Some(p) => i = body + p + tag.len(),
-                            None => i = b.len(),
-                        }
-                    }
-                    _ => i += 1,
-                }
-            }
-            b';' => {
-                let stmt = text[start..i].trim();
-                if !stmt.is_empty() {
-                    out.push(stmt.to_string());
-                }
-                i += 1;
-                start = i;
-            }
-            _ => i += 1,
-        }
-    }
-    let rest = text[start.min(text.len())..].to_string();
-    let rest = if rest.trim().is_empty() {
-        String::new()
-    } else {
-        rest
-    };
-    (out, rest)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn semicolons_inside_quotes_comments_and_dollar_bodies_do_not_split() {
-        let sql = "select 'a;b', \"c;d\" -- x;y\n; select $f$ ; $f$; select /* ; /* ; */ */ 1;";
-        let (done, rest) = split_statements(sql, Engine::Postgres);
-        assert_eq!(
-            done,
-            vec![
-                "select 'a;b', \"c;d\" -- x;y",
-                "select $f$ ; $f$",
-                "select /* ; /* ; */ */ 1"
-            ]
-        );
-        assert_eq!(rest, "");
-    }
-
-    #[test]
-    fn unfinished_statement_waits_for_more_lines() {
-        let mut b = StatementBuffer::new(Engine::Postgres);
-        assert!(b.push_line("select 1,").is_empty());
-        assert!(!b.is_empty());
-        assert_eq!(b.push_line("2; select 'open"), vec!["select 1,\n2"]);
-        assert_eq!(b.push_line("quote';"), vec!["select 'open\nquote'"]);
-        assert!(b.is_empty());
-    }
-
-    #[test]
-    fn mysql_backslash_escapes_and_hash_comments() {
-        let (done, rest) = split_statements(
-            r"select 'it\'s;'; # a;b
-select 2",
-            Engine::Mariadb,
-        );
-        assert_eq!(done, vec![r"select 'it\'s;'"]);
-        assert_eq!(rest.trim(), "# a;b\nselect 2");
-    }
-
-    #[test]
-    fn positional_parameters_are_not_dollar_quotes() {
-        let (done, _) = split_statements("select $1; select 2;", Engine::Postgres);
-        assert_eq!(done, vec!["select $1", "select 2"]);
-    }
 
     #[test]
     fn qualified_names_split_on_the_dot() {

@@ -80,8 +80,11 @@ impl Env {
         text(&out.stderr)
     }
 
+    /// The installed plugins (the listing also shows the bundle, marked `bundled`).
     fn list_json(&self) -> Vec<serde_json::Value> {
-        serde_json::from_str(&self.ok(&["plugins", "list", "--json"])).unwrap()
+        let all: Vec<serde_json::Value> =
+            serde_json::from_str(&self.ok(&["plugins", "list", "--json"])).unwrap();
+        all.into_iter().filter(|p| p["bundled"] == false).collect()
     }
 }
 

@@ -8,10 +8,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use keeperdb_core::credentials::Credentials;
-use keeperdb_core::driver::{ConnectRequest, StatementResult};
-use keeperdb_core::manifest::sha256_hex;
-use keeperdb_core::url::parse_connection_url;
+use keeperdb_model::credentials::Credentials;
+use keeperdb_model::driver::{ConnectRequest, StatementResult};
+use keeperdb_model::manifest::sha256_hex;
+use keeperdb_model::url::parse_connection_url;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sha256_hex(&bytes)
         ),
     )?;
-    let driver = keeperdb_core::driver_host::load(dir.path())?;
+    let driver = keeperdb_driver_host::load(dir.path())?;
     let parsed = parse_connection_url(&url)?;
     let creds = Credentials::new(parsed.connection.user.clone(), parsed.password);
     let start = Instant::now();

@@ -5,6 +5,8 @@
 //! SQLite itself. While the connection's handle is locked (sqlx guarantees its worker makes
 //! no call on it meanwhile) we step our own statement through the same SQLite library sqlx
 //! links and write each value straight into the page's Arrow builders.
+// Steps statements through SQLite's C API directly.
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, c_char, c_int};
 use std::ptr::{self, NonNull};

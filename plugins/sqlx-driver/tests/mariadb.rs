@@ -11,7 +11,7 @@ use arrow_array::types::{
 };
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
-use keeperdb_core::driver::{CatalogRequest, DriverErrorKind};
+use keeperdb_model::driver::{CatalogRequest, DriverErrorKind};
 
 const MARIADB: &str = "KEEPERDB_TEST_MARIADB_URL";
 

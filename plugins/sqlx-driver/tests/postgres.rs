@@ -12,9 +12,9 @@ use arrow_array::types::{
 };
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
-use keeperdb_core::driver::{CatalogRequest, DriverErrorKind};
-use keeperdb_core::format::{self, FormatOptions, OutputFormat};
-use keeperdb_core::model::Engine;
+use keeperdb_format::{self, FormatOptions, OutputFormat};
+use keeperdb_model::connection::Engine;
+use keeperdb_model::driver::{CatalogRequest, DriverErrorKind};
 
 const PG: &str = "KEEPERDB_TEST_PG_URL";
 
@@ -125,7 +125,7 @@ fn render_csv(batch: &arrow_array::RecordBatch) -> String {
         engine: Some(Engine::Postgres),
         footer: false,
     };
-    let mut w = format::writer(
+    let mut w = keeperdb_format::writer(
         OutputFormat::Csv,
         batch.schema(),
         &options,
@@ -346,7 +346,7 @@ fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
     assert!(reader.next().unwrap().unwrap().num_rows() > 0);
     canceller.cancel().expect("cancel accepted");
     let err = error_at_end(reader.as_mut()).expect("the rows ended without reporting the cancel");
-    let err = keeperdb_core::driver_host::driver_error_of(&err).expect("a driver error");
+    let err = keeperdb_driver_host::driver_error_of(&err).expect("a driver error");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
     drop(reader);
     let b = query(conn.as_mut(), "SELECT 1 AS one");

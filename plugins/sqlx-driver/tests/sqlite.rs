@@ -10,8 +10,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_schema::DataType;
 use common::*;
-use keeperdb_core::driver::{CatalogRequest, DriverConnection, DriverError, DriverErrorKind};
-use keeperdb_core::model::{Connection, ConnectionId, Engine, Origin, TlsMode};
+use keeperdb_model::connection::{Connection, ConnectionId, Engine, Origin, TlsMode};
+use keeperdb_model::driver::{CatalogRequest, DriverConnection, DriverError, DriverErrorKind};
 
 fn sqlite_connection(path: &std::path::Path, create: bool, read_only: bool) -> Connection {
     let mut options = BTreeMap::new();
@@ -42,7 +42,7 @@ fn try_open(
 ) -> Result<Box<dyn DriverConnection>, DriverError> {
     connect_with(
         &sqlite_connection(path, create, read_only),
-        &keeperdb_core::Credentials::none(),
+        &keeperdb_model::Credentials::none(),
         Duration::from_secs(5),
     )
 }

@@ -71,7 +71,8 @@
 //!   so the host still learns their kind (a cancelled query stays [`ErrorKind::Cancelled`]).
 //! - Put the engine's type name in each field's metadata under [`META_TYPE`].
 //! - Never put a password in an error message.
-
+// The C ABI of native drivers is `unsafe` by nature.
+#![allow(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod ffi;

@@ -11,13 +11,13 @@ use std::time::Duration;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch, RecordBatchReader};
 use arrow_schema::ArrowError;
-use keeperdb_core::credentials::Credentials;
-use keeperdb_core::driver::{
+use keeperdb_model::connection::Connection;
+use keeperdb_model::credentials::Credentials;
+use keeperdb_model::driver::{
     CatalogRequest, ConnectRequest, Driver, DriverConnection, DriverError, StatementResult,
 };
-use keeperdb_core::manifest::sha256_hex;
-use keeperdb_core::model::Connection;
-use keeperdb_core::url::parse_connection_url;
+use keeperdb_model::manifest::sha256_hex;
+use keeperdb_model::url::parse_connection_url;
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -49,7 +49,7 @@ pub fn driver() -> Arc<dyn Driver> {
         .unwrap();
         dir
     });
-    keeperdb_core::driver_host::load(dir.path()).expect("the sqlx driver loads")
+    keeperdb_driver_host::load(dir.path()).expect("the sqlx driver loads")
 }
 
 /// A test service URL from the environment; fails (never skips) when it is not set.
@@ -128,7 +128,7 @@ pub fn expect_error(conn: &mut dyn DriverConnection, sql: &str) -> DriverError {
         Ok(StatementResult::Rows(reader)) => {
             for b in reader {
                 if let Err(e) = b {
-                    return keeperdb_core::driver_host::driver_error_of(&e)
+                    return keeperdb_driver_host::driver_error_of(&e)
                         .cloned()
                         .unwrap_or_else(|| panic!("not a driver error: {e}"));
                 }
@@ -261,9 +261,9 @@ pub fn silent_server_error(var: &str) -> DriverError {
 /// settings with `tls = disable` do connect, so the refusal is about TLS).
 pub fn tls_required_error(var: &str) -> DriverError {
     let (mut c, creds) = from_url(&service_url(var));
-    c.tls = keeperdb_core::TlsMode::Require;
+    c.tls = keeperdb_model::TlsMode::Require;
     let err = refused(&c, &creds, Duration::from_secs(10));
-    c.tls = keeperdb_core::TlsMode::Disable;
+    c.tls = keeperdb_model::TlsMode::Disable;
     connect_with(&c, &creds, Duration::from_secs(10)).expect("plain connection works");
     err
 }

@@ -1,0 +1,250 @@
+//! [`App`]: what every shell holds. It opens the config dir, assembles the registry from the
+//! local store and the enabled plugins, finds drivers, resolves what the user named into a
+//! connection with its credentials, opens query sessions, and checks plugin packages before a
+//! shell asks for consent.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use keeperdb_model::driver::{ConnectRequest, Driver};
+use keeperdb_model::manifest::PluginKind;
+use keeperdb_model::url::parse_connection_url;
+use keeperdb_model::{Connection, Credentials, Engine, LOCAL_SOURCE_ID};
+use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, ProgressSink, VaultCapability, WasmRuntime};
+
+use crate::bundle::Bundle;
+use crate::drivers::DriverSet;
+use crate::error::{Error, Result};
+use crate::plugins::{PluginStore, Staged};
+use crate::registry::Registry;
+use crate::secret_store::SecretStore;
+use crate::session::Session;
+use crate::store::{ConfigDir, LocalSource, LocalStore, StoreError};
+
+/// The application core over one config dir.
+pub struct App {
+    store: LocalStore,
+    plugins: PluginStore,
+    drivers: DriverSet,
+    vault: Option<Arc<dyn VaultCapability>>,
+    progress: Option<ProgressSink>,
+}
+
+/// What a user named, resolved: the connection and its credentials, fetched just now.
+pub struct Resolved {
+    /// The connection.
+    pub connection: Connection,
+    /// Its credentials (`needs_prompt` when the shell must ask for the password).
+    pub credentials: Credentials,
+    /// It was a URL that carried a password, which is visible to other local users.
+    pub password_in_url: bool,
+}
+
+impl App {
+    /// Open the config dir (an explicit one, else the environment's or the platform's); nothing
+    /// is created until something is written.
+    pub fn open(config_dir: Option<PathBuf>) -> Result<Self> {
+        let dir = ConfigDir::resolve(config_dir)?;
+        tracing::debug!(config_dir = %dir.path().display(), "using config dir");
+        let plugins = PluginStore::for_config(&dir);
+        Ok(Self {
+            store: LocalStore::new(dir, SecretStore::default()),
+            drivers: DriverSet::new(plugins.clone()),
+            plugins,
+            vault: None,
+            progress: None,
+        })
+    }
+
+    /// Serve the `keeper-vault` capability of the plugins granted it from this vault.
+    pub fn with_vault(mut self, vault: Arc<dyn VaultCapability>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// Send plugins' progress reports here (a progress bar, a browser stream).
+    pub fn with_progress(mut self, progress: ProgressSink) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// keeperdb's own saved connections and preferences.
+    pub fn store(&self) -> &LocalStore {
+        &self.store
+    }
+
+    /// The installed plugins.
+    pub fn plugins(&self) -> &PluginStore {
+        &self.plugins
+    }
+
+    /// The plugins shipped with this keeperdb.
+    pub fn bundle(&self) -> Bundle {
+        Bundle::of_this_process()
+    }
+
+    fn load_options(&self) -> LoadOptions {
+        let mut options = LoadOptions::granted(Vec::<String>::new());
+        options.vault = self.vault.clone();
+        options.progress = self.progress.clone();
+        options
+    }
+
+    fn runtime(&self) -> Result<WasmRuntime> {
+        Ok(WasmRuntime::new(Some(self.plugins.cache_dir()))
+            .map_err(crate::plugins::PluginError::from)?)
+    }
+
+    /// Every connection source the user has: the local store first, then the enabled plugins.
+    /// A plugin that fails to load is listed as a failing source with the reason, so it does
+    /// not hide the others.
+    pub fn registry(&self) -> Registry {
+        let mut registry = Registry::new();
+        registry.add_source(Arc::new(LocalSource::new(self.store.clone())));
+        let wanted = match self.plugins.list() {
+            Ok(entries) => entries
+                .iter()
+                .any(|e| e.installed.enabled && e.installed.kind != PluginKind::Driver),
+            Err(e) => {
+                registry.add_source(crate::plugins::failed_source("plugins", e.to_string()));
+                false
+            }
+        };
+        if !wanted {
+            return registry;
+        }
+        let loaded = self
+            .runtime()
+            .and_then(|rt| Ok(self.plugins.load_enabled(&rt, &self.load_options())?));
+        match loaded {
+            Ok(loaded) => {
+                for source in loaded.sources {
+                    registry.add_source(source);
+                }
+            }
+            Err(e) => registry.add_source(crate::plugins::failed_source("plugins", e.to_string())),
+        }
+        registry
+    }
+
+    /// The driver serving `engine`.
+    pub fn driver_for(&self, engine: Engine) -> Result<Arc<dyn Driver>> {
+        self.drivers.driver_for(engine)
+    }
+
+    /// Resolve what the user named: a connection URL or database file, else a connection from
+    /// the registry by id, `SOURCE/NAME` or name, with its credentials fetched now from its
+    /// source.
+    pub fn resolve(&self, named: &str) -> Result<Resolved> {
+        if looks_like_url(named) {
+            let parsed = parse_connection_url(named)?;
+            let password_in_url = parsed.password.is_some();
+            return Ok(Resolved {
+                connection: parsed.connection,
+                credentials: Credentials::new(None, parsed.password),
+                password_in_url,
+            });
+        }
+        let registry = self.registry();
+        let connection = registry.find(named)?;
+        let credentials =
+            registry
+                .credentials(&connection)
+                .map_err(|error| Error::Credentials {
+                    name: connection.name.clone(),
+                    local: connection.origin.source == LOCAL_SOURCE_ID,
+                    error,
+                })?;
+        Ok(Resolved {
+            connection,
+            credentials,
+            password_in_url: false,
+        })
+    }
+
+    /// Connect with credentials resolved just now; they are dropped once the driver has them.
+    pub fn connect(
+        &self,
+        connection: Connection,
+        credentials: Credentials,
+        connect_timeout: Duration,
+    ) -> Result<Session> {
+        let driver = self.driver_for(connection.engine)?;
+        let _span = tracing::info_span!(
+            "connect",
+            connection = %connection.name,
+            engine = %connection.engine,
+            driver = %driver.id()
+        )
+        .entered();
+        let request = ConnectRequest {
+            connection: &connection,
+            credentials: &credentials,
+            connect_timeout,
+        };
+        let conn = driver.connect(&request)?;
+        drop(credentials);
+        Ok(Session::new(connection, conn))
+    }
+
+    /// Only keeperdb's own saved connections can be changed; one from another source belongs
+    /// to that source.
+    pub fn ensure_local(&self, key: &str) -> Result<()> {
+        match self.store.get(key) {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound(_)) => match self.registry().find(key) {
+                Ok(c) if c.origin.source != LOCAL_SOURCE_ID => Err(Error::NotLocal {
+                    name: c.name,
+                    badge: c.origin.badge,
+                    source_id: c.origin.source,
+                }),
+                Ok(_) | Err(_) => Err(StoreError::NotFound(key.to_string()).into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Unpack and verify a plugin package, and for a WASM plugin check the component itself
+    /// (its API version, that it imports only what its manifest asks for), before any consent
+    /// is asked. `path` may also name a bundled plugin by its id.
+    pub fn stage_plugin(&self, path: &Path) -> Result<Staged> {
+        let path = self.bundled_or_path(path)?;
+        let staged = self.plugins.stage(&path)?;
+        if staged.manifest.kind != PluginKind::Driver {
+            let asked: Vec<String> = staged.manifest.capabilities.keys().cloned().collect();
+            LoadedPlugin::load(&self.runtime()?, staged.dir(), LoadOptions::granted(asked))
+                .map_err(crate::plugins::PluginError::from)?;
+        }
+        Ok(staged)
+    }
+
+    /// `path` itself when it exists; else, when it is a bare id, that plugin in the bundle.
+    fn bundled_or_path(&self, path: &Path) -> Result<PathBuf> {
+        let id = path.to_str().filter(|s| !s.contains(['/', '.']));
+        let Some(id) = id.filter(|_| !path.exists()) else {
+            return Ok(path.to_path_buf());
+        };
+        let bundle = self.bundle();
+        match bundle.find(id) {
+            Some((_, dir)) => Ok(dir.clone()),
+            None => Err(crate::plugins::PluginError::NotBundled {
+                id: id.to_string(),
+                bundled: bundle.plugins.iter().map(|(m, _)| m.id.clone()).collect(),
+            }
+            .into()),
+        }
+    }
+}
+
+/// Whether what a user typed is a URL or a database file rather than a connection's name.
+pub fn looks_like_url(arg: &str) -> bool {
+    let lower = arg.to_ascii_lowercase();
+    lower.contains("://")
+        || lower.starts_with("sqlite:")
+        || [".db", ".sqlite", ".sqlite3", ".db3"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+        || arg.starts_with('/')
+        || arg.starts_with("./")
+}

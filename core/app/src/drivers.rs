@@ -1,0 +1,91 @@
+//! The set of drivers and their search order: the driver plugins the user installed and
+//! enabled first, then the bundle shipped with keeperdb (unless the user disabled that id).
+//! Drivers load on first use and stay loaded (a library is never unloaded).
+
+use std::sync::{Arc, Mutex};
+
+use keeperdb_model::Engine;
+use keeperdb_model::driver::Driver;
+use keeperdb_model::manifest::PluginKind;
+
+use crate::bundle::Bundle;
+use crate::error::Error;
+use crate::plugins::PluginStore;
+
+/// The drivers this process has loaded, and where it looks for more.
+pub struct DriverSet {
+    plugins: PluginStore,
+    loaded: Mutex<Vec<Arc<dyn Driver>>>,
+}
+
+impl DriverSet {
+    /// Drivers from `plugins` (installed) and then the bundle.
+    pub fn new(plugins: PluginStore) -> Self {
+        Self {
+            plugins,
+            loaded: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The driver serving `engine`, loading driver plugins in search order until one does.
+    pub fn driver_for(&self, engine: Engine) -> Result<Arc<dyn Driver>, Error> {
+        let mut loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let serving = |loaded: &[Arc<dyn Driver>]| {
+            loaded
+                .iter()
+                .find(|d| d.engines().contains(&engine))
+                .cloned()
+        };
+        if let Some(d) = serving(&loaded) {
+            return Ok(d);
+        }
+        let mut problems = Vec::new();
+        match self.plugins.load_enabled_drivers() {
+            Ok(found) => {
+                problems.extend(
+                    found
+                        .failures
+                        .into_iter()
+                        .map(|(id, why)| format!("plugin `{id}`: {why}")),
+                );
+                for driver in found.drivers {
+                    if !loaded.iter().any(|d| d.id() == driver.id()) {
+                        loaded.push(driver);
+                    }
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+        if let Some(d) = serving(&loaded) {
+            return Ok(d);
+        }
+        let bundle = Bundle::of_this_process();
+        problems.extend(bundle.problems.iter().cloned());
+        for (manifest, dir) in &bundle.plugins {
+            if manifest.kind != PluginKind::Driver
+                || loaded.iter().any(|d| d.id() == manifest.id)
+                || self.plugins.is_disabled(&manifest.id)
+            {
+                continue;
+            }
+            match keeperdb_driver_host::load_with_manifest(dir, manifest) {
+                Ok(driver) => {
+                    let serves = driver.engines().contains(&engine);
+                    loaded.push(driver.clone());
+                    if serves {
+                        return Ok(driver);
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        Err(Error::NoDriver {
+            engine,
+            searched: bundle.root,
+            problems,
+        })
+    }
+}

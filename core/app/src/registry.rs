@@ -1,0 +1,309 @@
+//! The registry: every connection source merged into one list, each connection keeping its
+//! origin, and credentials resolved through the source that produced the connection, at
+//! connect time.
+
+use std::sync::Arc;
+
+use keeperdb_model::connection::Connection;
+use keeperdb_model::credentials::Credentials;
+use keeperdb_model::source::{ConnectionSource, SourceError};
+
+/// A source that failed to list; the others are still listed.
+#[derive(Debug)]
+pub struct SourceFailure {
+    /// The source id.
+    pub source: String,
+    /// What went wrong.
+    pub error: SourceError,
+}
+
+/// The merged listing.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Every connection, sources in registration order.
+    pub connections: Vec<Connection>,
+    /// Sources that could not be listed.
+    pub failures: Vec<SourceFailure>,
+}
+
+/// Why a connection could not be found or its credentials resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Nothing matches.
+    #[error("no connection named or with id `{0}` (see `keeperdb connections list`)")]
+    NotFound(String),
+    /// Several connections share the name.
+    #[error("`{name}` is ambiguous: it names {candidates}; use the id, or SOURCE/NAME")]
+    Ambiguous {
+        /// The name asked for.
+        name: String,
+        /// The candidates, as `source/name (id)`.
+        candidates: String,
+    },
+    /// The connection's source is not registered (plugin disabled or removed).
+    #[error("connection `{name}` comes from source `{source_id}`, which is not available")]
+    UnknownSource {
+        /// Connection name.
+        name: String,
+        /// Its source id.
+        source_id: String,
+    },
+    /// The source failed.
+    #[error("source `{source_id}`: {error}")]
+    Source {
+        /// Source id.
+        source_id: String,
+        /// The failure.
+        #[source]
+        error: SourceError,
+    },
+}
+
+/// All registered connection sources.
+#[derive(Default, Clone)]
+pub struct Registry {
+    sources: Vec<Arc<dyn ConnectionSource>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register a source; sources list in registration order.
+    pub fn add_source(&mut self, source: Arc<dyn ConnectionSource>) {
+        self.sources.push(source);
+    }
+
+    /// Ids of the registered sources.
+    pub fn source_ids(&self) -> Vec<String> {
+        self.sources.iter().map(|s| s.info().id).collect()
+    }
+
+    /// Every connection of every source. A failing source is reported in `failures` and does
+    /// not hide the others. Connections a source returns are stamped with its origin, so a
+    /// plugin cannot pass its connections off as another source's.
+    pub fn list(&self) -> Listing {
+        let mut listing = Listing::default();
+        for source in &self.sources {
+            let info = source.info();
+            let _span = tracing::info_span!("source.list", source = %info.id).entered();
+            match source.list() {
+                Ok(connections) => {
+                    for mut c in connections {
+                        c.origin.source = info.id.clone();
+                        c.origin.badge = info.badge.clone();
+                        listing.connections.push(c);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(source = %info.id, %error, "source failed to list");
+                    listing.failures.push(SourceFailure {
+                        source: info.id,
+                        error,
+                    });
+                }
+            }
+        }
+        listing
+    }
+
+    /// Find a connection by id, by `SOURCE/NAME`, or by name (which must be unambiguous).
+    pub fn find(&self, key: &str) -> Result<Connection, RegistryError> {
+        let listing = self.list();
+        let all = listing.connections;
+        if let Some(c) = all.iter().find(|c| c.id.as_str() == key) {
+            return Ok(c.clone());
+        }
+        let mut matches: Vec<&Connection> = all.iter().filter(|c| c.name == key).collect();
+        if matches.is_empty()
+            && let Some((source, name)) = key.split_once('/')
+        {
+            matches = all
+                .iter()
+                .filter(|c| {
+                    c.name == name
+                        && (c.origin.source == source
+                            || c.origin.badge.eq_ignore_ascii_case(source))
+                })
+                .collect();
+        }
+        if matches.is_empty() {
+            let folded: Vec<&Connection> = all
+                .iter()
+                .filter(|c| c.name.eq_ignore_ascii_case(key))
+                .collect();
+            matches = folded;
+        }
+        match matches.as_slice() {
+            [] => Err(RegistryError::NotFound(key.to_string())),
+            [one] => Ok((*one).clone()),
+            many => Err(RegistryError::Ambiguous {
+                name: key.to_string(),
+                candidates: many
+                    .iter()
+                    .map(|c| format!("{}/{} ({})", c.origin.source, c.name, c.id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Credentials for a connection, fetched now through the source that produced it (so a
+    /// vault source can hand out a password rotated a minute ago).
+    pub fn credentials(&self, connection: &Connection) -> Result<Credentials, RegistryError> {
+        let source = self
+            .sources
+            .iter()
+            .find(|s| s.info().id == connection.origin.source)
+            .ok_or_else(|| RegistryError::UnknownSource {
+                name: connection.name.clone(),
+                source_id: connection.origin.source.clone(),
+            })?;
+        let _span = tracing::info_span!("source.credentials", source = %connection.origin.source, id = %connection.id).entered();
+        source
+            .credentials(connection)
+            .map_err(|error| RegistryError::Source {
+                source_id: connection.origin.source.clone(),
+                error,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use secrecy::{ExposeSecret, SecretString};
+
+    use super::*;
+    use keeperdb_model::connection::{ConnectionId, Origin};
+    use keeperdb_model::source::SourceInfo;
+
+    /// An in-memory source whose password can be rotated between calls, standing in for a
+    /// vault in these unit tests of the registry's own logic.
+    struct RotatingSource {
+        id: &'static str,
+        badge: &'static str,
+        names: Vec<&'static str>,
+        password: Mutex<String>,
+        fail: bool,
+    }
+
+    impl ConnectionSource for RotatingSource {
+        fn info(&self) -> SourceInfo {
+            SourceInfo {
+                id: self.id.into(),
+                badge: self.badge.into(),
+            }
+        }
+        fn list(&self) -> Result<Vec<Connection>, SourceError> {
+            if self.fail {
+                return Err(SourceError::Unavailable("vault unreachable".into()));
+            }
+            Ok(self
+                .names
+                .iter()
+                .map(|n| {
+                    let mut c = keeperdb_model::url::parse_connection_url("postgres://u@h/db")
+                        .unwrap()
+                        .connection;
+                    c.id = ConnectionId::from_string(format!("{}:{n}", self.id));
+                    c.name = n.to_string();
+                    // A source claiming to be another must not be believed.
+                    c.origin = Origin::local();
+                    c
+                })
+                .collect())
+        }
+        fn credentials(&self, c: &Connection) -> Result<Credentials, SourceError> {
+            assert_eq!(c.origin.source, self.id);
+            Ok(Credentials::new(
+                c.user.clone(),
+                Some(SecretString::from(self.password.lock().unwrap().clone())),
+            ))
+        }
+    }
+
+    fn source(
+        id: &'static str,
+        badge: &'static str,
+        names: Vec<&'static str>,
+    ) -> Arc<RotatingSource> {
+        Arc::new(RotatingSource {
+            id,
+            badge,
+            names,
+            password: Mutex::new("v1".into()),
+            fail: false,
+        })
+    }
+
+    #[test]
+    fn merges_sources_and_keeps_each_origin() {
+        let mut r = Registry::new();
+        r.add_source(source("vault", "Vault", vec!["orders", "shared"]));
+        r.add_source(source("pgpass", "pgpass", vec!["shared"]));
+        let listing = r.list();
+        let shown: Vec<_> = listing
+            .connections
+            .iter()
+            .map(|c| format!("{}:{}", c.origin.badge, c.name))
+            .collect();
+        assert_eq!(shown, ["Vault:orders", "Vault:shared", "pgpass:shared"]);
+        assert!(listing.failures.is_empty());
+    }
+
+    #[test]
+    fn find_by_id_qualified_name_and_reports_ambiguity() {
+        let mut r = Registry::new();
+        r.add_source(source("vault", "Vault", vec!["orders", "shared"]));
+        r.add_source(source("pgpass", "pgpass", vec!["shared"]));
+        assert_eq!(r.find("orders").unwrap().origin.source, "vault");
+        assert_eq!(r.find("ORDERS").unwrap().name, "orders");
+        assert_eq!(r.find("pgpass:shared").unwrap().origin.source, "pgpass");
+        assert_eq!(r.find("pgpass/shared").unwrap().origin.source, "pgpass");
+        let err = r.find("shared").unwrap_err();
+        assert!(matches!(err, RegistryError::Ambiguous { .. }));
+        assert!(
+            err.to_string().contains("vault/shared") && err.to_string().contains("pgpass/shared")
+        );
+        assert!(matches!(r.find("nope"), Err(RegistryError::NotFound(_))));
+    }
+
+    #[test]
+    fn credentials_are_fetched_at_connect_time_from_the_producing_source() {
+        let vault = source("vault", "Vault", vec!["orders"]);
+        let mut r = Registry::new();
+        r.add_source(vault.clone());
+        let c = r.find("orders").unwrap();
+        assert_eq!(r.credentials(&c).unwrap().expose_password(), Some("v1"));
+        *vault.password.lock().unwrap() = "rotated".into();
+        let creds = r.credentials(&c).unwrap();
+        assert_eq!(creds.password.unwrap().expose_secret(), "rotated");
+    }
+
+    #[test]
+    fn a_failing_source_does_not_hide_the_others() {
+        let mut r = Registry::new();
+        r.add_source(Arc::new(RotatingSource {
+            id: "vault",
+            badge: "Vault",
+            names: vec![],
+            password: Mutex::new(String::new()),
+            fail: true,
+        }));
+        r.add_source(source("pgpass", "pgpass", vec!["a"]));
+        let listing = r.list();
+        assert_eq!(listing.connections.len(), 1);
+        assert_eq!(listing.failures.len(), 1);
+        assert_eq!(listing.failures[0].source, "vault");
+        let mut orphan = listing.connections[0].clone();
+        orphan.origin.source = "gone".into();
+        assert!(matches!(
+            r.credentials(&orphan),
+            Err(RegistryError::UnknownSource { .. })
+        ));
+    }
+}

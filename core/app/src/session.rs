@@ -1,0 +1,143 @@
+//! A query session: one open driver connection, statements run on it, their rows streamed
+//! page by page into a result writer, and a canceller another thread can use (Ctrl-C in a
+//! terminal, a Stop button in a GUI).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::ArrowError;
+use keeperdb_format::{FormatError, FormatOptions, OutputFormat};
+use keeperdb_model::driver::{
+    Canceller, CatalogRequest, DriverConnection, DriverError, StatementResult,
+};
+use keeperdb_model::{Connection, Engine};
+
+/// Why streaming a result stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The driver failed while producing rows (the server's error, or a cancel).
+    #[error(transparent)]
+    Driver(DriverError),
+    /// Reading a page failed for another reason.
+    #[error("reading rows failed: {0}")]
+    Read(ArrowError),
+    /// Writing the output failed (a closed pipe, a full disk).
+    #[error(transparent)]
+    Output(FormatError),
+    /// The caller asked to stop between pages.
+    #[error("stopped")]
+    Stopped,
+}
+
+impl StreamError {
+    fn of_arrow(e: ArrowError) -> Self {
+        match keeperdb_model::driver::driver_error_of(&e) {
+            Some(d) => StreamError::Driver(d.clone()),
+            None => StreamError::Read(e),
+        }
+    }
+
+    fn of_format(e: FormatError) -> Self {
+        match e {
+            FormatError::Source(a) => Self::of_arrow(a),
+            other => StreamError::Output(other),
+        }
+    }
+}
+
+/// What a statement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It returned rows.
+    Rows(u64),
+    /// It changed rows.
+    Affected(u64),
+}
+
+/// An open connection and what it was opened for.
+pub struct Session {
+    connection: Connection,
+    conn: Box<dyn DriverConnection>,
+}
+
+impl Session {
+    pub(crate) fn new(connection: Connection, conn: Box<dyn DriverConnection>) -> Self {
+        Self { connection, conn }
+    }
+
+    /// The connection it was opened for.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Its engine.
+    pub fn engine(&self) -> Engine {
+        self.connection.engine
+    }
+
+    /// Cancels the running statement on the server, from any thread.
+    pub fn canceller(&self) -> Arc<dyn Canceller> {
+        self.conn.canceller()
+    }
+
+    /// Run one statement; rows (if any) are pulled page by page from the answer.
+    pub fn execute(&mut self, sql: &str) -> Result<StatementResult, DriverError> {
+        let _span = tracing::info_span!("query", connection = %self.connection.name).entered();
+        self.conn.execute(sql)
+    }
+
+    /// Ask the catalog.
+    pub fn catalog(&mut self, request: &CatalogRequest) -> Result<StatementResult, DriverError> {
+        let _span = tracing::info_span!("catalog", connection = %self.connection.name).entered();
+        self.conn.catalog(request)
+    }
+
+    /// Ask the catalog and collect the (small) answer.
+    pub fn catalog_batches(
+        &mut self,
+        request: &CatalogRequest,
+    ) -> Result<Vec<RecordBatch>, StreamError> {
+        match self.catalog(request).map_err(StreamError::Driver)? {
+            StatementResult::Rows(reader) => {
+                reader.map(|b| b.map_err(StreamError::of_arrow)).collect()
+            }
+            StatementResult::Done { .. } => Ok(Vec::new()),
+        }
+    }
+
+    /// Stream a statement's answer into `out` as `format`, one page at a time (constant
+    /// memory), asking `stop` between pages whether to give up.
+    pub fn stream(
+        &self,
+        result: StatementResult,
+        format: OutputFormat,
+        footer: bool,
+        out: &mut dyn Write,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Outcome, StreamError> {
+        match result {
+            StatementResult::Done { rows_affected } => Ok(Outcome::Affected(rows_affected)),
+            StatementResult::Rows(mut reader) => {
+                let options = FormatOptions {
+                    engine: Some(self.engine()),
+                    footer,
+                };
+                let mut w =
+                    keeperdb_format::writer(format, reader.schema(), &options, Box::new(out));
+                for batch in &mut reader {
+                    if stop() {
+                        return Err(StreamError::Stopped);
+                    }
+                    let batch = batch.map_err(StreamError::of_arrow)?;
+                    w.write_batch(&batch).map_err(StreamError::of_format)?;
+                }
+                if stop() {
+                    return Err(StreamError::Stopped);
+                }
+                w.finish().map_err(StreamError::of_format)?;
+                Ok(Outcome::Rows(w.rows()))
+            }
+        }
+    }
+}

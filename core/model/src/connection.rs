@@ -1,0 +1,419 @@
+//! The connection model shared by every source, the registry, the store and the shells.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A connection's stable identity. Local connections get a UUID when saved; a source plugin
+/// derives ids from its own keys (a vault record UID, a pgpass line), prefixed by the source id,
+/// so they stay the same from one listing to the next.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    /// A fresh id for a newly saved local connection.
+    pub fn new_local() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Wrap an id that already exists (read from a file or given by a source).
+    pub fn from_string(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The database engine a connection talks to; a driver declares which engines it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// PostgreSQL and wire-compatible servers.
+    Postgres,
+    /// MySQL.
+    Mysql,
+    /// MariaDB.
+    Mariadb,
+    /// SQLite files.
+    Sqlite,
+}
+
+impl Engine {
+    /// Every engine, in display order.
+    pub const ALL: [Engine; 4] = [
+        Engine::Postgres,
+        Engine::Mysql,
+        Engine::Mariadb,
+        Engine::Sqlite,
+    ];
+
+    /// The canonical lowercase name, as written in files and accepted on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+            Engine::Mariadb => "mariadb",
+            Engine::Sqlite => "sqlite",
+        }
+    }
+
+    /// The port a server of this engine listens on unless told otherwise.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            Engine::Postgres => Some(5432),
+            Engine::Mysql | Engine::Mariadb => Some(3306),
+            Engine::Sqlite => None,
+        }
+    }
+
+    /// Whether connections of this engine name a file rather than a server.
+    pub fn is_file_based(self) -> bool {
+        matches!(self, Engine::Sqlite)
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An engine name that keeperdb does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown database engine `{0}` (expected one of: postgres, mysql, mariadb, sqlite)")]
+pub struct UnknownEngine(pub String);
+
+impl FromStr for Engine {
+    type Err = UnknownEngine;
+
+    /// Accepts the names people and vault records use: `postgresql`, `pg`, `sqlite3`, ...
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" | "pg" | "pgsql" => Ok(Engine::Postgres),
+            "mysql" => Ok(Engine::Mysql),
+            "mariadb" => Ok(Engine::Mariadb),
+            "sqlite" | "sqlite3" => Ok(Engine::Sqlite),
+            _ => Err(UnknownEngine(s.to_string())),
+        }
+    }
+}
+
+/// How a connection uses TLS, with libpq's vocabulary (understood for every server engine).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Never use TLS.
+    Disable,
+    /// Use TLS when the server offers it.
+    #[default]
+    Prefer,
+    /// Require TLS, without checking the certificate.
+    Require,
+    /// Require TLS and a certificate signed by a trusted CA.
+    VerifyCa,
+    /// Require TLS, a trusted certificate, and a matching host name.
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// The kebab-case name used in files, URLs (`sslmode=`) and flags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A TLS mode name that keeperdb does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown TLS mode `{0}` (expected one of: disable, prefer, require, verify-ca, verify-full)"
+)]
+pub struct UnknownTlsMode(pub String);
+
+impl FromStr for TlsMode {
+    type Err = UnknownTlsMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "disable" | "disabled" | "false" | "off" => Ok(TlsMode::Disable),
+            "allow" | "prefer" | "preferred" => Ok(TlsMode::Prefer),
+            "require" | "required" | "true" | "on" => Ok(TlsMode::Require),
+            "verify-ca" | "verify_ca" => Ok(TlsMode::VerifyCa),
+            "verify-full" | "verify_identity" | "verify-identity" => Ok(TlsMode::VerifyFull),
+            _ => Err(UnknownTlsMode(s.to_string())),
+        }
+    }
+}
+
+/// Where a connection came from: the source that produced it and the badge a shell shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    /// The id of the connection source (`local`, a plugin id such as `keeper-vault`).
+    pub source: String,
+    /// The short label shown beside the connection (`Local`, `Vault`, `pgpass`).
+    pub badge: String,
+}
+
+impl Origin {
+    /// The origin of connections saved by keeperdb itself.
+    pub fn local() -> Self {
+        Self {
+            source: LOCAL_SOURCE_ID.to_string(),
+            badge: "Local".to_string(),
+        }
+    }
+}
+
+/// The source id of keeperdb's own saved connections.
+pub const LOCAL_SOURCE_ID: &str = "local";
+
+/// A database connection as every part of keeperdb sees it. It never holds a password:
+/// credentials are resolved through the connection's source at connect time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// Stable identity (see [`ConnectionId`]).
+    pub id: ConnectionId,
+    /// The name people use to refer to it.
+    pub name: String,
+    /// The engine, which picks the driver.
+    pub engine: Engine,
+    /// Server host name or address; `None` for file-based engines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Server port; `None` means the engine's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Default database (or schema); for SQLite, the database file path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// User name to log in as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// TLS mode for server engines.
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// Refuse statements that write, where the driver can enforce it.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Environment tag such as `production`, shown by shells as a warning colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Colour for the environment tag (a CSS colour name or `#rrggbb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// Driver options (connect timeout, application name, ...), passed to the driver as they are.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+    /// Which source produced it.
+    pub origin: Origin,
+}
+
+impl Connection {
+    /// A new local connection of `engine` named `name`, with a fresh id and nothing else set.
+    pub fn new_local(engine: Engine, name: impl Into<String>) -> Self {
+        Self {
+            id: ConnectionId::new_local(),
+            name: name.into(),
+            engine,
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+            tls: TlsMode::default(),
+            read_only: false,
+            environment: None,
+            color: None,
+            options: BTreeMap::new(),
+            origin: Origin::local(),
+        }
+    }
+
+    /// The port to use: the configured one, or the engine's default.
+    pub fn effective_port(&self) -> Option<u16> {
+        self.port.or(self.engine.default_port())
+    }
+
+    /// Where it points, for tables and logs (never contains a password).
+    pub fn target(&self) -> String {
+        if self.engine.is_file_based() {
+            return self.database.clone().unwrap_or_default();
+        }
+        let mut out = String::new();
+        if let Some(user) = &self.user {
+            out.push_str(user);
+            out.push('@');
+        }
+        out.push_str(self.host.as_deref().unwrap_or("localhost"));
+        if let Some(port) = self.effective_port() {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+        if let Some(db) = &self.database {
+            out.push('/');
+            out.push_str(db);
+        }
+        out
+    }
+
+    /// Check what a shell or a source plugin produced before it is saved or used.
+    pub fn validate(&self) -> Result<(), InvalidConnection> {
+        if self.engine.is_file_based() {
+            if self.database.as_deref().is_none_or(|d| d.trim().is_empty()) {
+                return Err(InvalidConnection::MissingDatabaseFile);
+            }
+        } else if self.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+            return Err(InvalidConnection::EmptyHost);
+        }
+        if self.port == Some(0) {
+            return Err(InvalidConnection::ZeroPort);
+        }
+        // After the target checks, so a name derived from an empty target does not hide the
+        // real problem.
+        if self.name.trim().is_empty() {
+            return Err(InvalidConnection::EmptyName);
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err(InvalidConnection::ControlCharacter("name"));
+        }
+        if let Some(color) = &self.color {
+            validate_color(color)?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_color(color: &str) -> Result<(), InvalidConnection> {
+    let ok = match color.strip_prefix('#') {
+        Some(hex) => hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+        None => !color.is_empty() && color.chars().all(|c| c.is_ascii_alphabetic()),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidConnection::BadColor(color.to_string()))
+    }
+}
+
+/// A connection that cannot be saved or used as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidConnection {
+    /// The name is empty.
+    #[error("connection name is empty")]
+    EmptyName,
+    /// A field holds a control character.
+    #[error("connection {0} contains a control character")]
+    ControlCharacter(&'static str),
+    /// A SQLite connection without a file.
+    #[error("a SQLite connection needs a database file path")]
+    MissingDatabaseFile,
+    /// A host that is present but blank.
+    #[error("host is empty")]
+    EmptyHost,
+    /// Port 0.
+    #[error("port 0 is not a valid server port")]
+    ZeroPort,
+    /// A colour that is neither a name nor `#rrggbb`.
+    #[error("colour `{0}` is neither a colour name nor #rrggbb")]
+    BadColor(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg() -> Connection {
+        Connection {
+            id: ConnectionId::from_string("c1"),
+            name: "orders".into(),
+            engine: Engine::Postgres,
+            host: Some("db.internal".into()),
+            port: None,
+            database: Some("orders".into()),
+            user: Some("app".into()),
+            tls: TlsMode::Require,
+            read_only: false,
+            environment: Some("production".into()),
+            color: Some("#ff0000".into()),
+            options: BTreeMap::new(),
+            origin: Origin::local(),
+        }
+    }
+
+    #[test]
+    fn engine_names_from_vault_records_and_urls_parse() {
+        assert_eq!("postgresql".parse::<Engine>(), Ok(Engine::Postgres));
+        assert_eq!("PG".parse::<Engine>(), Ok(Engine::Postgres));
+        assert_eq!("MariaDB".parse::<Engine>(), Ok(Engine::Mariadb));
+        assert_eq!("sqlite3".parse::<Engine>(), Ok(Engine::Sqlite));
+        let err = "oracle".parse::<Engine>().unwrap_err();
+        assert!(err.to_string().contains("`oracle`"));
+    }
+
+    #[test]
+    fn tls_modes_accept_libpq_and_mysql_spellings() {
+        assert_eq!("verify-full".parse::<TlsMode>(), Ok(TlsMode::VerifyFull));
+        assert_eq!(
+            "VERIFY_IDENTITY".parse::<TlsMode>(),
+            Ok(TlsMode::VerifyFull)
+        );
+        assert_eq!("preferred".parse::<TlsMode>(), Ok(TlsMode::Prefer));
+        assert!("maybe".parse::<TlsMode>().is_err());
+    }
+
+    #[test]
+    fn target_uses_default_port_and_never_a_password() {
+        assert_eq!(pg().target(), "app@db.internal:5432/orders");
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut c = pg();
+        c.name = "  ".into();
+        assert_eq!(c.validate(), Err(InvalidConnection::EmptyName));
+        let mut c = pg();
+        c.color = Some("#12345z".into());
+        assert_eq!(
+            c.validate(),
+            Err(InvalidConnection::BadColor("#12345z".into()))
+        );
+        let mut c = pg();
+        c.engine = Engine::Sqlite;
+        c.database = None;
+        assert_eq!(c.validate(), Err(InvalidConnection::MissingDatabaseFile));
+        let mut c = pg();
+        c.port = Some(0);
+        assert_eq!(c.validate(), Err(InvalidConnection::ZeroPort));
+        assert_eq!(pg().validate(), Ok(()));
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_every_field() {
+        let c = pg();
+        let text = toml::to_string(&c).unwrap();
+        let back: Connection = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+}
