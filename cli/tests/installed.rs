@@ -87,18 +87,17 @@ impl User {
     }
 }
 
-/// What sqlite3 itself answers, to compare keeperdb's answer with.
-fn sqlite3_says(db: &Path, sql: &str) -> String {
+/// What sqlite3 itself answers (as JSON), to compare keeperdb's answer with.
+fn sqlite3_says(db: &Path, sql: &str) -> serde_json::Value {
     let out = Command::new("sqlite3")
-        .args(["-csv", db.to_str().unwrap(), sql])
+        .args(["-json", db.to_str().unwrap(), sql])
         .output()
         .unwrap();
     assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
-const TOP_ARTISTS: &str = "SELECT ar.Name, count(*) FROM Artist ar JOIN Album al USING (ArtistId) \
-     GROUP BY ar.Name ORDER BY count(*) DESC, ar.Name LIMIT 5";
+const TOP_ARTISTS: &str = "SELECT ar.Name AS artist, count(*) AS albums FROM Artist ar JOIN Album al USING (ArtistId) GROUP BY ar.Name ORDER BY albums DESC, ar.Name LIMIT 5";
 
 fn assert_queries_chinook(user: &User) {
     let db = user.chinook();
@@ -109,13 +108,10 @@ fn assert_queries_chinook(user: &User) {
         "--name",
         "chinook",
     ]);
-    let csv = user.ok(&["query", "chinook", TOP_ARTISTS, "--format", "csv"]);
-    let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("Name,count(*)"), "{csv}");
-    let body: Vec<&str> = lines.collect();
-    let expected = sqlite3_says(&db, TOP_ARTISTS);
-    assert_eq!(body, expected.lines().collect::<Vec<_>>());
-    assert_eq!(body.len(), 5);
+    let json = user.ok(&["query", "chinook", TOP_ARTISTS, "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows, sqlite3_says(&db, TOP_ARTISTS));
+    assert_eq!(rows.as_array().map(Vec::len), Some(5), "{rows}");
 }
 
 #[test]

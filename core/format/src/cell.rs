@@ -633,7 +633,11 @@ fn push_decimal(out: &mut String, unscaled: &str, scale: i8) {
     }
     if scale <= 0 {
         out.push_str(digits);
-        for _ in 0..(-scale as usize) {
+        // `unsigned_abs`: -(-128i8) does not fit an i8. A zero stays `0` at any scale.
+        if digits.trim_start_matches('0').is_empty() {
+            return;
+        }
+        for _ in 0..scale.unsigned_abs() {
             out.push('0');
         }
         return;
@@ -897,6 +901,16 @@ mod tests {
         s.clear();
         push_float32(&mut s, 1234567.0, Flavor::Postgres);
         assert_eq!(s, "1.234567e+06");
+    }
+
+    #[test]
+    fn the_most_negative_declared_scale_multiplies_without_overflow() {
+        let mut out = String::new();
+        push_decimal(&mut out, "-5", i8::MIN);
+        assert_eq!(out, format!("-5{}", "0".repeat(128)));
+        let mut zero = String::new();
+        push_decimal(&mut zero, "0", i8::MIN);
+        assert_eq!(zero, "0");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! connections through the pgpass plugin beside the same parse + mapping in native Rust.
 //!
 //! `cargo xtask build-plugins && KEEPERDB_BUNDLED_PLUGINS_DIR=$PWD/target/debug/bundled-plugins \
-//!   cargo bench -p keeperdb-core --bench wasm_plugins`
+//!   cargo bench -p keeperdb-wasm-host --bench wasm_plugins`
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

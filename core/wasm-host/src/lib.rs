@@ -234,3 +234,37 @@ fn spawn_ticker(engine: &wasmtime::Engine) {
         tracing::error!("cannot start the plugin deadline thread: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The host API version lives in the driver SDK's table header; every WIT file the host
+    /// binds must declare the same package version, or a plugin built against the WIT would be
+    /// judged against a different version than the one it was built for.
+    #[test]
+    fn every_wit_header_declares_the_host_api_version() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/wit/v0");
+        let expected = format!(
+            "package keeperdb:plugin@{};",
+            keeperdb_model::HOST_API_VERSION
+        );
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "wit") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let header = text
+                .lines()
+                .find(|l| l.starts_with("package "))
+                .unwrap_or_default();
+            assert_eq!(header, expected, "{}", path.display());
+            seen += 1;
+        }
+        assert!(
+            seen >= 3,
+            "the WIT files were not found in {}",
+            dir.display()
+        );
+    }
+}
