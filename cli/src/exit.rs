@@ -80,15 +80,50 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     USAGE
 }
 
-/// A core error in the CLI's words: what core says, plus what to type to fix it where the
-/// fix is a keeperdb command.
+/// What to type to fix a core failure, where the fix is a keeperdb command. Core's messages
+/// name no command; the CLI adds its own.
+fn hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use keeperdb_core::plugins::PluginError;
+    use keeperdb_core::secret_store::SecretStoreError;
+    use keeperdb_core::store::StoreError;
+    if let Some(keeperdb_core::Error::NoDriver { .. }) = cause.downcast_ref() {
+        return Some(
+            "`keeperdb plugins install DIR` adds a driver plugin; `cargo xtask install` from a source checkout, or unpacking a release archive, brings the bundled ones",
+        );
+    }
+    if let Some(RegistryError::NotFound(_)) = cause.downcast_ref() {
+        return Some("see `keeperdb connections list`");
+    }
+    if let Some(PluginError::NotInstalled(_)) = cause.downcast_ref() {
+        return Some("see `keeperdb plugins list`");
+    }
+    if let Some(StoreError::NoConfigDir) = cause.downcast_ref() {
+        return Some("or pass --config-dir DIR");
+    }
+    if let Some(SecretStoreError::Unavailable(_)) = cause.downcast_ref() {
+        return Some("the fallback is `keeperdb prefs set password_storage prompt`");
+    }
+    None
+}
+
+/// The hint for the first cause in `err`'s chain that has one.
+fn first_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        if let Some(h) = hint(c) {
+            return Some(h);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A core error in the CLI's words: what core says, plus what to type to fix it.
 pub fn render_core(err: &keeperdb_core::Error) -> String {
     let text = err.to_string();
-    match err {
-        keeperdb_core::Error::NoDriver { .. } => format!(
-            "{text}: `keeperdb plugins install DIR` adds a driver plugin; `cargo xtask install` from a source checkout, or unpacking a release archive, brings the bundled ones"
-        ),
-        _ => text,
+    match first_hint(err) {
+        Some(h) => format!("{text} ({h})"),
+        None => text,
     }
 }
 
@@ -106,6 +141,9 @@ pub fn render(err: &anyhow::Error) -> String {
         }
         out.push_str(&text);
         last = text;
+    }
+    if let Some(h) = err.chain().find_map(hint) {
+        out.push_str(&format!(" ({h})"));
     }
     out
 }

@@ -94,7 +94,7 @@ pub enum PluginError {
         bundled: Vec<String>,
     },
     /// No plugin with that id is installed.
-    #[error("no plugin `{0}` is installed (see `keeperdb plugins list`)")]
+    #[error("no plugin `{0}` is installed")]
     NotInstalled(String),
     /// Installing would go back to an older version.
     #[error(

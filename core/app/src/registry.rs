@@ -30,7 +30,7 @@ pub struct Listing {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// Nothing matches.
-    #[error("no connection named or with id `{0}` (see `keeperdb connections list`)")]
+    #[error("no connection named or with id `{0}`")]
     NotFound(String),
     /// Several connections share the name.
     #[error("`{name}` is ambiguous: it names {candidates}; use the id, or SOURCE/NAME")]

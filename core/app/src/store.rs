@@ -31,7 +31,9 @@ const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No config dir could be determined (no home directory).
-    #[error("cannot determine the config directory: set {CONFIG_DIR_ENV} or pass --config-dir")]
+    #[error(
+        "cannot determine the config directory (no home directory): set {CONFIG_DIR_ENV} or name one explicitly"
+    )]
     NoConfigDir,
     /// A file or directory operation failed.
     #[error("{path}: {source}")]
@@ -423,8 +425,8 @@ impl LocalStore {
             Some(PasswordSource::Keyring) => match self.secrets.get(connection.id.as_str())? {
                 Some(password) => Ok(Credentials::new(user, Some(password))),
                 None => Err(StoreError::Secrets(SecretStoreError::Failed(format!(
-                    "the password of `{}` is missing from the credential store; set it again with `keeperdb connections edit {} --password-stdin`",
-                    saved.connection.name, saved.connection.name
+                    "the password of `{}` is missing from the credential store; set it again by editing the connection with a new password",
+                    saved.connection.name
                 )))),
             },
         }

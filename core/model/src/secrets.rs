@@ -7,7 +7,7 @@ pub enum SecretStoreError {
     /// No usable credential store on this machine (no Secret Service running, locked, ...).
     #[error(
         "no OS credential store is available ({0}). Start one (e.g. gnome-keyring or KeePassXC's Secret Service), \
-         or choose the explicit fallback `keeperdb prefs set password_storage prompt` to be asked for passwords at connect time"
+         or choose the explicit fallback: set the preference password_storage to prompt, to be asked for passwords at connect time"
     )]
     Unavailable(String),
     /// The store answered with an error.
