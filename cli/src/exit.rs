@@ -100,7 +100,18 @@ fn hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     if let Some(StoreError::NoConfigDir) = cause.downcast_ref() {
         return Some("or pass --config-dir DIR");
     }
-    if let Some(SecretStoreError::Unavailable(_)) = cause.downcast_ref() {
+    // Transparent wrappers hide the credential store's error from the source chain.
+    let secrets = cause.downcast_ref::<SecretStoreError>().or_else(|| {
+        match cause.downcast_ref::<StoreError>() {
+            Some(StoreError::Secrets(e)) => Some(e),
+            _ => match cause.downcast_ref::<keeperdb_core::Error>() {
+                Some(keeperdb_core::Error::Secrets(e))
+                | Some(keeperdb_core::Error::Store(StoreError::Secrets(e))) => Some(e),
+                _ => None,
+            },
+        }
+    });
+    if let Some(SecretStoreError::Unavailable(_)) = secrets {
         return Some("the fallback is `keeperdb prefs set password_storage prompt`");
     }
     None
