@@ -7,7 +7,6 @@ use clap::{Args, Subcommand};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use keeperdb_core::model::{Connection, Engine, LOCAL_SOURCE_ID, TlsMode};
 use keeperdb_core::store::{PasswordChange, PasswordSource};
-use keeperdb_core::url::parse_connection_url;
 use serde::Serialize;
 
 use crate::exit::Exit;
@@ -164,8 +163,39 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             failure.source, failure.error
         );
     }
+    if !listing.skipped.is_empty() {
+        eprintln!(
+            "keeperdb: {} entr{} skipped:",
+            listing.skipped.len(),
+            if listing.skipped.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        );
+        for (source, skipped) in &listing.skipped {
+            eprintln!("  {source}: `{}`: {}", skipped.entry, skipped.reason);
+        }
+    }
+    let served: Vec<keeperdb_core::Engine> = app.engines().into_iter().map(|s| s.id).collect();
+    let has_driver = |c: &Connection| served.contains(&c.engine);
     if json {
-        println!("{}", serde_json::to_string_pretty(&listing.connections)?);
+        #[derive(Serialize)]
+        struct Listed<'a> {
+            #[serde(flatten)]
+            connection: &'a Connection,
+            /// Whether an available driver serves its engine.
+            driver: bool,
+        }
+        let rows: Vec<Listed<'_>> = listing
+            .connections
+            .iter()
+            .map(|c| Listed {
+                connection: c,
+                driver: has_driver(c),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if listing.connections.is_empty() {
         eprintln!("no connections yet; add one with `keeperdb connections add URL`");
     } else {
@@ -175,14 +205,21 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             .set_content_arrangement(ContentArrangement::Dynamic)
             .set_header(["NAME", "SOURCE", "ENGINE", "TARGET", "ENV", "FLAGS"]);
         for c in &listing.connections {
-            let flags = if c.read_only { "read-only" } else { "" };
+            let mut flags = Vec::new();
+            if c.read_only {
+                flags.push("read-only");
+            }
+            if !has_driver(c) {
+                flags.push("no driver");
+            }
+            let flags = flags.join(", ");
             table.add_row([
                 c.name.as_str(),
                 c.origin.badge.as_str(),
                 c.engine.as_str(),
                 &c.target(),
                 c.environment.as_deref().unwrap_or(""),
-                flags,
+                &flags,
             ]);
         }
         println!("{table}");
@@ -266,7 +303,7 @@ fn show(app: &App, key: &str, json: bool) -> anyhow::Result<()> {
 fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
     let mut connection = match &args.url {
         Some(url) => {
-            let parsed = parse_connection_url(url)?;
+            let parsed = app.parse_url(url)?;
             if parsed.password.is_some() {
                 return Err(Exit::usage(
                     "the URL contains a password; passwords are never taken on the command line (they end up in shell history and process lists). Leave it out and use --password-stdin or --ask-password",
@@ -275,7 +312,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
             parsed.connection
         }
         None => {
-            let engine = args.fields.engine.ok_or_else(|| {
+            let engine = args.fields.engine.clone().ok_or_else(|| {
                 Exit::usage("give a connection URL, or at least --engine (and --host/--database)")
             })?;
             Connection::new_local(engine, "")
@@ -333,8 +370,8 @@ fn apply_fields(c: &mut Connection, f: &FieldArgs) {
     if let Some(v) = &f.name {
         c.name = v.clone();
     }
-    if let Some(v) = f.engine {
-        c.engine = v;
+    if let Some(v) = &f.engine {
+        c.engine = v.clone();
     }
     if let Some(v) = &f.host {
         c.host = Some(v.clone());

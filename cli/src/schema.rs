@@ -149,10 +149,13 @@ fn sections(
             .flatten()
             .flatten()
             .collect();
-        let label = match session.engine() {
-            keeperdb_core::Engine::Postgres => "Databases",
-            keeperdb_core::Engine::Sqlite => "Databases (attached)",
-            _ => "Databases (schemas)",
+        let engine = session.engine();
+        let label = if *engine == keeperdb_core::Engine::POSTGRES {
+            "Databases"
+        } else if *engine == keeperdb_core::Engine::SQLITE {
+            "Databases (attached)"
+        } else {
+            "Databases (schemas)"
         };
         writeln!(out, "{label}: {}\n", names.join(", ")).map_err(io_failure)?;
     }
@@ -183,7 +186,7 @@ fn flat(
     out: &mut dyn Write,
 ) -> Result<(), Exit> {
     let options = FormatOptions {
-        engine: Some(session.engine()),
+        engine: Some(session.engine().clone()),
         footer: false,
     };
     let mut pages: Vec<RecordBatch> = Vec::new();

@@ -102,7 +102,7 @@ impl Session {
     }
 
     /// The engine of the connection.
-    pub fn engine(&self) -> Engine {
+    pub fn engine(&self) -> &Engine {
         self.inner.engine()
     }
 

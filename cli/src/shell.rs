@@ -61,7 +61,7 @@ enum Step {
 
 fn piped(session: &mut Session, state: &mut State) -> Result<(), Exit> {
     let stdin = io::stdin();
-    let mut buffer = StatementBuffer::new(session.engine());
+    let mut buffer = StatementBuffer::new(session.engine().clone());
     for line in stdin.lock().lines() {
         let line = line.map_err(|e| Exit::usage(format!("cannot read stdin: {e}")))?;
         if let Step::Quit = handle_line(session, state, &mut buffer, &line)? {
@@ -88,7 +88,7 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
         session.connection.target()
     );
     let name = session.connection.name.clone();
-    let mut buffer = StatementBuffer::new(session.engine());
+    let mut buffer = StatementBuffer::new(session.engine().clone());
     // Lines of the statement being typed: history keeps whole statements, as psql does, so
     // recalling one brings back all of it.
     let mut typed: Vec<String> = Vec::new();
@@ -126,7 +126,7 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
             }
             Err(rustyline::error::ReadlineError::Interrupted) => {
                 // Ctrl-C at the prompt drops the statement being typed, as psql does.
-                buffer = StatementBuffer::new(session.engine());
+                buffer = StatementBuffer::new(session.engine().clone());
                 typed.clear();
             }
             Err(rustyline::error::ReadlineError::Eof) => break,

@@ -305,3 +305,90 @@ fn prompt_fallback_asks_for_the_password_at_connect_time() {
     assert!(status.success(), "{text}");
     assert!(text.contains("answer") && text.contains("42"), "{text}");
 }
+
+#[test]
+fn an_engine_no_driver_serves_is_listed_marked_and_connecting_names_it() {
+    let kdb = Kdb::new();
+    let add = kdb
+        .cmd()
+        .args([
+            "connections",
+            "add",
+            "--engine",
+            "sqlserver",
+            "--host",
+            "mssql.internal",
+            "--name",
+            "warehouse",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&add, "connections add --engine sqlserver");
+    let db = tempfile::tempdir().unwrap();
+    let file = db.path().join("here.sqlite");
+    let add = kdb
+        .cmd()
+        .args([
+            "connections",
+            "add",
+            file.to_str().unwrap(),
+            "--name",
+            "here",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&add, "connections add sqlite");
+
+    let list = kdb
+        .cmd()
+        .args(["connections", "list", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&list, "connections list --json");
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let driver_of = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {rows}"))["driver"]
+            .clone()
+    };
+    assert_eq!(driver_of("warehouse"), serde_json::json!(false));
+    assert_eq!(driver_of("here"), serde_json::json!(true));
+    let table = kdb.cmd().args(["connections", "list"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let line = table.lines().find(|l| l.contains("warehouse")).unwrap();
+    assert!(
+        line.contains("sqlserver") && line.contains("no driver"),
+        "{table}"
+    );
+
+    let out = kdb
+        .cmd()
+        .args(["query", "warehouse", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no driver for sqlserver"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_engine_that_is_no_id_is_refused_by_name() {
+    let kdb = Kdb::new();
+    let out = kdb
+        .cmd()
+        .args(["connections", "add", "--engine", "my sql", "--host", "h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`my sql` is not a database engine id"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -15,6 +15,8 @@ pub struct DriverPlugin<'a> {
     pub lib_name: &'a str,
     /// One-line description.
     pub description: &'a str,
+    /// The `[[engines]]` it declares: the engine id, its URL schemes, its default port.
+    pub engines: &'a [(&'a str, &'a [&'a str], Option<u16>)],
 }
 
 /// The first-party drivers this workspace builds.
@@ -22,6 +24,12 @@ pub const FIRST_PARTY_DRIVERS: &[DriverPlugin<'static>] = &[DriverPlugin {
     id: "sqlx-driver",
     lib_name: "keeperdb_sqlx_driver",
     description: "PostgreSQL, MySQL/MariaDB and SQLite through sqlx",
+    engines: &[
+        ("postgres", &["postgres", "postgresql"], Some(5432)),
+        ("mysql", &["mysql"], Some(3306)),
+        ("mariadb", &["mariadb"], Some(3306)),
+        ("sqlite", &["sqlite"], None),
+    ],
 }];
 
 /// Pack `plugin` from `profile_dir` (e.g. `target/debug`); returns the plugin directory.
@@ -42,12 +50,22 @@ pub fn pack_driver(profile_dir: &Path, plugin: &DriverPlugin<'_>) -> Result<Path
     let tmp = dir.join(format!(".{file}.tmp"));
     fs::write(&tmp, &bytes)?;
     fs::rename(&tmp, &payload)?;
-    let manifest = format!(
+    let mut manifest = format!(
         "id = \"{id}\"\nversion = \"{version}\"\nkind = \"driver\"\napi = \"^0.1\"\npayload = \"{file}\"\nsha256 = \"{sha}\"\ndescription = \"{desc}\"\n",
         id = plugin.id,
         version = env!("CARGO_PKG_VERSION"),
         desc = plugin.description,
     );
+    for (engine, schemes, port) in plugin.engines {
+        let schemes: Vec<String> = schemes.iter().map(|s| format!("\"{s}\"")).collect();
+        manifest.push_str(&format!(
+            "\n[[engines]]\nid = \"{engine}\"\nurl_schemes = [{}]\n",
+            schemes.join(", ")
+        ));
+        if let Some(port) = port {
+            manifest.push_str(&format!("default_port = {port}\n"));
+        }
+    }
     let tmp = dir.join(".plugin.toml.tmp");
     fs::write(&tmp, manifest)?;
     fs::rename(&tmp, dir.join("plugin.toml"))?;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keeperdb_model::driver::{ConnectRequest, Driver};
+use keeperdb_model::engine::EngineSpec;
 use keeperdb_model::manifest::PluginKind;
-use keeperdb_model::url::parse_connection_url;
+use keeperdb_model::url::{ParsedUrl, parse_connection_url_with};
 use keeperdb_model::{Connection, Credentials, Engine, LOCAL_SOURCE_ID};
 use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, ProgressSink, VaultCapability, WasmRuntime};
 
@@ -128,8 +129,19 @@ impl App {
         registry
     }
 
+    /// The engines the available drivers serve, with their URL schemes and default ports.
+    pub fn engines(&self) -> Vec<EngineSpec> {
+        self.drivers.engines()
+    }
+
+    /// Parse a connection URL or database file path, with the URL schemes the available
+    /// drivers declare beside the built-in ones.
+    pub fn parse_url(&self, input: &str) -> Result<ParsedUrl> {
+        Ok(parse_connection_url_with(input, &self.engines())?)
+    }
+
     /// The driver serving `engine`.
-    pub fn driver_for(&self, engine: Engine) -> Result<Arc<dyn Driver>> {
+    pub fn driver_for(&self, engine: &Engine) -> Result<Arc<dyn Driver>> {
         self.drivers.driver_for(engine)
     }
 
@@ -138,7 +150,7 @@ impl App {
     /// source.
     pub fn resolve(&self, named: &str) -> Result<Resolved> {
         if looks_like_url(named) {
-            let parsed = parse_connection_url(named)?;
+            let parsed = self.parse_url(named)?;
             let password_in_url = parsed.password.is_some();
             return Ok(Resolved {
                 connection: parsed.connection,
@@ -170,7 +182,7 @@ impl App {
         credentials: Credentials,
         connect_timeout: Duration,
     ) -> Result<Session> {
-        let driver = self.driver_for(connection.engine)?;
+        let driver = self.driver_for(&connection.engine)?;
         let _span = tracing::info_span!(
             "connect",
             connection = %connection.name,

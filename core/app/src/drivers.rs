@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use keeperdb_model::Engine;
 use keeperdb_model::driver::Driver;
-use keeperdb_model::manifest::PluginKind;
+use keeperdb_model::engine::EngineSpec;
+use keeperdb_model::manifest::{Manifest, PluginKind};
 
 use crate::bundle::Bundle;
 use crate::error::Error;
@@ -27,8 +28,56 @@ impl DriverSet {
         }
     }
 
+    /// The engines the available drivers serve, in search order, as their manifests declare
+    /// them (without loading a library); a driver whose manifest declares none is asked.
+    pub fn engines(&self) -> Vec<EngineSpec> {
+        let mut specs: Vec<EngineSpec> = Vec::new();
+        let mut add = |manifest: &Manifest, dir: &std::path::Path| {
+            let declared = if manifest.engines.is_empty() {
+                match keeperdb_driver_host::load_with_manifest(dir, manifest) {
+                    Ok(driver) => driver
+                        .engines()
+                        .iter()
+                        .map(|id| EngineSpec {
+                            id: id.clone(),
+                            url_schemes: Vec::new(),
+                            default_port: None,
+                        })
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(plugin = %manifest.id, "driver not available: {e}");
+                        Vec::new()
+                    }
+                }
+            } else {
+                manifest.engines.clone()
+            };
+            for spec in declared {
+                if !specs.iter().any(|s| s.id == spec.id) {
+                    specs.push(spec);
+                }
+            }
+        };
+        let installed = self.plugins.list().unwrap_or_default();
+        for entry in &installed {
+            if entry.installed.kind == PluginKind::Driver
+                && entry.installed.enabled
+                && let Some(manifest) = &entry.manifest
+            {
+                add(manifest, &entry.dir);
+            }
+        }
+        for (manifest, dir) in &Bundle::of_this_process().plugins {
+            if manifest.kind == PluginKind::Driver && !installed.iter().any(|e| e.id == manifest.id)
+            {
+                add(manifest, dir);
+            }
+        }
+        specs
+    }
+
     /// The driver serving `engine`, loading driver plugins in search order until one does.
-    pub fn driver_for(&self, engine: Engine) -> Result<Arc<dyn Driver>, Error> {
+    pub fn driver_for(&self, engine: &Engine) -> Result<Arc<dyn Driver>, Error> {
         let mut loaded = self
             .loaded
             .lock()
@@ -36,7 +85,7 @@ impl DriverSet {
         let serving = |loaded: &[Arc<dyn Driver>]| {
             loaded
                 .iter()
-                .find(|d| d.engines().contains(&engine))
+                .find(|d| d.engines().contains(engine))
                 .cloned()
         };
         if let Some(d) = serving(&loaded) {
@@ -73,7 +122,7 @@ impl DriverSet {
             }
             match keeperdb_driver_host::load_with_manifest(dir, manifest) {
                 Ok(driver) => {
-                    let serves = driver.engines().contains(&engine);
+                    let serves = driver.engines().contains(engine);
                     loaded.push(driver.clone());
                     if serves {
                         return Ok(driver);
@@ -83,7 +132,7 @@ impl DriverSet {
             }
         }
         Err(Error::NoDriver {
-            engine,
+            engine: engine.clone(),
             searched: bundle.root,
             problems,
         })

@@ -31,7 +31,7 @@ use keeperdb_model::driver::Driver;
 use keeperdb_model::manifest::{
     CapabilityRequest, MANIFEST_FILE, Manifest, ManifestError, PluginKind,
 };
-use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo};
+use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo, SourceListing};
 use keeperdb_model::storage::StorageBackend;
 use keeperdb_wasm_host::{
     LoadOptions, LoadedPlugin, WasmError, WasmRuntime, WasmSource, WasmStorage,
@@ -776,7 +776,7 @@ impl ConnectionSource for FailedSource {
         }
     }
 
-    fn list(&self) -> Result<Vec<Connection>, SourceError> {
+    fn list(&self) -> Result<SourceListing, SourceError> {
         Err(SourceError::Plugin {
             plugin: self.id.clone(),
             message: format!("not loaded: {}", self.message),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use keeperdb_model::connection::Connection;
 use keeperdb_model::credentials::Credentials;
-use keeperdb_model::source::{ConnectionSource, SourceError};
+use keeperdb_model::source::{ConnectionSource, Skipped, SourceError};
 
 /// A source that failed to list; the others are still listed.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub struct Listing {
     pub connections: Vec<Connection>,
     /// Sources that could not be listed.
     pub failures: Vec<SourceFailure>,
+    /// Entries sources left out, with the source id and why.
+    pub skipped: Vec<(String, Skipped)>,
 }
 
 /// Why a connection could not be found or its credentials resolved.
@@ -90,12 +92,15 @@ impl Registry {
             let info = source.info();
             let _span = tracing::info_span!("source.list", source = %info.id).entered();
             match source.list() {
-                Ok(connections) => {
-                    for mut c in connections {
+                Ok(answer) => {
+                    for mut c in answer.connections {
                         c.origin.source = info.id.clone();
                         c.origin.badge = info.badge.clone();
                         listing.connections.push(c);
                     }
+                    listing
+                        .skipped
+                        .extend(answer.skipped.into_iter().map(|s| (info.id.clone(), s)));
                 }
                 Err(error) => {
                     tracing::warn!(source = %info.id, %error, "source failed to list");
@@ -179,7 +184,7 @@ mod tests {
 
     use super::*;
     use keeperdb_model::connection::{ConnectionId, Origin};
-    use keeperdb_model::source::SourceInfo;
+    use keeperdb_model::source::{SourceInfo, SourceListing};
 
     /// An in-memory source whose password can be rotated between calls, standing in for a
     /// vault in these unit tests of the registry's own logic.
@@ -198,7 +203,7 @@ mod tests {
                 badge: self.badge.into(),
             }
         }
-        fn list(&self) -> Result<Vec<Connection>, SourceError> {
+        fn list(&self) -> Result<SourceListing, SourceError> {
             if self.fail {
                 return Err(SourceError::Unavailable("vault unreachable".into()));
             }
@@ -215,7 +220,8 @@ mod tests {
                     c.origin = Origin::local();
                     c
                 })
-                .collect())
+                .collect::<Vec<_>>()
+                .into())
         }
         fn credentials(&self, c: &Connection) -> Result<Credentials, SourceError> {
             assert_eq!(c.origin.source, self.id);

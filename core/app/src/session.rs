@@ -72,8 +72,8 @@ impl Session {
     }
 
     /// Its engine.
-    pub fn engine(&self) -> Engine {
-        self.connection.engine
+    pub fn engine(&self) -> &Engine {
+        &self.connection.engine
     }
 
     /// Cancels the running statement on the server, from any thread.
@@ -120,7 +120,7 @@ impl Session {
             StatementResult::Done { rows_affected } => Ok(Outcome::Affected(rows_affected)),
             StatementResult::Rows(mut reader) => {
                 let options = FormatOptions {
-                    engine: Some(self.engine()),
+                    engine: Some(self.engine().clone()),
                     footer,
                 };
                 let mut w =

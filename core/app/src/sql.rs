@@ -31,7 +31,7 @@ impl StatementBuffer {
             self.text.push('\n');
         }
         self.text.push_str(line);
-        let (done, rest) = split_statements(&self.text, self.engine);
+        let (done, rest) = split_statements(&self.text, &self.engine);
         self.text = rest;
         done
     }
@@ -43,8 +43,9 @@ impl StatementBuffer {
 }
 
 /// Split `text` into complete statements and the unfinished remainder.
-pub fn split_statements(text: &str, engine: Engine) -> (Vec<String>, String) {
-    let backslash_escapes = matches!(engine, Engine::Mysql | Engine::Mariadb);
+pub fn split_statements(text: &str, engine: &Engine) -> (Vec<String>, String) {
+    let backslash_escapes = engine.is_mysql_family();
+    let postgres = *engine == Engine::POSTGRES;
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
@@ -87,10 +88,7 @@ pub fn split_statements(text: &str, engine: Engine) -> (Vec<String>, String) {
                     if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
                         depth -= 1;
                         i += 2;
-                    } else if engine == Engine::Postgres
-                        && b[i] == b'/'
-                        && b.get(i + 1) == Some(&b'*')
-                    {
+                    } else if postgres && b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
                         depth += 1;
                         i += 2;
                     } else {
@@ -98,7 +96,7 @@ pub fn split_statements(text: &str, engine: Engine) -> (Vec<String>, String) {
                     }
                 }
             }
-            b'$' if engine == Engine::Postgres => {
+            b'$' if postgres => {
                 // $tag$ ... $tag$, where tag is empty or an identifier not starting with a digit.
                 let tag_end = b[i + 1..]
                     .iter()
@@ -145,7 +143,7 @@ mod tests {
     #[test]
     fn semicolons_inside_quotes_comments_and_dollar_bodies_do_not_split() {
         let sql = "select 'a;b', \"c;d\" -- x;y\n; select $f$ ; $f$; select /* ; /* ; */ */ 1;";
-        let (done, rest) = split_statements(sql, Engine::Postgres);
+        let (done, rest) = split_statements(sql, &Engine::POSTGRES);
         assert_eq!(
             done,
             vec![
@@ -159,7 +157,7 @@ mod tests {
 
     #[test]
     fn unfinished_statement_waits_for_more_lines() {
-        let mut b = StatementBuffer::new(Engine::Postgres);
+        let mut b = StatementBuffer::new(Engine::POSTGRES);
         assert!(b.push_line("select 1,").is_empty());
         assert!(!b.is_empty());
         assert_eq!(b.push_line("2; select 'open"), vec!["select 1,\n2"]);
@@ -172,7 +170,7 @@ mod tests {
         let (done, rest) = split_statements(
             r"select 'it\'s;'; # a;b
 select 2",
-            Engine::Mariadb,
+            &Engine::MARIADB,
         );
         assert_eq!(done, vec![r"select 'it\'s;'"]);
         assert_eq!(rest.trim(), "# a;b\nselect 2");
@@ -180,7 +178,7 @@ select 2",
 
     #[test]
     fn positional_parameters_are_not_dollar_quotes() {
-        let (done, _) = split_statements("select $1; select 2;", Engine::Postgres);
+        let (done, _) = split_statements("select $1; select 2;", &Engine::POSTGRES);
         assert_eq!(done, vec!["select $1", "select 2"]);
     }
 }

@@ -18,7 +18,7 @@ use keeperdb_model::connection::{
 };
 use keeperdb_model::credentials::Credentials;
 use keeperdb_model::prefs::{PasswordStorage, Preferences};
-use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo};
+use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo, SourceListing};
 
 /// Environment variable that points keeperdb at another config dir (tests, portable setups).
 pub const CONFIG_DIR_ENV: &str = "KEEPERDB_CONFIG_DIR";
@@ -587,14 +587,15 @@ impl ConnectionSource for LocalSource {
         }
     }
 
-    fn list(&self) -> Result<Vec<Connection>, SourceError> {
-        Ok(self
+    fn list(&self) -> Result<SourceListing, SourceError> {
+        let connections: Vec<Connection> = self
             .store
             .connections()
             .map_err(store_to_source)?
             .into_iter()
             .map(|v| v.connection)
-            .collect())
+            .collect();
+        Ok(connections.into())
     }
 
     fn credentials(&self, connection: &Connection) -> Result<Credentials, SourceError> {

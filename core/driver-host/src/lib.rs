@@ -105,6 +105,18 @@ pub enum DriverLoadError {
         /// What is wrong.
         message: String,
     },
+    /// The manifest declares an engine the driver does not serve.
+    #[error(
+        "plugin `{id}`: its plugin.toml declares engine `{engine}`, but the driver serves only {served}; the package is inconsistent, ask its publisher for a fixed one"
+    )]
+    UndeclaredEngine {
+        /// Plugin id.
+        id: String,
+        /// The engine declared.
+        engine: String,
+        /// What the driver says it serves.
+        served: String,
+    },
     /// The driver could not describe itself.
     #[error("plugin `{id}`: the driver failed to describe itself: {source}")]
     Info {
@@ -147,6 +159,22 @@ pub fn load_with_manifest(
     let payload = plugin_dir.join(&manifest.payload);
     let table = open_library(&manifest.id, &payload, &bytes)?;
     let driver = Arc::new(NativeDriver::new(&manifest.id, table)?);
+    if let Some(missing) = manifest
+        .engines
+        .iter()
+        .find(|spec| !driver.engines.contains(&spec.id))
+    {
+        return Err(DriverLoadError::UndeclaredEngine {
+            id: manifest.id.clone(),
+            engine: missing.id.to_string(),
+            served: driver
+                .engines
+                .iter()
+                .map(Engine::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
     tracing::info!(engines = ?driver.engines, "driver loaded");
     loaded.insert(key, driver.clone());
     Ok(driver)
@@ -388,8 +416,12 @@ impl NativeDriver {
         let engines = info
             .engines
             .iter()
-            .filter_map(|e| e.parse::<Engine>().ok())
-            .collect();
+            .map(|e| e.parse::<Engine>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DriverLoadError::Info {
+                id: id.to_string(),
+                source: internal(format!("it names an engine that is not an id: {e}")),
+            })?;
         Ok(Self {
             id: id.to_string(),
             engines,

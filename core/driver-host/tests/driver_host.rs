@@ -66,7 +66,7 @@ fn connection(database: &str) -> Connection {
     Connection {
         id: ConnectionId::from_string("t"),
         name: "t".into(),
-        engine: Engine::Sqlite,
+        engine: Engine::SQLITE,
         host: None,
         port: None,
         database: Some(database.into()),
@@ -115,7 +115,7 @@ fn a_good_driver_serves_rows_in_pages_done_and_errors() {
     let driver = fake();
     assert_eq!(driver.id(), "fake");
     // Unknown engine names from the driver are ignored, known ones kept.
-    assert_eq!(driver.engines(), &[Engine::Sqlite]);
+    assert_eq!(driver.engines(), &[Engine::SQLITE]);
     let mut conn = connect(driver.as_ref(), "ok").unwrap();
 
     let reader = rows(conn.execute("rows 2500").unwrap());

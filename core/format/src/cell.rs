@@ -30,12 +30,13 @@ pub enum Flavor {
 
 impl Flavor {
     /// The conventions of an engine.
-    pub fn of(engine: Option<Engine>) -> Self {
+    pub fn of(engine: Option<&Engine>) -> Self {
         match engine {
-            Some(Engine::Postgres) => Flavor::Postgres,
-            Some(Engine::Mysql | Engine::Mariadb) => Flavor::Mysql,
-            Some(Engine::Sqlite) => Flavor::Sqlite,
-            None => Flavor::Generic,
+            Some(e) if *e == Engine::POSTGRES => Flavor::Postgres,
+            Some(e) if e.is_mysql_family() => Flavor::Mysql,
+            Some(e) if *e == Engine::SQLITE => Flavor::Sqlite,
+            // An engine keeperdb has no conventions for: the neutral text forms.
+            _ => Flavor::Generic,
         }
     }
 }

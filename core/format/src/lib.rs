@@ -127,7 +127,7 @@ pub fn writer<'w>(
     options: &FormatOptions,
     out: Box<dyn Write + 'w>,
 ) -> Box<dyn ResultWriter + 'w> {
-    let flavor = Flavor::of(options.engine);
+    let flavor = Flavor::of(options.engine.as_ref());
     let specs: Vec<ColumnSpec> = schema
         .fields()
         .iter()

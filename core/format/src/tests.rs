@@ -82,7 +82,7 @@ fn people() -> (SchemaRef, RecordBatch) {
 #[test]
 fn csv_tells_null_from_empty_and_quotes_like_psql() {
     let (schema, batch) = people();
-    let out = render(OutputFormat::Csv, Some(Engine::Postgres), &[batch], schema);
+    let out = render(OutputFormat::Csv, Some(Engine::POSTGRES), &[batch], schema);
     assert_eq!(out, "id,name,ok\n1,\"\",t\n2,,f\n,\"a,\"\"b\"\"\nc\",\n");
 }
 
@@ -131,7 +131,7 @@ fn json_keeps_types_and_null() {
     let (schema, batch) = people();
     let out = render(
         OutputFormat::Json,
-        Some(Engine::Postgres),
+        Some(Engine::POSTGRES),
         &[batch.clone(), batch],
         schema.clone(),
     );
@@ -186,7 +186,7 @@ fn json_columns_are_embedded_and_arrays_become_arrays() {
     .unwrap();
     let csv = render(
         OutputFormat::Csv,
-        Some(Engine::Postgres),
+        Some(Engine::POSTGRES),
         std::slice::from_ref(&batch),
         schema.clone(),
     );
@@ -194,7 +194,7 @@ fn json_columns_are_embedded_and_arrays_become_arrays() {
         csv,
         "doc,ints,texts\n\"{\"\"a\"\": [1, 2]}\",\"{1,NULL,3}\",\"{\"\"a b\"\",\"\"\"\",\"\"NULL\"\",\"\"x\\\"\"y\"\",plain}\"\n,,{}\n"
     );
-    let json = render(OutputFormat::Json, Some(Engine::Postgres), &[batch], schema);
+    let json = render(OutputFormat::Json, Some(Engine::POSTGRES), &[batch], schema);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["doc"]["a"][1], 2);
     assert_eq!(v[0]["ints"], serde_json::json!([1, null, 3]));
@@ -230,7 +230,7 @@ fn engine_conventions_for_binary_booleans_and_timestamps() {
     .unwrap();
     let pg = render(
         OutputFormat::Csv,
-        Some(Engine::Postgres),
+        Some(Engine::POSTGRES),
         std::slice::from_ref(&batch),
         schema.clone(),
     );
@@ -240,7 +240,7 @@ fn engine_conventions_for_binary_booleans_and_timestamps() {
     );
     let my = render(
         OutputFormat::Csv,
-        Some(Engine::Mariadb),
+        Some(Engine::MARIADB),
         std::slice::from_ref(&batch),
         schema.clone(),
     );
@@ -248,7 +248,7 @@ fn engine_conventions_for_binary_booleans_and_timestamps() {
         my.lines().nth(1).unwrap(),
         "0xDEAD,1,2024-01-02 03:04:05.123456,1e+30"
     );
-    let lite = render(OutputFormat::Csv, Some(Engine::Sqlite), &[batch], schema);
+    let lite = render(OutputFormat::Csv, Some(Engine::SQLITE), &[batch], schema);
     assert_eq!(
         lite.lines().nth(1).unwrap(),
         "X'DEAD',1,2024-01-02 03:04:05.123456,1e+30"
@@ -260,7 +260,7 @@ fn markdown_escapes_and_marks_null() {
     let (schema, batch) = people();
     let out = render(
         OutputFormat::Markdown,
-        Some(Engine::Postgres),
+        Some(Engine::POSTGRES),
         &[batch],
         schema,
     );
@@ -292,7 +292,7 @@ fn table_aligns_numbers_right_and_counts_rows() {
     .unwrap();
     let out = render(
         OutputFormat::Table,
-        Some(Engine::Postgres),
+        Some(Engine::POSTGRES),
         &[batch],
         schema,
     );

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::Engine;
+
 /// A connection's stable identity. Local connections get a UUID when saved; a source plugin
 /// derives ids from its own keys (a vault record UID, a pgpass line), prefixed by the source id,
 /// so they stay the same from one listing to the next.
@@ -33,80 +35,6 @@ impl ConnectionId {
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// The database engine a connection talks to; a driver declares which engines it serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// PostgreSQL and wire-compatible servers.
-    Postgres,
-    /// MySQL.
-    Mysql,
-    /// MariaDB.
-    Mariadb,
-    /// SQLite files.
-    Sqlite,
-}
-
-impl Engine {
-    /// Every engine, in display order.
-    pub const ALL: [Engine; 4] = [
-        Engine::Postgres,
-        Engine::Mysql,
-        Engine::Mariadb,
-        Engine::Sqlite,
-    ];
-
-    /// The canonical lowercase name, as written in files and accepted on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Postgres => "postgres",
-            Engine::Mysql => "mysql",
-            Engine::Mariadb => "mariadb",
-            Engine::Sqlite => "sqlite",
-        }
-    }
-
-    /// The port a server of this engine listens on unless told otherwise.
-    pub fn default_port(self) -> Option<u16> {
-        match self {
-            Engine::Postgres => Some(5432),
-            Engine::Mysql | Engine::Mariadb => Some(3306),
-            Engine::Sqlite => None,
-        }
-    }
-
-    /// Whether connections of this engine name a file rather than a server.
-    pub fn is_file_based(self) -> bool {
-        matches!(self, Engine::Sqlite)
-    }
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An engine name that keeperdb does not know.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown database engine `{0}` (expected one of: postgres, mysql, mariadb, sqlite)")]
-pub struct UnknownEngine(pub String);
-
-impl FromStr for Engine {
-    type Err = UnknownEngine;
-
-    /// Accepts the names people and vault records use: `postgresql`, `pg`, `sqlite3`, ...
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "postgres" | "postgresql" | "pg" | "pgsql" => Ok(Engine::Postgres),
-            "mysql" => Ok(Engine::Mysql),
-            "mariadb" => Ok(Engine::Mariadb),
-            "sqlite" | "sqlite3" => Ok(Engine::Sqlite),
-            _ => Err(UnknownEngine(s.to_string())),
-        }
     }
 }
 
@@ -348,7 +276,7 @@ mod tests {
         Connection {
             id: ConnectionId::from_string("c1"),
             name: "orders".into(),
-            engine: Engine::Postgres,
+            engine: Engine::POSTGRES,
             host: Some("db.internal".into()),
             port: None,
             database: Some("orders".into()),
@@ -360,16 +288,6 @@ mod tests {
             options: BTreeMap::new(),
             origin: Origin::local(),
         }
-    }
-
-    #[test]
-    fn engine_names_from_vault_records_and_urls_parse() {
-        assert_eq!("postgresql".parse::<Engine>(), Ok(Engine::Postgres));
-        assert_eq!("PG".parse::<Engine>(), Ok(Engine::Postgres));
-        assert_eq!("MariaDB".parse::<Engine>(), Ok(Engine::Mariadb));
-        assert_eq!("sqlite3".parse::<Engine>(), Ok(Engine::Sqlite));
-        let err = "oracle".parse::<Engine>().unwrap_err();
-        assert!(err.to_string().contains("`oracle`"));
     }
 
     #[test]
@@ -400,7 +318,7 @@ mod tests {
             Err(InvalidConnection::BadColor("#12345z".into()))
         );
         let mut c = pg();
-        c.engine = Engine::Sqlite;
+        c.engine = Engine::SQLITE;
         c.database = None;
         assert_eq!(c.validate(), Err(InvalidConnection::MissingDatabaseFile));
         let mut c = pg();

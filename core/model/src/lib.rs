@@ -9,6 +9,7 @@ pub mod capability;
 pub mod connection;
 pub mod credentials;
 pub mod driver;
+pub mod engine;
 pub mod manifest;
 pub mod prefs;
 pub mod secrets;

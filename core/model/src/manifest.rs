@@ -79,6 +79,10 @@ pub struct Manifest {
     /// Capabilities asked for, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub capabilities: BTreeMap<String, CapabilityRequest>,
+    /// For a driver: the engines it serves, with their URL schemes and default ports. The host
+    /// learns from these which engines have a driver without loading any library.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<crate::engine::EngineSpec>,
 }
 
 /// Why a manifest or its payload was refused.
@@ -181,6 +185,24 @@ impl Manifest {
                 "sha256 `{}` is not 64 hex digits",
                 manifest.sha256
             )));
+        }
+        if !manifest.engines.is_empty() && manifest.kind != PluginKind::Driver {
+            return Err(invalid(format!(
+                "a {} does not serve database engines; only a driver declares `engines`",
+                manifest.kind
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in &manifest.engines {
+            if !seen.insert(spec.id.as_str()) {
+                return Err(invalid(format!("engine `{}` is declared twice", spec.id)));
+            }
+            if spec.default_port == Some(0) {
+                return Err(invalid(format!(
+                    "engine `{}`: port 0 is not a default port",
+                    spec.id
+                )));
+            }
         }
         Ok(manifest)
     }

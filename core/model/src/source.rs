@@ -43,14 +43,43 @@ pub enum SourceError {
     },
 }
 
+/// One entry a source could not turn into a connection (a malformed record, a bad line), so
+/// a shell can say "2 records skipped" and why while the rest are listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Which entry, in the source's terms (a record UID, a file and line), made safe to show.
+    pub entry: String,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// What a source lists: the connections it could read, and the entries it skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceListing {
+    /// Connections, each with `origin` set to the source.
+    pub connections: Vec<Connection>,
+    /// Entries left out, each with why.
+    pub skipped: Vec<Skipped>,
+}
+
+impl From<Vec<Connection>> for SourceListing {
+    fn from(connections: Vec<Connection>) -> Self {
+        Self {
+            connections,
+            skipped: Vec::new(),
+        }
+    }
+}
+
 /// A provider of connections. Implementations must be cheap to call `info` on; `list` may do
 /// I/O. Credentials are fetched on demand so a rotated secret is picked up at the next connect.
 pub trait ConnectionSource: Send + Sync {
     /// Identity and badge.
     fn info(&self) -> SourceInfo;
 
-    /// Every connection the source currently provides, each with `origin` set to this source.
-    fn list(&self) -> Result<Vec<Connection>, SourceError>;
+    /// Every connection the source currently provides, each with `origin` set to this source,
+    /// and the entries it had to skip. One bad entry never fails the whole listing.
+    fn list(&self) -> Result<SourceListing, SourceError>;
 
     /// Credentials for one of this source's connections, fetched now.
     fn credentials(&self, connection: &Connection) -> Result<Credentials, SourceError>;

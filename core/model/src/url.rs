@@ -5,6 +5,7 @@ use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 
 use crate::connection::{Connection, Engine, TlsMode};
+use crate::engine::EngineSpec;
 
 /// A URL that cannot be turned into a connection. The message never repeats a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,8 +54,18 @@ pub struct ParsedUrl {
     pub password: Option<SecretString>,
 }
 
-/// Parse a connection URL or a SQLite file path.
+/// Parse a connection URL or a SQLite file path, with the schemes keeperdb knows itself.
 pub fn parse_connection_url(input: &str) -> Result<ParsedUrl, UrlError> {
+    parse_connection_url_with(input, &[])
+}
+
+/// Parse a connection URL or a SQLite file path; `engines` (what the installed drivers declare)
+/// add URL schemes beyond the built-in ones, so `sqlserver://host/db` works once a driver for
+/// it is installed.
+pub fn parse_connection_url_with(
+    input: &str,
+    engines: &[EngineSpec],
+) -> Result<ParsedUrl, UrlError> {
     let input = input.trim();
     let lower = input.to_ascii_lowercase();
     if let Some(rest) = lower
@@ -66,11 +77,16 @@ pub fn parse_connection_url(input: &str) -> Result<ParsedUrl, UrlError> {
     if !lower.contains("://") && is_sqlite_path(&lower) {
         return sqlite(input, input);
     }
-    let engine = match lower.split_once("://").map(|(scheme, _)| scheme) {
-        Some("postgres" | "postgresql") => Engine::Postgres,
-        Some("mysql") => Engine::Mysql,
-        Some("mariadb") => Engine::Mariadb,
-        _ => return Err(UrlError::UnknownScheme(redact(input))),
+    let scheme = lower.split_once("://").map(|(scheme, _)| scheme);
+    let engine = match scheme {
+        Some("postgres" | "postgresql") => Engine::POSTGRES,
+        Some("mysql") => Engine::MYSQL,
+        Some("mariadb") => Engine::MARIADB,
+        Some(scheme) => match engines.iter().find(|e| e.has_scheme(scheme)) {
+            Some(spec) if !spec.id.is_file_based() => spec.id.clone(),
+            _ => return Err(UrlError::UnknownScheme(redact(input))),
+        },
+        None => return Err(UrlError::UnknownScheme(redact(input))),
     };
     server(input, engine)
 }
@@ -89,7 +105,7 @@ fn sqlite(input: &str, rest: &str) -> Result<ParsedUrl, UrlError> {
     if path.is_empty() {
         return Err(UrlError::MissingPath(input.to_string()));
     }
-    let mut connection = Connection::new_local(Engine::Sqlite, file_stem(&path));
+    let mut connection = Connection::new_local(Engine::SQLITE, file_stem(&path));
     connection.database = Some(path);
     apply_query(&mut connection, query)?;
     Ok(ParsedUrl {
@@ -170,7 +186,7 @@ fn apply_query(connection: &mut Connection, query: &str) -> Result<(), UrlError>
                 connection.read_only =
                     parse_bool(&value).ok_or_else(|| bad("expected true or false"))?;
             }
-            "mode" if connection.engine == Engine::Sqlite && value == "ro" => {
+            "mode" if connection.engine == Engine::SQLITE && value == "ro" => {
                 connection.read_only = true;
             }
             "password" => return Err(UrlError::PasswordInQuery),
@@ -228,7 +244,7 @@ mod tests {
         )
         .unwrap();
         let c = &p.connection;
-        assert_eq!(c.engine, Engine::Postgres);
+        assert_eq!(c.engine, Engine::POSTGRES);
         assert_eq!(c.host.as_deref(), Some("db.internal"));
         assert_eq!(c.port, Some(6543));
         assert_eq!(c.user.as_deref(), Some("app@corp"));
@@ -243,12 +259,12 @@ mod tests {
     #[test]
     fn mysql_and_mariadb_schemes() {
         let p = parse_connection_url("mysql://root@127.0.0.1/shop").unwrap();
-        assert_eq!(p.connection.engine, Engine::Mysql);
+        assert_eq!(p.connection.engine, Engine::MYSQL);
         assert_eq!(p.connection.port, None);
         assert_eq!(p.connection.effective_port(), Some(3306));
         assert!(p.password.is_none());
         let p = parse_connection_url("MariaDB://u:pw@[::1]:3307").unwrap();
-        assert_eq!(p.connection.engine, Engine::Mariadb);
+        assert_eq!(p.connection.engine, Engine::MARIADB);
         assert_eq!(p.connection.host.as_deref(), Some("::1"));
         assert_eq!(p.connection.port, Some(3307));
         assert_eq!(p.connection.database, None);
@@ -257,7 +273,7 @@ mod tests {
     #[test]
     fn sqlite_forms() {
         let p = parse_connection_url("sqlite:///var/data/chinook.db").unwrap();
-        assert_eq!(p.connection.engine, Engine::Sqlite);
+        assert_eq!(p.connection.engine, Engine::SQLITE);
         assert_eq!(
             p.connection.database.as_deref(),
             Some("/var/data/chinook.db")
@@ -318,5 +334,24 @@ mod tests {
         let err = parse_connection_url("postgres://u@db/x?password=tiger-secret").unwrap_err();
         assert_eq!(err, UrlError::PasswordInQuery);
         assert!(!err.to_string().contains("tiger-secret"), "{err}");
+    }
+
+    #[test]
+    fn a_driver_declared_scheme_parses_only_with_that_driver() {
+        let sqlserver = EngineSpec {
+            id: "sqlserver".parse().unwrap(),
+            url_schemes: vec!["sqlserver".into(), "mssql".into()],
+            default_port: Some(1433),
+        };
+        assert!(matches!(
+            parse_connection_url("mssql://sa@db.internal/sales"),
+            Err(UrlError::UnknownScheme(_))
+        ));
+        let c = parse_connection_url_with("MSSQL://sa@db.internal/sales", &[sqlserver])
+            .unwrap()
+            .connection;
+        assert_eq!(c.engine.as_str(), "sqlserver");
+        assert_eq!(c.host.as_deref(), Some("db.internal"));
+        assert_eq!(c.database.as_deref(), Some("sales"));
     }
 }

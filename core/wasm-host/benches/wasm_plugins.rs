@@ -64,7 +64,7 @@ fn native_list(path: &Path) -> Vec<Connection> {
         let c = Connection {
             id,
             name: e.display_name(),
-            engine: Engine::Postgres,
+            engine: Engine::POSTGRES,
             host: e.host.value().map(str::to_string),
             port,
             database: e.database.value().map(str::to_string),
@@ -133,7 +133,7 @@ fn main() {
     plugin.instantiate().unwrap();
     let source = WasmSource::new(plugin).unwrap();
     let native_result = native_list(&pgpass_path);
-    let wasm_result = source.list().unwrap();
+    let wasm_result = source.list().unwrap().connections;
     assert_eq!(native_result.len(), 1000);
     assert_eq!(
         wasm_result, native_result,
@@ -144,7 +144,7 @@ fn main() {
     let mut native = Vec::new();
     for _ in 0..50 {
         let t = Instant::now();
-        let list = source.list().unwrap();
+        let list = source.list().unwrap().connections;
         wasm.push(t.elapsed());
         assert_eq!(list.len(), 1000);
         let t = Instant::now();

@@ -17,7 +17,7 @@ use super::{WasmError, WasmRuntime, resolve_paths};
 use keeperdb_model::connection::{Connection, ConnectionId, Engine, Origin, TlsMode};
 use keeperdb_model::credentials::Credentials;
 use keeperdb_model::manifest::{Manifest, PluginKind};
-use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo};
+use keeperdb_model::source::{ConnectionSource, Skipped, SourceError, SourceInfo, SourceListing};
 use keeperdb_model::storage::{ItemKind, NewItem, StorageBackend, StorageError, StoredItem};
 
 /// The WIT package every plugin interface belongs to.
@@ -557,21 +557,15 @@ impl WasmSource {
         }
     }
 
-    /// Map a plugin descriptor into core's model, checking it as any saved connection is.
-    fn to_connection(&self, c: types::Connection) -> Result<Connection, SourceError> {
-        let invalid = |id: &str, message: String| SourceError::Plugin {
-            plugin: self.id().to_string(),
-            message: format!(
-                "connection `{}` it returned is invalid: {message}",
-                v0::sanitize(id)
-            ),
-        };
-        let engine: Engine = match c.engine.parse() {
-            Ok(engine) => engine,
-            Err(e) => return Err(invalid(&c.id, format!("{e}"))),
-        };
+    /// Map a plugin descriptor into core's model, checking it as any saved connection is;
+    /// the error says what is wrong with it, in words safe to show.
+    fn to_connection(&self, c: types::Connection) -> Result<Connection, String> {
+        let engine: Engine = c
+            .engine
+            .parse()
+            .map_err(|e| v0::sanitize(&format!("{e}")))?;
         if c.id.is_empty() {
-            return Err(invalid(&c.id, "empty id".into()));
+            return Err("empty id".into());
         }
         let tls = match c.tls {
             None | Some(types::TlsMode::Prefer) => TlsMode::Prefer,
@@ -599,10 +593,10 @@ impl WasmSource {
             options: c.options.into_iter().collect(),
             origin: self.origin(),
         };
-        match connection.validate() {
-            Ok(()) => Ok(connection),
-            Err(e) => Err(invalid(&c.id, e.to_string())),
-        }
+        connection
+            .validate()
+            .map_err(|e| v0::sanitize(&e.to_string()))?;
+        Ok(connection)
     }
 
     /// Core's connection back into the descriptor the plugin produced.
@@ -647,10 +641,24 @@ impl ConnectionSource for WasmSource {
         }
     }
 
-    fn list(&self) -> Result<Vec<Connection>, SourceError> {
+    fn list(&self) -> Result<SourceListing, SourceError> {
         let answer = self.plugin.list_raw().map_err(|e| self.plugin_error(e))?;
         let list = answer.map_err(|e| self.answer_error(&e))?;
-        list.into_iter().map(|c| self.to_connection(c)).collect()
+        let mut listing = SourceListing::default();
+        for descriptor in list {
+            let entry = v0::sanitize(&descriptor.id);
+            match self.to_connection(descriptor) {
+                Ok(c) => listing.connections.push(c),
+                Err(invalid) => {
+                    tracing::warn!(plugin = %self.id(), entry = %entry, "skipped: {invalid}");
+                    listing.skipped.push(Skipped {
+                        entry,
+                        reason: invalid,
+                    });
+                }
+            }
+        }
+        Ok(listing)
     }
 
     fn credentials(&self, connection: &Connection) -> Result<Credentials, SourceError> {

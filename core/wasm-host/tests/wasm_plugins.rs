@@ -112,7 +112,7 @@ fn pgpass_lists_concrete_entries_with_its_badge_and_looks_up_like_libpq() {
         PathContext::with_home(&home),
     );
 
-    let list = src.list().unwrap();
+    let list = src.list().unwrap().connections;
     // Wildcard-host lines are credentials only; the duplicate is listed once.
     assert_eq!(list.len(), 2, "{list:?}");
     let app = by_name(&list, "app@db.internal:5432/orders");
@@ -173,13 +173,13 @@ fn pgpass_follows_pgpassfile_and_a_missing_file_lists_nothing() {
     let dir = bundled("pgpass", tmp.path());
     let rt = runtime();
     let src = source(&rt, &dir, &["fs-read"], PathContext::with_home(tmp.path()));
-    assert!(src.list().unwrap().is_empty());
+    assert!(src.list().unwrap().connections.is_empty());
 
     let custom = tmp.path().join("custom-pgpass");
     write_private(&custom, "h1:5433:db:u:pw\n", 0o600);
     let ctx = PathContext::with_home(tmp.path()).var("PGPASSFILE", custom.to_str().unwrap());
     let src = source(&rt, &dir, &["fs-read"], ctx);
-    let list = src.list().unwrap();
+    let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].port, Some(5433));
 }
@@ -202,7 +202,7 @@ fn pg_service_merges_user_and_system_files_user_first() {
     let dir = bundled("pg-service", tmp.path());
     let ctx = PathContext::with_home(tmp.path()).var("PGSYSCONFDIR", sysconf.to_str().unwrap());
     let src = source(&runtime(), &dir, &["fs-read"], ctx);
-    let list = src.list().unwrap();
+    let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 2, "{list:?}");
     let prod = by_name(&list, "prod");
     assert_eq!(prod.origin.badge, "pg_service");
@@ -259,7 +259,7 @@ fn hostile_calls_are_contained_and_other_plugins_keep_working() {
         PathContext::with_home(tmp.path()),
     );
 
-    let list = bad.list().unwrap();
+    let list = bad.list().unwrap().connections;
     let ok = by_name(&list, "ok").clone();
     assert_eq!(
         bad.credentials(&ok).unwrap().expose_password(),
@@ -285,8 +285,45 @@ fn hostile_calls_are_contained_and_other_plugins_keep_working() {
             "after {mode}"
         );
         // ...and other plugins are untouched.
-        assert_eq!(good.list().unwrap().len(), 2, "after {mode}");
+        assert_eq!(good.list().unwrap().connections.len(), 2, "after {mode}");
     }
+}
+
+#[test]
+fn bad_descriptors_are_skipped_one_by_one_with_their_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source(
+        &runtime(),
+        &hostile("hostile", tmp.path()),
+        &[],
+        PathContext::default(),
+    );
+    let listing = src.list().unwrap();
+    // The good entries are all there, and an engine no driver serves is still a connection.
+    for name in ["ok", "loop", "warehouse"] {
+        by_name(&listing.connections, name);
+    }
+    assert_eq!(
+        by_name(&listing.connections, "warehouse").engine.as_str(),
+        "sqlserver"
+    );
+    let skipped: Vec<(&str, &str)> = listing
+        .skipped
+        .iter()
+        .map(|s| (s.entry.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped[0].0 == "zero-port" && skipped[0].1.contains("port 0"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[1].0 == "bad-engine" && skipped[1].1.contains("not a database engine id"),
+        "{skipped:?}"
+    );
+    // What a plugin says is shown only after its control characters are neutralised.
+    assert!(!skipped[2].0.contains('\u{1b}'), "{skipped:?}");
+    assert!(skipped[2].1.contains("host is empty"), "{skipped:?}");
 }
 
 #[test]
@@ -340,7 +377,7 @@ fn reads_outside_the_grant_are_denied_naming_the_path() {
         &["fs-read"],
         PathContext::with_home(tmp.path()),
     );
-    let list = src.list().unwrap();
+    let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
     let mut c = list[0].clone();
     assert_eq!(
@@ -459,6 +496,7 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
             .unwrap()
             .list()
             .unwrap()
+            .connections
             .is_empty()
     );
 
@@ -470,6 +508,7 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
             .unwrap()
             .list()
             .unwrap()
+            .connections
             .is_empty()
     );
     assert!(std::fs::metadata(&entries[0]).unwrap().len() > 1000);
@@ -540,7 +579,7 @@ fn the_sdk_template_plugin_works_as_documented() {
         &["fs-read"],
         PathContext::with_home(tmp.path()),
     );
-    let list = src.list().unwrap();
+    let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].name, "orders-db");
     assert_eq!(list[0].origin.badge, "Hello");
@@ -638,7 +677,7 @@ fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() 
     let mut opts = options(&["keeper-vault", "http"], PathContext::default());
     opts.vault = Some(Arc::new(FakeVault));
     let src = WasmSource::new(Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap())).unwrap();
-    let list = src.list().unwrap();
+    let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].name, "Orders DB");
     assert_eq!(list[0].origin.badge, "Vault");

@@ -122,7 +122,7 @@ fn every_type_keeps_its_value() {
 fn render_csv(batch: &arrow_array::RecordBatch) -> String {
     let mut out = Vec::new();
     let options = FormatOptions {
-        engine: Some(Engine::Postgres),
+        engine: Some(Engine::POSTGRES),
         footer: false,
     };
     let mut w = keeperdb_format::writer(

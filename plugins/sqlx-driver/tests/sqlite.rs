@@ -21,7 +21,7 @@ fn sqlite_connection(path: &std::path::Path, create: bool, read_only: bool) -> C
     Connection {
         id: ConnectionId::from_string("lite"),
         name: "lite".into(),
-        engine: Engine::Sqlite,
+        engine: Engine::SQLITE,
         host: None,
         port: None,
         database: Some(path.display().to_string()),

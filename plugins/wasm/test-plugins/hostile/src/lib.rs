@@ -1,6 +1,8 @@
 //! Test-only plugin: `fetch-credentials` misbehaves in the way the connection's name says
 //! (`loop`, `bomb`, `recurse`, `panic`, `huge`); `ok` behaves. The host must contain each one
-//! with a clear error and keep serving the next call.
+//! with a clear error and keep serving the next call. Its listing also holds descriptors a host
+//! must skip one by one (port 0, an engine id that is no id, an id with terminal escapes), and
+//! one for an engine no driver may serve, which must still be listed.
 
 use keeperdb_plugin::{Connection, ConnectionSource, Credentials, Error, Secret};
 
@@ -20,14 +22,25 @@ fn recurse(depth: u64, trail: &mut [u64; 64]) -> u64 {
 
 impl ConnectionSource for Hostile {
     fn list_connections() -> Result<Vec<Connection>, Error> {
-        Ok(MODES
+        let mut list: Vec<Connection> = MODES
             .iter()
             .map(|m| {
                 let mut c = Connection::new(*m, *m, "postgres");
                 c.host = Some("localhost".into());
                 c
             })
-            .collect())
+            .collect();
+        let mut zero_port = Connection::new("zero-port", "zero-port", "postgres");
+        zero_port.port = Some(0);
+        list.push(zero_port);
+        list.push(Connection::new("bad-engine", "bad-engine", "no such;engine"));
+        let mut escapes = Connection::new("evil\u{1b}[31m", "evil", "mysql");
+        escapes.host = Some(String::new());
+        list.push(escapes);
+        let mut sqlserver = Connection::new("mssql", "warehouse", "sqlserver");
+        sqlserver.host = Some("mssql.internal".into());
+        list.push(sqlserver);
+        Ok(list)
     }
 
     fn credentials(connection: Connection) -> Result<Credentials, Error> {
