@@ -13,7 +13,6 @@ mod mysql;
 mod pg;
 mod session;
 mod sqlite;
-mod sqlite_raw;
 mod stream;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -18,8 +18,9 @@ use sqlx::sqlite::LockedSqliteHandle;
 use crate::Args;
 use crate::columns::{Col, PAGE_ROWS, Page};
 use crate::errors::{Ctx, internal, sqlite_error};
-use crate::sqlite::{Seen, mixed_types};
 use crate::stream::{Msg, PumpEnd, Tx};
+
+use super::types::{Seen, mixed_types};
 
 /// One value of the current row, borrowed from SQLite until the next step.
 enum Cell<'a> {
@@ -267,7 +268,7 @@ fn append_row<'a>(
 
 /// Stream the rows of `sql`: the schema, then pages. `None` when `sql` is not a single
 /// statement (nothing was sent; the caller runs it through sqlx).
-pub async fn stream(
+pub(super) async fn stream(
     handle: &mut LockedSqliteHandle<'_>,
     sql: &str,
     args: &Args,
