@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use keeperdb_core::driver::CatalogRequest;
 use keeperdb_core::format::{self, FormatOptions, OutputFormat};
@@ -34,51 +34,7 @@ pub struct SchemaArgs {
     pub connect_timeout: u64,
 }
 
-/// A table as listed by the catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableRef {
-    /// Its schema, when the catalog says.
-    pub schema: Option<String>,
-    /// Its name.
-    pub name: String,
-}
-
-fn column_text(batch: &RecordBatch, names: &[&str]) -> Option<Vec<Option<String>>> {
-    let schema = batch.schema();
-    let idx = names.iter().find_map(|n| {
-        schema
-            .fields()
-            .iter()
-            .position(|f| f.name().eq_ignore_ascii_case(n))
-    })?;
-    let col = batch.column(idx);
-    let col = arrow_cast::cast(col, &DataType::Utf8).ok()?;
-    let strings = col.as_any().downcast_ref::<StringArray>()?;
-    Some(
-        (0..strings.len())
-            .map(|i| (!strings.is_null(i)).then(|| strings.value(i).to_string()))
-            .collect(),
-    )
-}
-
-/// The tables named in a `Tables` catalog answer.
-pub fn tables_of(batches: &[RecordBatch]) -> Vec<TableRef> {
-    let mut out = Vec::new();
-    for b in batches {
-        let names = column_text(b, &["table_name", "name", "table"]).or_else(|| {
-            let n = b.schema().fields().first()?.name().clone();
-            column_text(b, &[n.as_str()])
-        });
-        let schemas = column_text(b, &["table_schema", "schema", "schema_name"]);
-        let Some(names) = names else { continue };
-        for (i, name) in names.into_iter().enumerate() {
-            let Some(name) = name else { continue };
-            let schema = schemas.as_ref().and_then(|s| s[i].clone());
-            out.push(TableRef { schema, name });
-        }
-    }
-    out
-}
+use keeperdb_core::catalog::Table as TableRef;
 
 /// Run the command.
 pub fn run(app: &App, args: SchemaArgs) -> Result<(), Exit> {
@@ -89,10 +45,7 @@ pub fn run(app: &App, args: SchemaArgs) -> Result<(), Exit> {
         OutputFormat::Csv
     });
     let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
-    let tables = session.catalog_batches(&CatalogRequest::Tables {
-        schema: args.schema.clone(),
-    })?;
-    let mut tables = tables_of(&tables);
+    let mut tables = session.tables(args.schema.as_deref())?;
     if let Some(only) = &args.table {
         tables.retain(|t| &t.name == only);
         if tables.is_empty() {
@@ -124,13 +77,6 @@ fn io_failure(e: io::Error) -> Exit {
     }
 }
 
-fn qualified(t: &TableRef) -> String {
-    match &t.schema {
-        Some(s) => format!("{s}.{}", t.name),
-        None => t.name.clone(),
-    }
-}
-
 fn sections(
     session: &mut Session,
     args: &SchemaArgs,
@@ -139,16 +85,7 @@ fn sections(
     out: &mut dyn Write,
 ) -> Result<(), Exit> {
     if args.schema.is_none() && args.table.is_none() {
-        let dbs = session.catalog_batches(&CatalogRequest::Databases)?;
-        let names: Vec<String> = dbs
-            .iter()
-            .filter_map(|b| {
-                let first = b.schema().fields().first()?.name().clone();
-                column_text(b, &["name", "database", "schema_name", first.as_str()])
-            })
-            .flatten()
-            .flatten()
-            .collect();
+        let names: Vec<String> = session.databases()?.into_iter().map(|d| d.name).collect();
         let engine = session.engine();
         let label = if *engine == keeperdb_core::Engine::POSTGRES {
             "Databases"
@@ -160,7 +97,7 @@ fn sections(
         writeln!(out, "{label}: {}\n", names.join(", ")).map_err(io_failure)?;
     }
     for t in tables {
-        let title = qualified(t);
+        let title = t.qualified();
         match format {
             OutputFormat::Markdown => writeln!(out, "### {title}\n"),
             _ => writeln!(out, "Table {title}"),

@@ -139,6 +139,21 @@ impl Session {
             .map_err(|e| stream_failure(&e))
     }
 
+    /// The databases (or schemas) the connection can see.
+    pub fn databases(&mut self) -> Result<Vec<keeperdb_core::catalog::Database>, Exit> {
+        let _guard = CancelGuard::arm(self.inner.canceller());
+        self.inner.databases().map_err(|e| stream_failure(&e))
+    }
+
+    /// The tables and views, of one schema or of all.
+    pub fn tables(
+        &mut self,
+        schema: Option<&str>,
+    ) -> Result<Vec<keeperdb_core::catalog::Table>, Exit> {
+        let _guard = CancelGuard::arm(self.inner.canceller());
+        self.inner.tables(schema).map_err(|e| stream_failure(&e))
+    }
+
     /// Ask the catalog and collect the (small) answer.
     pub fn catalog_batches(
         &mut self,
@@ -170,7 +185,7 @@ fn stream_failure(e: &StreamError) -> Exit {
         StreamError::Driver(d) => statement_failure(d),
         StreamError::Stopped => Exit::interrupted(),
         StreamError::Read(_) if interrupted() => Exit::interrupted(),
-        StreamError::Read(_) => Exit::new(exit::QUERY, e.to_string()),
+        StreamError::Read(_) | StreamError::Catalog(_) => Exit::new(exit::QUERY, e.to_string()),
         StreamError::Output(FormatError::Io(io)) if io.kind() == io::ErrorKind::BrokenPipe => {
             Exit::new(BROKEN_PIPE, String::new())
         }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod bundle;
+pub mod catalog;
 pub mod drivers;
 pub mod error;
 pub mod plugins;

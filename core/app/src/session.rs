@@ -25,6 +25,9 @@ pub enum StreamError {
     /// Writing the output failed (a closed pipe, a full disk).
     #[error(transparent)]
     Output(FormatError),
+    /// The driver answered a catalog request in another shape than the contract's.
+    #[error(transparent)]
+    Catalog(crate::catalog::CatalogShapeError),
     /// The caller asked to stop between pages.
     #[error("stopped")]
     Stopped,
@@ -104,6 +107,36 @@ impl Session {
             }
             StatementResult::Done { .. } => Ok(Vec::new()),
         }
+    }
+
+    /// The databases (or schemas) the connection can see.
+    pub fn databases(&mut self) -> Result<Vec<crate::catalog::Database>, StreamError> {
+        let batches = self.catalog_batches(&CatalogRequest::Databases)?;
+        crate::catalog::databases(&batches).map_err(StreamError::Catalog)
+    }
+
+    /// The tables and views, of one schema or of all.
+    pub fn tables(
+        &mut self,
+        schema: Option<&str>,
+    ) -> Result<Vec<crate::catalog::Table>, StreamError> {
+        let batches = self.catalog_batches(&CatalogRequest::Tables {
+            schema: schema.map(str::to_string),
+        })?;
+        crate::catalog::tables(&batches).map_err(StreamError::Catalog)
+    }
+
+    /// The columns of one table.
+    pub fn columns(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<Vec<crate::catalog::Column>, StreamError> {
+        let batches = self.catalog_batches(&CatalogRequest::Columns {
+            schema: schema.map(str::to_string),
+            table: table.to_string(),
+        })?;
+        crate::catalog::columns(&batches).map_err(StreamError::Catalog)
     }
 
     /// Stream a statement's answer into `out` as `format`, one page at a time (constant

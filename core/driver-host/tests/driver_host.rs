@@ -114,8 +114,11 @@ fn assert_fake_still_works() {
 fn a_good_driver_serves_rows_in_pages_done_and_errors() {
     let driver = fake();
     assert_eq!(driver.id(), "fake");
-    // Unknown engine names from the driver are ignored, known ones kept.
-    assert_eq!(driver.engines(), &[Engine::SQLITE]);
+    // Engine ids are open: one keeperdb has no constant for is served like any other.
+    assert_eq!(
+        driver.engines(),
+        &[Engine::SQLITE, "no-such-engine".parse::<Engine>().unwrap()]
+    );
     let mut conn = connect(driver.as_ref(), "ok").unwrap();
 
     let reader = rows(conn.execute("rows 2500").unwrap());
@@ -379,4 +382,26 @@ fn a_missing_manifest_is_named() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("plugin.toml"), "{err}");
+}
+
+#[test]
+fn a_manifest_declaring_an_engine_the_driver_does_not_serve_is_refused() {
+    let bytes = fixture("keeperdb-fixture-fake-driver");
+    // A different id from the other tests: a driver library is loaded once per id and hash.
+    let dir = plugin_dir("fake-declares", &bytes, "^0.1", "driver");
+    let manifest = dir.path().join("plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str(
+        "\n[[engines]]\nid = \"sqlite\"\n\n[[engines]]\nid = \"oracle\"\ndefault_port = 1521\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let err = keeperdb_driver_host::load(dir.path())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("declares engine `oracle`")
+            && err.contains("serves only sqlite, no-such-engine"),
+        "{err}"
+    );
 }

@@ -313,7 +313,22 @@ impl fmt::Debug for Password {
     }
 }
 
-/// What the catalog can be asked for.
+/// The column names a catalog answer must have, per request: the host reads the answer by these
+/// names, so every driver answers in the same shape (extra columns are allowed and shown).
+/// Values may be any Arrow type that casts to text; `nullable` is a boolean.
+pub mod catalog_columns {
+    /// [`CatalogRequest::Databases`]: one row per database (or schema).
+    pub const DATABASES: [&str; 1] = ["name"];
+    /// [`CatalogRequest::Tables`]: `schema` (null where the engine has none), `name`, and
+    /// `type` (`BASE TABLE`, `VIEW`, ... as the engine says).
+    pub const TABLES: [&str; 3] = ["schema", "name", "type"];
+    /// [`CatalogRequest::Columns`]: `name`, `type` (the engine's type name), `nullable`,
+    /// `default` (its SQL text or null) and `position` (1-based).
+    pub const COLUMNS: [&str; 5] = ["name", "type", "nullable", "default", "position"];
+}
+
+/// What the catalog can be asked for. Answers are record batches with the columns named in
+/// [`catalog_columns`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "what", rename_all = "lowercase")]
 pub enum CatalogRequest {
