@@ -5,6 +5,7 @@ mod exit;
 mod password;
 mod plugins;
 mod prefs;
+mod progress;
 mod query;
 mod schema;
 mod session;
@@ -81,7 +82,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let app = App::open(cli.config_dir)?;
+    let mut app = App::open(cli.config_dir)?;
+    if let Some(sink) = progress::terminal_sink() {
+        app = app.with_progress(sink);
+    }
     match cli.command {
         Command::Connections(cmd) => connections::run(&app, cmd),
         Command::Prefs(cmd) => prefs::run(&app, cmd),
