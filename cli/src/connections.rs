@@ -140,7 +140,7 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
         Command::Remove { connection } => {
             app.ensure_local(&connection)?;
             let removed = app.store().remove(&connection)?;
-            println!("removed {} ({})", removed.name, removed.id);
+            println!("removed {} ({})", removed.spec.name, removed.id);
             Ok(())
         }
     }
@@ -178,7 +178,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
         }
     }
     let served: Vec<keeperdb_core::Engine> = app.engines().into_iter().map(|s| s.id).collect();
-    let has_driver = |c: &Connection| served.contains(&c.engine);
+    let has_driver = |c: &Connection| served.contains(&c.spec.engine);
     if json {
         #[derive(Serialize)]
         struct Listed<'a> {
@@ -206,7 +206,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             .set_header(["NAME", "SOURCE", "ENGINE", "TARGET", "ENV", "FLAGS"]);
         for c in &listing.connections {
             let mut flags = Vec::new();
-            if c.read_only {
+            if c.spec.read_only {
                 flags.push("read-only");
             }
             if !has_driver(c) {
@@ -214,11 +214,11 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             }
             let flags = flags.join(", ");
             table.add_row([
-                c.name.as_str(),
+                c.spec.name.as_str(),
                 c.origin.badge.as_str(),
-                c.engine.as_str(),
-                &c.target(),
-                c.environment.as_deref().unwrap_or(""),
+                c.spec.engine.as_str(),
+                &c.spec.target(),
+                c.spec.environment.as_deref().unwrap_or(""),
                 &flags,
             ]);
         }
@@ -259,32 +259,32 @@ fn show(app: &App, key: &str, json: bool) -> anyhow::Result<()> {
     }
     let c = &connection;
     let mut rows: Vec<(&str, String)> = vec![
-        ("name", c.name.clone()),
+        ("name", c.spec.name.clone()),
         ("id", c.id.to_string()),
         (
             "source",
             format!("{} ({})", c.origin.badge, c.origin.source),
         ),
-        ("engine", c.engine.to_string()),
+        ("engine", c.spec.engine.to_string()),
     ];
     let optional = [
-        ("host", c.host.clone()),
-        ("port", c.effective_port().map(|p| p.to_string())),
-        ("database", c.database.clone()),
-        ("user", c.user.clone()),
+        ("host", c.spec.host.clone()),
+        ("port", c.spec.effective_port().map(|p| p.to_string())),
+        ("database", c.spec.database.clone()),
+        ("user", c.spec.user.clone()),
     ];
     rows.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
-    if !c.engine.is_file_based() {
-        rows.push(("tls", c.tls.to_string()));
+    if !c.spec.engine.is_file_based() {
+        rows.push(("tls", c.spec.tls.to_string()));
     }
-    rows.push(("read-only", c.read_only.to_string()));
-    if let Some(env) = &c.environment {
+    rows.push(("read-only", c.spec.read_only.to_string()));
+    if let Some(env) = &c.spec.environment {
         rows.push(("environment", env.clone()));
     }
-    if let Some(color) = &c.color {
+    if let Some(color) = &c.spec.color {
         rows.push(("color", color.clone()));
     }
-    for (k, v) in &c.options {
+    for (k, v) in &c.spec.options {
         rows.push(("option", format!("{k}={v}")));
     }
     let password = match password {
@@ -320,13 +320,13 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
     };
     apply_fields(&mut connection, &args.fields);
     absolutize_file_path(&mut connection)?;
-    if connection.name.is_empty() {
-        connection.name = connection.target();
+    if connection.spec.name.is_empty() {
+        connection.spec.name = connection.spec.target();
     }
     if args.password.clear_password {
         return Err(Exit::usage("--clear-password only applies to `connections edit`").into());
     }
-    let change = password_change(&args.password, &connection.name)?;
+    let change = password_change(&args.password, &connection.spec.name)?;
     let saved = app.store().add(connection, change)?;
     if args.json {
         println!(
@@ -337,14 +337,17 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
             })?
         );
     } else {
-        println!("saved {} ({})", saved.connection.name, saved.connection.id);
+        println!(
+            "saved {} ({})",
+            saved.connection.spec.name, saved.connection.id
+        );
     }
     Ok(())
 }
 
 fn edit(app: &App, args: EditArgs) -> anyhow::Result<()> {
     app.ensure_local(&args.connection)?;
-    let name = app.store().get(&args.connection)?.connection.name;
+    let name = app.store().get(&args.connection)?.connection.spec.name;
     let change = if args.password.clear_password {
         PasswordChange::Clear
     } else {
@@ -354,51 +357,51 @@ fn edit(app: &App, args: EditArgs) -> anyhow::Result<()> {
     let saved = app.store().edit(&args.connection, change, |mut c| {
         apply_fields(&mut c, &args.fields);
         for key in &args.remove_option {
-            c.options.remove(key);
+            c.spec.options.remove(key);
         }
         absolutize_in(&mut c, &cwd);
         c
     })?;
     println!(
         "updated {} ({})",
-        saved.connection.name, saved.connection.id
+        saved.connection.spec.name, saved.connection.id
     );
     Ok(())
 }
 
 fn apply_fields(c: &mut Connection, f: &FieldArgs) {
     if let Some(v) = &f.name {
-        c.name = v.clone();
+        c.spec.name = v.clone();
     }
     if let Some(v) = &f.engine {
-        c.engine = v.clone();
+        c.spec.engine = v.clone();
     }
     if let Some(v) = &f.host {
-        c.host = Some(v.clone());
+        c.spec.host = Some(v.clone());
     }
     if let Some(v) = f.port {
-        c.port = Some(v);
+        c.spec.port = Some(v);
     }
     if let Some(v) = &f.database {
-        c.database = Some(v.clone());
+        c.spec.database = Some(v.clone());
     }
     if let Some(v) = &f.user {
-        c.user = Some(v.clone());
+        c.spec.user = Some(v.clone());
     }
     if let Some(v) = f.tls {
-        c.tls = v;
+        c.spec.tls = v;
     }
     if let Some(v) = f.read_only {
-        c.read_only = v;
+        c.spec.read_only = v;
     }
     if let Some(v) = &f.environment {
-        c.environment = (!v.is_empty()).then(|| v.clone());
+        c.spec.environment = (!v.is_empty()).then(|| v.clone());
     }
     if let Some(v) = &f.color {
-        c.color = (!v.is_empty()).then(|| v.clone());
+        c.spec.color = (!v.is_empty()).then(|| v.clone());
     }
     let options: BTreeMap<String, String> = f.options.iter().cloned().collect();
-    c.options.extend(options);
+    c.spec.options.extend(options);
 }
 
 /// A relative SQLite path means "relative to where I am now"; saved as it is, it would point
@@ -409,14 +412,14 @@ fn absolutize_file_path(c: &mut Connection) -> anyhow::Result<()> {
 }
 
 fn absolutize_in(c: &mut Connection, cwd: &std::path::Path) {
-    if !c.engine.is_file_based() {
+    if !c.spec.engine.is_file_based() {
         return;
     }
-    if let Some(path) = &c.database
+    if let Some(path) = &c.spec.database
         && std::path::Path::new(path).is_relative()
         && path != ":memory:"
     {
-        c.database = Some(cwd.join(path).to_string_lossy().into_owned());
+        c.spec.database = Some(cwd.join(path).to_string_lossy().into_owned());
     }
 }
 

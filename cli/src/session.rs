@@ -34,8 +34,8 @@ pub fn connect_failure(connection: &Connection, e: &DriverError) -> Exit {
         exit::CONNECTION,
         format!(
             "{what} for `{}` ({}): {}",
-            connection.name,
-            connection.target(),
+            connection.spec.name,
+            connection.spec.target(),
             with_code(e)
         ),
     )
@@ -84,10 +84,10 @@ impl Session {
         let mut credentials = resolved.credentials;
         if credentials.needs_prompt {
             // The user chose to keep no password for this connection: ask for it now.
-            let password = crate::password::prompt(&connection.name).map_err(|e| {
+            let password = crate::password::prompt(&connection.spec.name).map_err(|e| {
                 Exit::usage(format!(
                     "{e} (`{}` keeps no stored password)",
-                    connection.name
+                    connection.spec.name
                 ))
             })?;
             credentials = Credentials::new(credentials.user, Some(password));

@@ -84,10 +84,10 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
     }
     println!(
         "keeperdb shell: {} ({}). End statements with `;`, `\\?` for help, `\\q` to quit.",
-        session.connection.name,
-        session.connection.target()
+        session.connection.spec.name,
+        session.connection.spec.target()
     );
-    let name = session.connection.name.clone();
+    let name = session.connection.spec.name.clone();
     let mut buffer = StatementBuffer::new(session.engine().clone());
     // Lines of the statement being typed: history keeps whole statements, as psql does, so
     // recalling one brings back all of it.

@@ -164,7 +164,7 @@ impl App {
             registry
                 .credentials(&connection)
                 .map_err(|error| Error::Credentials {
-                    name: connection.name.clone(),
+                    name: connection.spec.name.clone(),
                     local: connection.origin.source == LOCAL_SOURCE_ID,
                     error,
                 })?;
@@ -182,11 +182,11 @@ impl App {
         credentials: Credentials,
         connect_timeout: Duration,
     ) -> Result<Session> {
-        let driver = self.driver_for(&connection.engine)?;
+        let driver = self.driver_for(&connection.spec.engine)?;
         let _span = tracing::info_span!(
             "connect",
-            connection = %connection.name,
-            engine = %connection.engine,
+            connection = %connection.spec.name,
+            engine = %connection.spec.engine,
             driver = %driver.id()
         )
         .entered();
@@ -207,7 +207,7 @@ impl App {
             Ok(_) => Ok(()),
             Err(StoreError::NotFound(_)) => match self.registry().find(key) {
                 Ok(c) if c.origin.source != LOCAL_SOURCE_ID => Err(Error::NotLocal {
-                    name: c.name,
+                    name: c.spec.name,
                     badge: c.origin.badge,
                     source_id: c.origin.source,
                 }),

@@ -121,14 +121,14 @@ impl Registry {
         if let Some(c) = all.iter().find(|c| c.id.as_str() == key) {
             return Ok(c.clone());
         }
-        let mut matches: Vec<&Connection> = all.iter().filter(|c| c.name == key).collect();
+        let mut matches: Vec<&Connection> = all.iter().filter(|c| c.spec.name == key).collect();
         if matches.is_empty()
             && let Some((source, name)) = key.split_once('/')
         {
             matches = all
                 .iter()
                 .filter(|c| {
-                    c.name == name
+                    c.spec.name == name
                         && (c.origin.source == source
                             || c.origin.badge.eq_ignore_ascii_case(source))
                 })
@@ -137,7 +137,7 @@ impl Registry {
         if matches.is_empty() {
             let folded: Vec<&Connection> = all
                 .iter()
-                .filter(|c| c.name.eq_ignore_ascii_case(key))
+                .filter(|c| c.spec.name.eq_ignore_ascii_case(key))
                 .collect();
             matches = folded;
         }
@@ -148,7 +148,7 @@ impl Registry {
                 name: key.to_string(),
                 candidates: many
                     .iter()
-                    .map(|c| format!("{}/{} ({})", c.origin.source, c.name, c.id))
+                    .map(|c| format!("{}/{} ({})", c.origin.source, c.spec.name, c.id))
                     .collect::<Vec<_>>()
                     .join(", "),
             }),
@@ -163,7 +163,7 @@ impl Registry {
             .iter()
             .find(|s| s.info().id == connection.origin.source)
             .ok_or_else(|| RegistryError::UnknownSource {
-                name: connection.name.clone(),
+                name: connection.spec.name.clone(),
                 source_id: connection.origin.source.clone(),
             })?;
         let _span = tracing::info_span!("source.credentials", source = %connection.origin.source, id = %connection.id).entered();
@@ -215,7 +215,7 @@ mod tests {
                         .unwrap()
                         .connection;
                     c.id = ConnectionId::from_string(format!("{}:{n}", self.id));
-                    c.name = n.to_string();
+                    c.spec.name = n.to_string();
                     // A source claiming to be another must not be believed.
                     c.origin = Origin::local();
                     c
@@ -226,7 +226,7 @@ mod tests {
         fn credentials(&self, c: &Connection) -> Result<Credentials, SourceError> {
             assert_eq!(c.origin.source, self.id);
             Ok(Credentials::new(
-                c.user.clone(),
+                c.spec.user.clone(),
                 Some(SecretString::from(self.password.lock().unwrap().clone())),
             ))
         }
@@ -255,7 +255,7 @@ mod tests {
         let shown: Vec<_> = listing
             .connections
             .iter()
-            .map(|c| format!("{}:{}", c.origin.badge, c.name))
+            .map(|c| format!("{}:{}", c.origin.badge, c.spec.name))
             .collect();
         assert_eq!(shown, ["Vault:orders", "Vault:shared", "pgpass:shared"]);
         assert!(listing.failures.is_empty());
@@ -267,7 +267,7 @@ mod tests {
         r.add_source(source("vault", "Vault", vec!["orders", "shared"]));
         r.add_source(source("pgpass", "pgpass", vec!["shared"]));
         assert_eq!(r.find("orders").unwrap().origin.source, "vault");
-        assert_eq!(r.find("ORDERS").unwrap().name, "orders");
+        assert_eq!(r.find("ORDERS").unwrap().spec.name, "orders");
         assert_eq!(r.find("pgpass:shared").unwrap().origin.source, "pgpass");
         assert_eq!(r.find("pgpass/shared").unwrap().origin.source, "pgpass");
         let err = r.find("shared").unwrap_err();

@@ -76,7 +76,7 @@ impl Session {
 
     /// Its engine.
     pub fn engine(&self) -> &Engine {
-        &self.connection.engine
+        &self.connection.spec.engine
     }
 
     /// Cancels the running statement on the server, from any thread.
@@ -86,13 +86,14 @@ impl Session {
 
     /// Run one statement; rows (if any) are pulled page by page from the answer.
     pub fn execute(&mut self, sql: &str) -> Result<StatementResult, DriverError> {
-        let _span = tracing::info_span!("query", connection = %self.connection.name).entered();
+        let _span = tracing::info_span!("query", connection = %self.connection.spec.name).entered();
         self.conn.execute(sql)
     }
 
     /// Ask the catalog.
     pub fn catalog(&mut self, request: &CatalogRequest) -> Result<StatementResult, DriverError> {
-        let _span = tracing::info_span!("catalog", connection = %self.connection.name).entered();
+        let _span =
+            tracing::info_span!("catalog", connection = %self.connection.spec.name).entered();
         self.conn.catalog(request)
     }
 

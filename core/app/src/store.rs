@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret_store::{SecretStore, SecretStoreError};
 use keeperdb_model::connection::{
-    Connection, ConnectionId, InvalidConnection, LOCAL_SOURCE_ID, Origin,
+    Connection, ConnectionId, ConnectionSpec, InvalidConnection, LOCAL_SOURCE_ID, Origin,
 };
 use keeperdb_model::credentials::Credentials;
 use keeperdb_model::prefs::{PasswordStorage, Preferences};
@@ -133,77 +133,30 @@ pub enum PasswordSource {
     Prompt,
 }
 
-/// A connection as written in `connections.toml`: the model without origin (always local),
-/// plus where its password lives.
+/// A connection as written in `connections.toml`: its id and spec (the origin is always
+/// local, so it is not written), plus where its password lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct SavedConnection {
+    id: ConnectionId,
     #[serde(flatten)]
-    connection: SavedFields,
+    spec: ConnectionSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     password: Option<PasswordSource>,
 }
 
-/// `Connection` minus `origin`, so the file stays free of derived data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SavedFields {
-    id: ConnectionId,
-    name: String,
-    engine: keeperdb_model::connection::Engine,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    host: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    port: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    database: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user: Option<String>,
-    #[serde(default)]
-    tls: keeperdb_model::connection::TlsMode,
-    #[serde(default)]
-    read_only: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    environment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    color: Option<String>,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    options: std::collections::BTreeMap<String, String>,
-}
-
-impl From<Connection> for SavedFields {
-    fn from(c: Connection) -> Self {
+impl SavedConnection {
+    fn new(connection: Connection, password: Option<PasswordSource>) -> Self {
         Self {
-            id: c.id,
-            name: c.name,
-            engine: c.engine,
-            host: c.host,
-            port: c.port,
-            database: c.database,
-            user: c.user,
-            tls: c.tls,
-            read_only: c.read_only,
-            environment: c.environment,
-            color: c.color,
-            options: c.options,
+            id: connection.id,
+            spec: connection.spec,
+            password,
         }
     }
-}
 
-impl From<SavedFields> for Connection {
-    fn from(s: SavedFields) -> Self {
-        Self {
-            id: s.id,
-            name: s.name,
-            engine: s.engine,
-            host: s.host,
-            port: s.port,
-            database: s.database,
-            user: s.user,
-            tls: s.tls,
-            read_only: s.read_only,
-            environment: s.environment,
-            color: s.color,
-            options: s.options,
+    fn connection(&self) -> Connection {
+        Connection {
+            id: self.id.clone(),
+            spec: self.spec.clone(),
             origin: Origin::local(),
         }
     }
@@ -277,7 +230,7 @@ impl LocalStore {
             .connections
             .into_iter()
             .map(|s| SavedConnectionView {
-                connection: s.connection.into(),
+                connection: s.connection(),
                 password: s.password,
             })
             .collect())
@@ -287,7 +240,7 @@ impl LocalStore {
     pub fn get(&self, key: &str) -> Result<SavedConnectionView, StoreError> {
         self.connections()?
             .into_iter()
-            .find(|v| v.connection.id.as_str() == key || v.connection.name == key)
+            .find(|v| v.connection.id.as_str() == key || v.connection.spec.name == key)
             .ok_or_else(|| StoreError::NotFound(key.to_string()))
     }
 
@@ -314,23 +267,22 @@ impl LocalStore {
         connection: Connection,
         password: PasswordChange,
     ) -> Result<SavedConnectionView, StoreError> {
-        connection.validate()?;
-        let _span = tracing::info_span!("store.add", id = %connection.id, name = %connection.name)
-            .entered();
+        connection.spec.validate()?;
+        let _span =
+            tracing::info_span!("store.add", id = %connection.id, name = %connection.spec.name)
+                .entered();
         self.locked(|store| {
             let mut file = store.read_connections()?;
             if file
                 .connections
                 .iter()
-                .any(|s| s.connection.name == connection.name)
+                .any(|s| s.spec.name == connection.spec.name)
             {
-                return Err(StoreError::DuplicateName(connection.name.clone()));
+                return Err(StoreError::DuplicateName(connection.spec.name.clone()));
             }
             let source = store.apply_password(&connection.id, password, None)?;
-            file.connections.push(SavedConnection {
-                connection: connection.clone().into(),
-                password: source,
-            });
+            file.connections
+                .push(SavedConnection::new(connection.clone(), source));
             store.write_connections_or_rollback(&file, &connection.id, source)?;
             Ok(SavedConnectionView {
                 connection,
@@ -351,25 +303,22 @@ impl LocalStore {
             let mut file = store.read_connections()?;
             let index = find_index(&file, key)?;
             let old = file.connections[index].clone();
-            let id = old.connection.id.clone();
-            let mut updated = edit(old.connection.clone().into());
+            let id = old.id.clone();
+            let mut updated = edit(old.connection());
             updated.id = id.clone();
             updated.origin = Origin::local();
-            updated.validate()?;
+            updated.spec.validate()?;
             if file
                 .connections
                 .iter()
                 .enumerate()
-                .any(|(i, s)| i != index && s.connection.name == updated.name)
+                .any(|(i, s)| i != index && s.spec.name == updated.spec.name)
             {
-                return Err(StoreError::DuplicateName(updated.name));
+                return Err(StoreError::DuplicateName(updated.spec.name));
             }
             let _span = tracing::info_span!("store.edit", id = %id).entered();
             let source = store.apply_password(&id, password, old.password)?;
-            file.connections[index] = SavedConnection {
-                connection: updated.clone().into(),
-                password: source,
-            };
+            file.connections[index] = SavedConnection::new(updated.clone(), source);
             store.write_connections(&file)?;
             Ok(SavedConnectionView {
                 connection: updated,
@@ -384,16 +333,16 @@ impl LocalStore {
             let mut file = store.read_connections()?;
             let index = find_index(&file, key)?;
             let removed = file.connections.remove(index);
-            let _span = tracing::info_span!("store.remove", id = %removed.connection.id).entered();
+            let _span = tracing::info_span!("store.remove", id = %removed.id).entered();
             store.write_connections(&file)?;
             if removed.password == Some(PasswordSource::Keyring) {
                 // The file no longer refers to it; a failure here leaves an orphan secret,
                 // never a connection without its password.
-                if let Err(e) = store.secrets.delete(removed.connection.id.as_str()) {
+                if let Err(e) = store.secrets.delete(removed.id.as_str()) {
                     tracing::warn!(error = %e, "could not remove the stored password");
                 }
             }
-            Ok(removed.connection.into())
+            Ok(removed.connection())
         })
     }
 
@@ -414,7 +363,7 @@ impl LocalStore {
     /// The password of a saved connection, from wherever it lives.
     pub fn credentials(&self, connection: &Connection) -> Result<Credentials, StoreError> {
         let saved = self.get(connection.id.as_str())?;
-        let user = saved.connection.user.clone();
+        let user = saved.connection.spec.user.clone();
         match saved.password {
             None => Ok(Credentials::new(user, None)),
             Some(PasswordSource::Prompt) => Ok(Credentials {
@@ -426,7 +375,7 @@ impl LocalStore {
                 Some(password) => Ok(Credentials::new(user, Some(password))),
                 None => Err(StoreError::Secrets(SecretStoreError::Failed(format!(
                     "the password of `{}` is missing from the credential store; set it again by editing the connection with a new password",
-                    saved.connection.name
+                    saved.connection.spec.name
                 )))),
             },
         }
@@ -498,11 +447,13 @@ impl LocalStore {
             });
         }
         for saved in &file.connections {
-            Connection::from(saved.connection.clone())
+            saved
+                .connection()
+                .spec
                 .validate()
                 .map_err(|e| StoreError::Corrupt {
                     path: path.clone(),
-                    message: format!("connection `{}`: {e}", saved.connection.name),
+                    message: format!("connection `{}`: {e}", saved.spec.name),
                 })?;
         }
         Ok(file)
@@ -535,12 +486,8 @@ impl LocalStore {
 fn find_index(file: &ConnectionsFile, key: &str) -> Result<usize, StoreError> {
     file.connections
         .iter()
-        .position(|s| s.connection.id.as_str() == key)
-        .or_else(|| {
-            file.connections
-                .iter()
-                .position(|s| s.connection.name == key)
-        })
+        .position(|s| s.id.as_str() == key)
+        .or_else(|| file.connections.iter().position(|s| s.spec.name == key))
         .ok_or_else(|| StoreError::NotFound(key.to_string()))
 }
 
@@ -636,7 +583,7 @@ mod tests {
         let mut c = keeperdb_model::url::parse_connection_url("sqlite:/tmp/x.db")
             .unwrap()
             .connection;
-        c.name = name.into();
+        c.spec.name = name.into();
         c
     }
 
@@ -650,13 +597,13 @@ mod tests {
             .connections()
             .unwrap()
             .into_iter()
-            .map(|v| v.connection.name)
+            .map(|v| v.connection.spec.name)
             .collect();
         assert_eq!(names, ["one", "two"]);
         let edited = store
             .edit("one", PasswordChange::Keep, |mut c| {
-                c.name = "uno".into();
-                c.read_only = true;
+                c.spec.name = "uno".into();
+                c.spec.read_only = true;
                 c
             })
             .unwrap();
@@ -664,7 +611,7 @@ mod tests {
             edited.connection.id, added.connection.id,
             "id is stable across edits"
         );
-        assert!(store.get("uno").unwrap().connection.read_only);
+        assert!(store.get("uno").unwrap().connection.spec.read_only);
         store.remove(added.connection.id.as_str()).unwrap();
         assert!(matches!(store.get("uno"), Err(StoreError::NotFound(_))));
         assert_eq!(store.connections().unwrap().len(), 1);
@@ -681,7 +628,7 @@ mod tests {
         store.add(sqlite("two"), PasswordChange::Clear).unwrap();
         assert!(matches!(
             store.edit("two", PasswordChange::Keep, |mut c| {
-                c.name = "one".into();
+                c.spec.name = "one".into();
                 c
             }),
             Err(StoreError::DuplicateName(_))

@@ -444,19 +444,24 @@ impl Driver for NativeDriver {
         request: &ConnectRequest<'_>,
     ) -> Result<Box<dyn DriverConnection>, DriverError> {
         let c = request.connection;
-        let _span = tracing::info_span!("driver.connect", driver = %self.id, target = %c.target())
-            .entered();
+        let _span =
+            tracing::info_span!("driver.connect", driver = %self.id, target = %c.spec.target())
+                .entered();
         let params = ConnectParams {
-            engine: c.engine.as_str().to_string(),
-            host: c.host.clone(),
-            port: c.effective_port(),
-            database: c.database.clone(),
-            user: request.credentials.user.clone().or_else(|| c.user.clone()),
-            tls: c.tls.as_str().to_string(),
-            read_only: c.read_only,
+            engine: c.spec.engine.as_str().to_string(),
+            host: c.spec.host.clone(),
+            port: c.spec.effective_port(),
+            database: c.spec.database.clone(),
+            user: request
+                .credentials
+                .user
+                .clone()
+                .or_else(|| c.spec.user.clone()),
+            tls: c.spec.tls.as_str().to_string(),
+            read_only: c.spec.read_only,
             connect_timeout_ms: u64::try_from(request.connect_timeout.as_millis())
                 .unwrap_or(u64::MAX),
-            options: c.options.clone(),
+            options: c.spec.options.clone(),
         };
         let json = serde_json::to_string(&params)
             .map_err(|e| internal(format!("cannot encode connect parameters: {e}")))?;

@@ -65,17 +65,19 @@ fn fake() -> Arc<dyn Driver> {
 fn connection(database: &str) -> Connection {
     Connection {
         id: ConnectionId::from_string("t"),
-        name: "t".into(),
-        engine: Engine::SQLITE,
-        host: None,
-        port: None,
-        database: Some(database.into()),
-        user: None,
-        tls: TlsMode::Disable,
-        read_only: false,
-        environment: None,
-        color: None,
-        options: BTreeMap::new(),
+        spec: keeperdb_model::ConnectionSpec {
+            name: "t".into(),
+            engine: Engine::SQLITE,
+            host: None,
+            port: None,
+            database: Some(database.into()),
+            user: None,
+            tls: TlsMode::Disable,
+            read_only: false,
+            environment: None,
+            color: None,
+            options: BTreeMap::new(),
+        },
         origin: Origin::local(),
     }
 }

@@ -118,12 +118,36 @@ impl Origin {
 /// The source id of keeperdb's own saved connections.
 pub const LOCAL_SOURCE_ID: &str = "local";
 
-/// A database connection as every part of keeperdb sees it. It never holds a password:
-/// credentials are resolved through the connection's source at connect time.
+/// A database connection as every part of keeperdb sees it: its identity, what it is, and
+/// where it came from. It never holds a password: credentials are resolved through the
+/// connection's source at connect time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
     /// Stable identity (see [`ConnectionId`]).
     pub id: ConnectionId,
+    /// What it is: the part that is saved, edited and synced.
+    #[serde(flatten)]
+    pub spec: ConnectionSpec,
+    /// Which source produced it.
+    pub origin: Origin,
+}
+
+impl Connection {
+    /// A new local connection of `engine` named `name`, with a fresh id and nothing else set.
+    pub fn new_local(engine: Engine, name: impl Into<String>) -> Self {
+        Self {
+            id: ConnectionId::new_local(),
+            spec: ConnectionSpec::new(engine, name),
+            origin: Origin::local(),
+        }
+    }
+}
+
+/// What a connection is, apart from its identity and origin. The one shape the local store
+/// saves, a source produces and storage sync carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSpec {
     /// The name people use to refer to it.
     pub name: String,
     /// The engine, which picks the driver.
@@ -155,15 +179,12 @@ pub struct Connection {
     /// Driver options (connect timeout, application name, ...), passed to the driver as they are.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
-    /// Which source produced it.
-    pub origin: Origin,
 }
 
-impl Connection {
-    /// A new local connection of `engine` named `name`, with a fresh id and nothing else set.
-    pub fn new_local(engine: Engine, name: impl Into<String>) -> Self {
+impl ConnectionSpec {
+    /// A connection of `engine` named `name`, with nothing else set.
+    pub fn new(engine: Engine, name: impl Into<String>) -> Self {
         Self {
-            id: ConnectionId::new_local(),
             name: name.into(),
             engine,
             host: None,
@@ -175,7 +196,6 @@ impl Connection {
             environment: None,
             color: None,
             options: BTreeMap::new(),
-            origin: Origin::local(),
         }
     }
 
@@ -275,17 +295,19 @@ mod tests {
     fn pg() -> Connection {
         Connection {
             id: ConnectionId::from_string("c1"),
-            name: "orders".into(),
-            engine: Engine::POSTGRES,
-            host: Some("db.internal".into()),
-            port: None,
-            database: Some("orders".into()),
-            user: Some("app".into()),
-            tls: TlsMode::Require,
-            read_only: false,
-            environment: Some("production".into()),
-            color: Some("#ff0000".into()),
-            options: BTreeMap::new(),
+            spec: ConnectionSpec {
+                name: "orders".into(),
+                engine: Engine::POSTGRES,
+                host: Some("db.internal".into()),
+                port: None,
+                database: Some("orders".into()),
+                user: Some("app".into()),
+                tls: TlsMode::Require,
+                read_only: false,
+                environment: Some("production".into()),
+                color: Some("#ff0000".into()),
+                options: BTreeMap::new(),
+            },
             origin: Origin::local(),
         }
     }
@@ -303,28 +325,31 @@ mod tests {
 
     #[test]
     fn target_uses_default_port_and_never_a_password() {
-        assert_eq!(pg().target(), "app@db.internal:5432/orders");
+        assert_eq!(pg().spec.target(), "app@db.internal:5432/orders");
     }
 
     #[test]
     fn validation_names_the_problem() {
         let mut c = pg();
-        c.name = "  ".into();
-        assert_eq!(c.validate(), Err(InvalidConnection::EmptyName));
+        c.spec.name = "  ".into();
+        assert_eq!(c.spec.validate(), Err(InvalidConnection::EmptyName));
         let mut c = pg();
-        c.color = Some("#12345z".into());
+        c.spec.color = Some("#12345z".into());
         assert_eq!(
-            c.validate(),
+            c.spec.validate(),
             Err(InvalidConnection::BadColor("#12345z".into()))
         );
         let mut c = pg();
-        c.engine = Engine::SQLITE;
-        c.database = None;
-        assert_eq!(c.validate(), Err(InvalidConnection::MissingDatabaseFile));
+        c.spec.engine = Engine::SQLITE;
+        c.spec.database = None;
+        assert_eq!(
+            c.spec.validate(),
+            Err(InvalidConnection::MissingDatabaseFile)
+        );
         let mut c = pg();
-        c.port = Some(0);
-        assert_eq!(c.validate(), Err(InvalidConnection::ZeroPort));
-        assert_eq!(pg().validate(), Ok(()));
+        c.spec.port = Some(0);
+        assert_eq!(c.spec.validate(), Err(InvalidConnection::ZeroPort));
+        assert_eq!(pg().spec.validate(), Ok(()));
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod source;
 pub mod storage;
 pub mod url;
 
-pub use connection::{Connection, ConnectionId, Engine, LOCAL_SOURCE_ID, Origin, TlsMode};
+pub use connection::{
+    Connection, ConnectionId, ConnectionSpec, Engine, LOCAL_SOURCE_ID, Origin, TlsMode,
+};
 pub use credentials::Credentials;
 pub use prefs::Preferences;
 

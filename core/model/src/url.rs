@@ -106,7 +106,7 @@ fn sqlite(input: &str, rest: &str) -> Result<ParsedUrl, UrlError> {
         return Err(UrlError::MissingPath(input.to_string()));
     }
     let mut connection = Connection::new_local(Engine::SQLITE, file_stem(&path));
-    connection.database = Some(path);
+    connection.spec.database = Some(path);
     apply_query(&mut connection, query)?;
     Ok(ParsedUrl {
         connection,
@@ -149,10 +149,10 @@ fn server(input: &str, engine: Engine) -> Result<ParsedUrl, UrlError> {
         (None, None) => engine.as_str().to_string(),
     };
     let mut connection = Connection::new_local(engine, name);
-    connection.host = host;
-    connection.port = url.port();
-    connection.user = user;
-    connection.database = database;
+    connection.spec.host = host;
+    connection.spec.port = url.port();
+    connection.spec.user = user;
+    connection.spec.database = database;
     apply_query(&mut connection, url.query().unwrap_or(""))?;
     Ok(ParsedUrl {
         connection,
@@ -180,18 +180,19 @@ fn apply_query(connection: &mut Connection, query: &str) -> Result<(), UrlError>
         };
         match key.as_ref() {
             "sslmode" | "ssl-mode" | "tls" => {
-                connection.tls = value.parse::<TlsMode>().map_err(|e| bad(&e.to_string()))?;
+                connection.spec.tls = value.parse::<TlsMode>().map_err(|e| bad(&e.to_string()))?;
             }
             "read_only" | "readonly" => {
-                connection.read_only =
+                connection.spec.read_only =
                     parse_bool(&value).ok_or_else(|| bad("expected true or false"))?;
             }
-            "mode" if connection.engine == Engine::SQLITE && value == "ro" => {
-                connection.read_only = true;
+            "mode" if connection.spec.engine == Engine::SQLITE && value == "ro" => {
+                connection.spec.read_only = true;
             }
             "password" => return Err(UrlError::PasswordInQuery),
             _ => {
                 connection
+                    .spec
                     .options
                     .insert(key.into_owned(), value.into_owned());
             }
@@ -244,14 +245,14 @@ mod tests {
         )
         .unwrap();
         let c = &p.connection;
-        assert_eq!(c.engine, Engine::POSTGRES);
-        assert_eq!(c.host.as_deref(), Some("db.internal"));
-        assert_eq!(c.port, Some(6543));
-        assert_eq!(c.user.as_deref(), Some("app@corp"));
-        assert_eq!(c.database.as_deref(), Some("orders"));
-        assert_eq!(c.tls, TlsMode::VerifyFull);
-        assert_eq!(c.options["application_name"], "kdb");
-        assert_eq!(c.name, "orders@db.internal");
+        assert_eq!(c.spec.engine, Engine::POSTGRES);
+        assert_eq!(c.spec.host.as_deref(), Some("db.internal"));
+        assert_eq!(c.spec.port, Some(6543));
+        assert_eq!(c.spec.user.as_deref(), Some("app@corp"));
+        assert_eq!(c.spec.database.as_deref(), Some("orders"));
+        assert_eq!(c.spec.tls, TlsMode::VerifyFull);
+        assert_eq!(c.spec.options["application_name"], "kdb");
+        assert_eq!(c.spec.name, "orders@db.internal");
         assert_eq!(p.password.unwrap().expose_secret(), "p:ss");
         assert_eq!(c.origin, crate::Origin::local());
     }
@@ -259,36 +260,36 @@ mod tests {
     #[test]
     fn mysql_and_mariadb_schemes() {
         let p = parse_connection_url("mysql://root@127.0.0.1/shop").unwrap();
-        assert_eq!(p.connection.engine, Engine::MYSQL);
-        assert_eq!(p.connection.port, None);
-        assert_eq!(p.connection.effective_port(), Some(3306));
+        assert_eq!(p.connection.spec.engine, Engine::MYSQL);
+        assert_eq!(p.connection.spec.port, None);
+        assert_eq!(p.connection.spec.effective_port(), Some(3306));
         assert!(p.password.is_none());
         let p = parse_connection_url("MariaDB://u:pw@[::1]:3307").unwrap();
-        assert_eq!(p.connection.engine, Engine::MARIADB);
-        assert_eq!(p.connection.host.as_deref(), Some("::1"));
-        assert_eq!(p.connection.port, Some(3307));
-        assert_eq!(p.connection.database, None);
+        assert_eq!(p.connection.spec.engine, Engine::MARIADB);
+        assert_eq!(p.connection.spec.host.as_deref(), Some("::1"));
+        assert_eq!(p.connection.spec.port, Some(3307));
+        assert_eq!(p.connection.spec.database, None);
     }
 
     #[test]
     fn sqlite_forms() {
         let p = parse_connection_url("sqlite:///var/data/chinook.db").unwrap();
-        assert_eq!(p.connection.engine, Engine::SQLITE);
+        assert_eq!(p.connection.spec.engine, Engine::SQLITE);
         assert_eq!(
-            p.connection.database.as_deref(),
+            p.connection.spec.database.as_deref(),
             Some("/var/data/chinook.db")
         );
-        assert_eq!(p.connection.name, "chinook");
+        assert_eq!(p.connection.spec.name, "chinook");
         let p = parse_connection_url("sqlite:local.sqlite?mode=ro").unwrap();
-        assert_eq!(p.connection.database.as_deref(), Some("local.sqlite"));
-        assert!(p.connection.read_only);
+        assert_eq!(p.connection.spec.database.as_deref(), Some("local.sqlite"));
+        assert!(p.connection.spec.read_only);
         let p = parse_connection_url("./music/Chinook_Sqlite.sqlite").unwrap();
         assert_eq!(
-            p.connection.database.as_deref(),
+            p.connection.spec.database.as_deref(),
             Some("./music/Chinook_Sqlite.sqlite")
         );
         let p = parse_connection_url("/tmp/a b.db").unwrap();
-        assert_eq!(p.connection.database.as_deref(), Some("/tmp/a b.db"));
+        assert_eq!(p.connection.spec.database.as_deref(), Some("/tmp/a b.db"));
     }
 
     #[test]
@@ -350,8 +351,8 @@ mod tests {
         let c = parse_connection_url_with("MSSQL://sa@db.internal/sales", &[sqlserver])
             .unwrap()
             .connection;
-        assert_eq!(c.engine.as_str(), "sqlserver");
-        assert_eq!(c.host.as_deref(), Some("db.internal"));
-        assert_eq!(c.database.as_deref(), Some("sales"));
+        assert_eq!(c.spec.engine.as_str(), "sqlserver");
+        assert_eq!(c.spec.host.as_deref(), Some("db.internal"));
+        assert_eq!(c.spec.database.as_deref(), Some("sales"));
     }
 }

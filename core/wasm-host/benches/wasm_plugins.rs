@@ -63,20 +63,22 @@ fn native_list(path: &Path) -> Vec<Connection> {
         let id = ConnectionId::from_string(format!("pgpass:{key}"));
         let c = Connection {
             id,
-            name: e.display_name(),
-            engine: Engine::POSTGRES,
-            host: e.host.value().map(str::to_string),
-            port,
-            database: e.database.value().map(str::to_string),
-            user: e.user.value().map(str::to_string),
-            tls: TlsMode::Prefer,
-            read_only: false,
-            environment: None,
-            color: None,
-            options: Default::default(),
+            spec: keeperdb_model::ConnectionSpec {
+                name: e.display_name(),
+                engine: Engine::POSTGRES,
+                host: e.host.value().map(str::to_string),
+                port,
+                database: e.database.value().map(str::to_string),
+                user: e.user.value().map(str::to_string),
+                tls: TlsMode::Prefer,
+                read_only: false,
+                environment: None,
+                color: None,
+                options: Default::default(),
+            },
             origin: origin.clone(),
         };
-        c.validate().unwrap();
+        c.spec.validate().unwrap();
         out.push(c);
     }
     out

@@ -14,7 +14,9 @@ use super::host::{
 };
 use super::v0::{self, source_world, storage_world, types};
 use super::{WasmError, WasmRuntime, resolve_paths};
-use keeperdb_model::connection::{Connection, ConnectionId, Engine, Origin, TlsMode};
+use keeperdb_model::connection::{
+    Connection, ConnectionId, ConnectionSpec, Engine, Origin, TlsMode,
+};
 use keeperdb_model::credentials::Credentials;
 use keeperdb_model::manifest::{Manifest, PluginKind};
 use keeperdb_model::source::{ConnectionSource, Skipped, SourceError, SourceInfo, SourceListing};
@@ -580,20 +582,23 @@ impl WasmSource {
         id.push_str(&c.id);
         let connection = Connection {
             id: ConnectionId::from_string(id),
-            name: c.name,
-            engine,
-            host: c.host,
-            port: c.port,
-            database: c.database,
-            user: c.user,
-            tls,
-            read_only: c.read_only,
-            environment: c.environment,
-            color: c.color,
-            options: c.options.into_iter().collect(),
+            spec: ConnectionSpec {
+                name: c.name,
+                engine,
+                host: c.host,
+                port: c.port,
+                database: c.database,
+                user: c.user,
+                tls,
+                read_only: c.read_only,
+                environment: c.environment,
+                color: c.color,
+                options: c.options.into_iter().collect(),
+            },
             origin: self.origin(),
         };
         connection
+            .spec
             .validate()
             .map_err(|e| v0::sanitize(&e.to_string()))?;
         Ok(connection)
@@ -608,23 +613,24 @@ impl WasmSource {
                 .ok_or_else(|| SourceError::NotFound(c.id.clone()))?;
         Ok(types::Connection {
             id: id.to_string(),
-            name: c.name.clone(),
-            engine: c.engine.as_str().to_string(),
-            host: c.host.clone(),
-            port: c.port,
-            database: c.database.clone(),
-            user: c.user.clone(),
-            tls: Some(match c.tls {
+            name: c.spec.name.clone(),
+            engine: c.spec.engine.as_str().to_string(),
+            host: c.spec.host.clone(),
+            port: c.spec.port,
+            database: c.spec.database.clone(),
+            user: c.spec.user.clone(),
+            tls: Some(match c.spec.tls {
                 TlsMode::Disable => types::TlsMode::Disable,
                 TlsMode::Prefer => types::TlsMode::Prefer,
                 TlsMode::Require => types::TlsMode::Require,
                 TlsMode::VerifyCa => types::TlsMode::VerifyCa,
                 TlsMode::VerifyFull => types::TlsMode::VerifyFull,
             }),
-            read_only: c.read_only,
-            environment: c.environment.clone(),
-            color: c.color.clone(),
+            read_only: c.spec.read_only,
+            environment: c.spec.environment.clone(),
+            color: c.spec.color.clone(),
             options: c
+                .spec
                 .options
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))

@@ -86,7 +86,7 @@ fn write_private(path: &Path, text: &str, mode: u32) {
 
 fn by_name<'a>(list: &'a [Connection], name: &str) -> &'a Connection {
     list.iter()
-        .find(|c| c.name == name)
+        .find(|c| c.spec.name == name)
         .unwrap_or_else(|| panic!("no connection named {name} in {list:?}"))
 }
 
@@ -118,12 +118,12 @@ fn pgpass_lists_concrete_entries_with_its_badge_and_looks_up_like_libpq() {
     let app = by_name(&list, "app@db.internal:5432/orders");
     assert_eq!(app.origin.source, "pgpass");
     assert_eq!(app.origin.badge, "pgpass");
-    assert_eq!(app.host.as_deref(), Some("db.internal"));
-    assert_eq!(app.port, Some(5432));
+    assert_eq!(app.spec.host.as_deref(), Some("db.internal"));
+    assert_eq!(app.spec.port, Some(5432));
     assert_eq!(app.id.as_str(), "pgpass:db.internal:5432:orders:app");
     let report = by_name(&list, "report@db.internal");
-    assert_eq!(report.port, None);
-    assert_eq!(report.database, None);
+    assert_eq!(report.spec.port, None);
+    assert_eq!(report.spec.database, None);
 
     // The first matching line wins, escapes are undone.
     let creds = src.credentials(app).unwrap();
@@ -133,14 +133,14 @@ fn pgpass_lists_concrete_entries_with_its_badge_and_looks_up_like_libpq() {
 
     // A connection the file does not list concretely still matches the wildcard line.
     let mut admin = app.clone();
-    admin.user = Some("admin".into());
-    admin.host = Some("elsewhere".into());
+    admin.spec.user = Some("admin".into());
+    admin.spec.host = Some("elsewhere".into());
     assert_eq!(
         src.credentials(&admin).unwrap().expose_password(),
         Some("wild-admin")
     );
     let mut nobody = app.clone();
-    nobody.user = Some("nobody".into());
+    nobody.spec.user = Some("nobody".into());
     assert_eq!(src.credentials(&nobody).unwrap().expose_password(), None);
 }
 
@@ -181,7 +181,7 @@ fn pgpass_follows_pgpassfile_and_a_missing_file_lists_nothing() {
     let src = source(&rt, &dir, &["fs-read"], ctx);
     let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].port, Some(5433));
+    assert_eq!(list[0].spec.port, Some(5433));
 }
 
 #[test]
@@ -206,16 +206,16 @@ fn pg_service_merges_user_and_system_files_user_first() {
     assert_eq!(list.len(), 2, "{list:?}");
     let prod = by_name(&list, "prod");
     assert_eq!(prod.origin.badge, "pg_service");
-    assert_eq!(prod.host.as_deref(), Some("db.internal"));
-    assert_eq!(prod.port, Some(5433));
-    assert_eq!(prod.database.as_deref(), Some("orders"));
-    assert_eq!(prod.tls, TlsMode::VerifyFull);
+    assert_eq!(prod.spec.host.as_deref(), Some("db.internal"));
+    assert_eq!(prod.spec.port, Some(5433));
+    assert_eq!(prod.spec.database.as_deref(), Some("orders"));
+    assert_eq!(prod.spec.tls, TlsMode::VerifyFull);
     assert_eq!(
-        prod.options.get("connect_timeout").map(String::as_str),
+        prod.spec.options.get("connect_timeout").map(String::as_str),
         Some("10")
     );
     assert_eq!(
-        by_name(&list, "shared").host.as_deref(),
+        by_name(&list, "shared").spec.host.as_deref(),
         Some("sys.example")
     );
     // The password is not part of the listing, only of the credentials.
@@ -304,7 +304,10 @@ fn bad_descriptors_are_skipped_one_by_one_with_their_reason() {
         by_name(&listing.connections, name);
     }
     assert_eq!(
-        by_name(&listing.connections, "warehouse").engine.as_str(),
+        by_name(&listing.connections, "warehouse")
+            .spec
+            .engine
+            .as_str(),
         "sqlserver"
     );
     let skipped: Vec<(&str, &str)> = listing
@@ -384,7 +387,7 @@ fn reads_outside_the_grant_are_denied_naming_the_path() {
         src.credentials(&c).unwrap().expose_password(),
         Some("granted content")
     );
-    c.name = "~/.keeperdb-test-granted".into();
+    c.spec.name = "~/.keeperdb-test-granted".into();
     assert_eq!(
         src.credentials(&c).unwrap().expose_password(),
         Some("granted content")
@@ -403,7 +406,7 @@ fn reads_outside_the_grant_are_denied_naming_the_path() {
         "neighbour",
         "~/neighbour",
     ] {
-        c.name = path.to_string();
+        c.spec.name = path.to_string();
         let err = src.credentials(&c).unwrap_err().to_string();
         assert!(
             err.contains("denied") && err.contains(path),
@@ -581,9 +584,9 @@ fn the_sdk_template_plugin_works_as_documented() {
     );
     let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].name, "orders-db");
+    assert_eq!(list[0].spec.name, "orders-db");
     assert_eq!(list[0].origin.badge, "Hello");
-    assert_eq!(list[0].target(), "app@db.internal:5432/orders");
+    assert_eq!(list[0].spec.target(), "app@db.internal:5432/orders");
 
     std::fs::write(
         tmp.path().join(".hello-connections"),
@@ -679,10 +682,10 @@ fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() 
     let src = WasmSource::new(Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap())).unwrap();
     let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].name, "Orders DB");
+    assert_eq!(list[0].spec.name, "Orders DB");
     assert_eq!(list[0].origin.badge, "Vault");
     assert_eq!(
-        list[0].environment, None,
+        list[0].spec.environment, None,
         "the secret field reached the plugin"
     );
     let creds = src.credentials(&list[0]).unwrap();
@@ -698,7 +701,7 @@ fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() 
             "does not implement outgoing requests",
         ),
     ] {
-        c.name = format!("http:{url}");
+        c.spec.name = format!("http:{url}");
         let err = src.credentials(&c).unwrap_err().to_string();
         assert!(err.contains(expected), "{url}: {err}");
     }

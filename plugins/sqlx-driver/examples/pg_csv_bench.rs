@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let driver = keeperdb_driver_host::load(dir.path())?;
     let parsed = parse_connection_url(&url)?;
-    let creds = Credentials::new(parsed.connection.user.clone(), parsed.password);
+    let creds = Credentials::new(parsed.connection.spec.user.clone(), parsed.password);
     let start = Instant::now();
     let mut conn = driver.connect(&ConnectRequest {
         connection: &parsed.connection,

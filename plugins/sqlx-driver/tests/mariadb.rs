@@ -173,7 +173,7 @@ fn a_read_only_connection_refuses_writes() {
         conn.as_mut(),
         "CREATE TABLE IF NOT EXISTS ro_probe (id INT)",
     );
-    c.read_only = true;
+    c.spec.read_only = true;
     let mut ro = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
     let err = expect_error(ro.as_mut(), "INSERT INTO ro_probe VALUES (1)");
     assert_eq!(err.kind, DriverErrorKind::Query);

@@ -279,7 +279,7 @@ fn a_server_that_never_answers_is_a_timeout() {
 #[test]
 fn a_read_only_connection_refuses_writes() {
     let (mut c, creds) = from_url(&service_url(PG));
-    c.read_only = true;
+    c.spec.read_only = true;
     let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
     let err = expect_error(conn.as_mut(), "CREATE TABLE ro_should_fail (id int)");
     assert_eq!(err.kind, DriverErrorKind::Query);
@@ -356,7 +356,9 @@ fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
 #[test]
 fn a_statement_timeout_is_a_timeout() {
     let (mut c, creds) = from_url(&service_url(PG));
-    c.options.insert("statement_timeout".into(), "200".into());
+    c.spec
+        .options
+        .insert("statement_timeout".into(), "200".into());
     let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
     let err = expect_error(conn.as_mut(), "SELECT pg_sleep(10)");
     assert_eq!(err.kind, DriverErrorKind::Timeout, "{}", err.message);

@@ -20,17 +20,19 @@ fn sqlite_connection(path: &std::path::Path, create: bool, read_only: bool) -> C
     }
     Connection {
         id: ConnectionId::from_string("lite"),
-        name: "lite".into(),
-        engine: Engine::SQLITE,
-        host: None,
-        port: None,
-        database: Some(path.display().to_string()),
-        user: None,
-        tls: TlsMode::Disable,
-        read_only,
-        environment: None,
-        color: None,
-        options,
+        spec: keeperdb_model::ConnectionSpec {
+            name: "lite".into(),
+            engine: Engine::SQLITE,
+            host: None,
+            port: None,
+            database: Some(path.display().to_string()),
+            user: None,
+            tls: TlsMode::Disable,
+            read_only,
+            environment: None,
+            color: None,
+            options,
+        },
         origin: Origin::local(),
     }
 }

@@ -62,7 +62,7 @@ pub fn service_url(var: &str) -> String {
 /// A connection and its credentials from a URL.
 pub fn from_url(url: &str) -> (Connection, Credentials) {
     let parsed = parse_connection_url(url).expect("test URL parses");
-    let creds = Credentials::new(parsed.connection.user.clone(), parsed.password);
+    let creds = Credentials::new(parsed.connection.spec.user.clone(), parsed.password);
     (parsed.connection, creds)
 }
 
@@ -235,7 +235,7 @@ fn refused(c: &Connection, creds: &Credentials, timeout: Duration) -> DriverErro
 /// The right user with a wrong password ([`WRONG_PASSWORD`]).
 pub fn wrong_password_error(var: &str) -> DriverError {
     let (c, _) = from_url(&service_url(var));
-    let creds = Credentials::new(c.user.clone(), Some(WRONG_PASSWORD.to_string().into()));
+    let creds = Credentials::new(c.spec.user.clone(), Some(WRONG_PASSWORD.to_string().into()));
     refused(&c, &creds, Duration::from_secs(10))
 }
 
@@ -243,7 +243,7 @@ pub fn wrong_password_error(var: &str) -> DriverError {
 pub fn closed_port_error(var: &str) -> DriverError {
     let (mut c, creds) = from_url(&service_url(var));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    c.port = Some(closed.local_addr().unwrap().port());
+    c.spec.port = Some(closed.local_addr().unwrap().port());
     drop(closed);
     refused(&c, &creds, Duration::from_secs(10))
 }
@@ -253,7 +253,7 @@ pub fn closed_port_error(var: &str) -> DriverError {
 pub fn silent_server_error(var: &str) -> DriverError {
     let (mut c, creds) = from_url(&service_url(var));
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    c.port = Some(silent.local_addr().unwrap().port());
+    c.spec.port = Some(silent.local_addr().unwrap().port());
     refused(&c, &creds, Duration::from_millis(500))
 }
 
@@ -261,9 +261,9 @@ pub fn silent_server_error(var: &str) -> DriverError {
 /// settings with `tls = disable` do connect, so the refusal is about TLS).
 pub fn tls_required_error(var: &str) -> DriverError {
     let (mut c, creds) = from_url(&service_url(var));
-    c.tls = keeperdb_model::TlsMode::Require;
+    c.spec.tls = keeperdb_model::TlsMode::Require;
     let err = refused(&c, &creds, Duration::from_secs(10));
-    c.tls = keeperdb_model::TlsMode::Disable;
+    c.spec.tls = keeperdb_model::TlsMode::Disable;
     connect_with(&c, &creds, Duration::from_secs(10)).expect("plain connection works");
     err
 }
