@@ -1,127 +1,14 @@
-//! The local store: keeperdb's own saved connections (`connections.toml`) and preferences
-//! (`preferences.toml`) in the per-user config dir.
-//!
-//! Files are human-readable TOML without secrets; passwords go to the OS credential store.
-//! Every change is a read-modify-write under an exclusive lock on `.keeperdb.lock`, written to a
-//! temp file, fsynced and renamed over the old one, so a second process never loses an update
-//! and a crash never leaves half a file. A file that does not parse is reported with its path
-//! and line and is never overwritten.
+//! Saved connections in `connections.toml`, and their passwords in the OS credential store:
+//! add, edit, remove, read, and the credentials handed out at connect time.
 
-use std::path::{Path, PathBuf};
-
+use keeperdb_model::connection::{Connection, ConnectionId, ConnectionSpec, Origin};
+use keeperdb_model::credentials::Credentials;
+use keeperdb_model::prefs::PasswordStorage;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::secret_store::{SecretStore, SecretStoreError};
-use keeperdb_model::connection::{
-    Connection, ConnectionId, ConnectionSpec, InvalidConnection, LOCAL_SOURCE_ID, Origin,
-};
-use keeperdb_model::credentials::Credentials;
-use keeperdb_model::prefs::{PasswordStorage, Preferences};
-use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo, SourceListing};
-
-/// Environment variable that points keeperdb at another config dir (tests, portable setups).
-pub const CONFIG_DIR_ENV: &str = "KEEPERDB_CONFIG_DIR";
-const CONNECTIONS_FILE: &str = "connections.toml";
-const PREFERENCES_FILE: &str = "preferences.toml";
-const LOCK_FILE: &str = ".keeperdb.lock";
-const FORMAT_VERSION: u32 = 1;
-
-/// Why the local store could not do what was asked. Nothing was written when this is returned.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// No config dir could be determined (no home directory).
-    #[error(
-        "cannot determine the config directory (no home directory): set {CONFIG_DIR_ENV} or name one explicitly"
-    )]
-    NoConfigDir,
-    /// A file or directory operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A file does not parse; it is left untouched.
-    #[error(
-        "{path}: {message}\nthe file was left untouched; fix it by hand or move it away to start afresh"
-    )]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// Line, column and what the parser expected.
-        message: String,
-    },
-    /// The file was written by a newer keeperdb.
-    #[error(
-        "{path}: format version {found} is newer than this keeperdb understands ({FORMAT_VERSION}); upgrade keeperdb"
-    )]
-    NewerFormat {
-        /// The file.
-        path: PathBuf,
-        /// The version it declares.
-        found: u32,
-    },
-    /// No connection matches.
-    #[error("no saved connection named or with id `{0}`")]
-    NotFound(String),
-    /// The name is taken.
-    #[error("a saved connection named `{0}` already exists")]
-    DuplicateName(String),
-    /// The connection is not valid.
-    #[error(transparent)]
-    Invalid(#[from] InvalidConnection),
-    /// The credential store failed; the connection was not saved.
-    #[error(transparent)]
-    Secrets(#[from] SecretStoreError),
-    /// A preference could not be set.
-    #[error(transparent)]
-    Pref(#[from] keeperdb_model::prefs::PrefError),
-}
-
-/// Where keeperdb keeps its per-user state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigDir {
-    root: PathBuf,
-}
-
-impl ConfigDir {
-    /// Resolve the config dir: an explicit path, else `KEEPERDB_CONFIG_DIR`, else the
-    /// platform's per-user config dir (XDG on Linux).
-    pub fn resolve(explicit: Option<PathBuf>) -> Result<Self, StoreError> {
-        let root = explicit
-            .or_else(|| {
-                std::env::var_os(CONFIG_DIR_ENV)
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            })
-            .or_else(|| {
-                directories::ProjectDirs::from("", "", "keeperdb")
-                    .map(|d| d.config_dir().to_path_buf())
-            })
-            .ok_or(StoreError::NoConfigDir)?;
-        Ok(Self { root })
-    }
-
-    /// Use exactly this directory.
-    pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.root
-    }
-
-    /// Create the directory (owner-only on Unix) if it does not exist.
-    pub fn ensure(&self) -> Result<(), StoreError> {
-        keeperdb_fs::ensure_private_dir(&self.root).map_err(|source| StoreError::Io {
-            path: self.root.clone(),
-            source,
-        })
-    }
-}
+use super::{FORMAT_VERSION, LocalStore, StoreError, parse_toml, read_optional, write_atomic};
+use crate::secret_store::SecretStoreError;
 
 /// Where a saved connection's password comes from. The password itself is never in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,32 +84,7 @@ pub enum PasswordChange {
     Clear,
 }
 
-/// The local store over one config dir.
-#[derive(Debug, Clone)]
-pub struct LocalStore {
-    dir: ConfigDir,
-    secrets: SecretStore,
-}
-
 impl LocalStore {
-    /// A store over `dir`, keeping passwords in `secrets`.
-    pub fn new(dir: ConfigDir, secrets: SecretStore) -> Self {
-        Self { dir, secrets }
-    }
-
-    /// The config dir.
-    pub fn dir(&self) -> &ConfigDir {
-        &self.dir
-    }
-
-    fn connections_path(&self) -> PathBuf {
-        self.dir.path().join(CONNECTIONS_FILE)
-    }
-
-    fn preferences_path(&self) -> PathBuf {
-        self.dir.path().join(PREFERENCES_FILE)
-    }
-
     /// Every saved connection, in the order they were added.
     pub fn connections(&self) -> Result<Vec<SavedConnectionView>, StoreError> {
         Ok(self
@@ -235,7 +97,6 @@ impl LocalStore {
             })
             .collect())
     }
-
     /// One saved connection, by id or by name.
     pub fn get(&self, key: &str) -> Result<SavedConnectionView, StoreError> {
         self.connections()?
@@ -243,23 +104,6 @@ impl LocalStore {
             .find(|v| v.connection.id.as_str() == key || v.connection.spec.name == key)
             .ok_or_else(|| StoreError::NotFound(key.to_string()))
     }
-
-    /// The preferences (defaults if the file does not exist yet).
-    pub fn preferences(&self) -> Result<Preferences, StoreError> {
-        let path = self.preferences_path();
-        match read_optional(&path)? {
-            None => Ok(Preferences::default()),
-            Some(text) => {
-                let prefs: Preferences = parse_toml(&text, &path)?;
-                prefs.validate().map_err(|message| StoreError::Corrupt {
-                    path: path.clone(),
-                    message,
-                })?;
-                Ok(prefs)
-            }
-        }
-    }
-
     /// Save a new connection. The password (if any) is stored first, so a failing credential
     /// store leaves nothing half-saved.
     pub fn add(
@@ -290,7 +134,6 @@ impl LocalStore {
             })
         })
     }
-
     /// Change a saved connection. `edit` gets the current connection and returns the new one;
     /// the id never changes.
     pub fn edit(
@@ -326,7 +169,6 @@ impl LocalStore {
             })
         })
     }
-
     /// Remove a saved connection and its stored password.
     pub fn remove(&self, key: &str) -> Result<Connection, StoreError> {
         self.locked(|store| {
@@ -345,21 +187,6 @@ impl LocalStore {
             Ok(removed.connection())
         })
     }
-
-    /// Change one preference.
-    pub fn set_preference(&self, key: &str, value: &str) -> Result<Preferences, StoreError> {
-        self.locked(|store| {
-            let mut prefs = store.preferences()?;
-            prefs.set(key, value)?;
-            let text = toml::to_string_pretty(&prefs).map_err(|e| StoreError::Corrupt {
-                path: store.preferences_path(),
-                message: e.to_string(),
-            })?;
-            write_atomic(&store.preferences_path(), text.as_bytes())?;
-            Ok(prefs)
-        })
-    }
-
     /// The password of a saved connection, from wherever it lives.
     pub fn credentials(&self, connection: &Connection) -> Result<Credentials, StoreError> {
         let saved = self.get(connection.id.as_str())?;
@@ -380,7 +207,6 @@ impl LocalStore {
             },
         }
     }
-
     fn apply_password(
         &self,
         id: &ConnectionId,
@@ -409,7 +235,6 @@ impl LocalStore {
             }
         }
     }
-
     fn forget_password(&self, id: &ConnectionId, current: Option<PasswordSource>) {
         if current == Some(PasswordSource::Keyring)
             && let Err(e) = self.secrets.delete(id.as_str())
@@ -417,7 +242,6 @@ impl LocalStore {
             tracing::warn!(error = %e, "could not remove the stored password");
         }
     }
-
     fn write_connections_or_rollback(
         &self,
         file: &ConnectionsFile,
@@ -430,7 +254,6 @@ impl LocalStore {
         }
         result
     }
-
     fn read_connections(&self) -> Result<ConnectionsFile, StoreError> {
         let path = self.connections_path();
         let Some(text) = read_optional(&path)? else {
@@ -458,7 +281,6 @@ impl LocalStore {
         }
         Ok(file)
     }
-
     fn write_connections(&self, file: &ConnectionsFile) -> Result<(), StoreError> {
         let path = self.connections_path();
         let body = toml::to_string_pretty(file).map_err(|e| StoreError::Corrupt {
@@ -470,17 +292,6 @@ impl LocalStore {
         );
         write_atomic(&path, text.as_bytes())
     }
-
-    /// Run `f` holding the store's exclusive lock, so read-modify-write cycles of concurrent
-    /// processes serialise instead of overwriting each other.
-    fn locked<T>(&self, f: impl FnOnce(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.dir.ensure()?;
-        let lock_path = self.dir.path().join(LOCK_FILE);
-        keeperdb_fs::with_lock(&lock_path, || f(self)).map_err(|source| StoreError::Io {
-            path: lock_path.clone(),
-            source,
-        })?
-    }
 }
 
 fn find_index(file: &ConnectionsFile, key: &str) -> Result<usize, StoreError> {
@@ -491,84 +302,13 @@ fn find_index(file: &ConnectionsFile, key: &str) -> Result<usize, StoreError> {
         .ok_or_else(|| StoreError::NotFound(key.to_string()))
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>, StoreError> {
-    keeperdb_fs::read_optional(path).map_err(|source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, StoreError> {
-    toml::from_str(text).map_err(|e| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        message: keeperdb_model::describe_toml_error(text, &e),
-    })
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    keeperdb_fs::write_atomic(path, bytes).map_err(|source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// The local store as a connection source, with the `Local` badge.
-#[derive(Debug, Clone)]
-pub struct LocalSource {
-    store: LocalStore,
-}
-
-impl LocalSource {
-    /// Wrap a store.
-    pub fn new(store: LocalStore) -> Self {
-        Self { store }
-    }
-}
-
-impl ConnectionSource for LocalSource {
-    fn info(&self) -> SourceInfo {
-        let origin = Origin::local();
-        SourceInfo {
-            id: origin.source,
-            badge: origin.badge,
-        }
-    }
-
-    fn list(&self) -> Result<SourceListing, SourceError> {
-        let connections: Vec<Connection> = self
-            .store
-            .connections()
-            .map_err(store_to_source)?
-            .into_iter()
-            .map(|v| v.connection)
-            .collect();
-        Ok(connections.into())
-    }
-
-    fn credentials(&self, connection: &Connection) -> Result<Credentials, SourceError> {
-        debug_assert_eq!(connection.origin.source, LOCAL_SOURCE_ID);
-        self.store.credentials(connection).map_err(|e| match e {
-            StoreError::NotFound(_) => SourceError::NotFound(connection.id.clone()),
-            other => store_to_source(other),
-        })
-    }
-}
-
-fn store_to_source(e: StoreError) -> SourceError {
-    match e {
-        StoreError::Secrets(s) => SourceError::SecretStore(s),
-        StoreError::Corrupt { path, message } => SourceError::InvalidData {
-            what: path.display().to_string(),
-            message,
-        },
-        other => SourceError::Unavailable(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::fs;
+
+    use super::super::{CONNECTIONS_FILE, ConfigDir};
+    use super::*;
+    use crate::secret_store::SecretStore;
 
     fn store() -> (tempfile::TempDir, LocalStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -698,23 +438,5 @@ mod tests {
         .unwrap();
         let err = store.connections().unwrap_err().to_string();
         assert!(err.contains("`bad`") && err.contains("port 0"), "{err}");
-    }
-
-    #[test]
-    fn preferences_round_trip_and_corrupt_prefs_are_reported() {
-        let (_d, store) = store();
-        assert_eq!(store.preferences().unwrap(), Preferences::default());
-        store.set_preference("page_size", "77").unwrap();
-        assert_eq!(store.preferences().unwrap().page_size, 77);
-        fs::write(
-            store.dir().path().join(PREFERENCES_FILE),
-            "page_size = \"x\"\n",
-        )
-        .unwrap();
-        let err = store.preferences().unwrap_err().to_string();
-        assert!(
-            err.contains("preferences.toml") && err.contains("line 1"),
-            "{err}"
-        );
     }
 }
