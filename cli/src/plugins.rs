@@ -288,7 +288,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             e.installed.version.to_string(),
             e.installed.kind.to_string(),
             capabilities_text(&e.installed.granted),
-            e.status.clone(),
+            e.status.to_string(),
         ]);
     }
     for b in &bundled {

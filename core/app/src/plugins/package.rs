@@ -1,0 +1,220 @@
+//! Staging a package: unpacking a `.tar.gz` without letting it write outside its directory,
+//! and verifying manifest, capabilities, host API and payload before anything is installed.
+
+use std::fs::{self, File};
+use std::path::{Component, Path, PathBuf};
+
+use super::consent::{self, Staged};
+use super::{PluginError, PluginStore, io};
+use keeperdb_model::capability;
+use keeperdb_model::manifest::{MANIFEST_FILE, Manifest};
+
+/// Largest archive member accepted (a payload); more is not a plugin.
+const MAX_ARCHIVE_MEMBER: u64 = 256 << 20;
+
+impl PluginStore {
+    /// Unpack (if an archive) and verify a package: manifest, known capabilities, host API
+    /// range, payload sha256. Nothing is installed yet.
+    pub fn stage(&self, path: &Path) -> Result<Staged, PluginError> {
+        let (dir, temp) = if path.is_dir() {
+            (path.to_path_buf(), None)
+        } else if path.is_file() {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !(name.ends_with(".tar.gz") || name.ends_with(".tgz")) {
+                return Err(PluginError::BadPackage {
+                    path: path.to_path_buf(),
+                    message: "not a plugin directory or a .tar.gz / .tgz archive".into(),
+                });
+            }
+            let temp = tempfile::tempdir().map_err(io(path))?;
+            unpack_tar_gz(path, temp.path())?;
+            (find_manifest_dir(path, temp.path())?, Some(temp))
+        } else {
+            return Err(PluginError::BadPackage {
+                path: path.to_path_buf(),
+                message: "no such file or directory".into(),
+            });
+        };
+        let manifest = Manifest::load(&dir)?;
+        for name in manifest.capabilities.keys() {
+            if !capability::is_known(name) {
+                return Err(PluginError::UnknownCapability {
+                    id: manifest.id.clone(),
+                    capability: name.clone(),
+                });
+            }
+        }
+        manifest.check_api(&keeperdb_model::HOST_API_VERSION)?;
+        manifest.read_verified_payload(&dir)?;
+
+        let replaces = self.read_state()?.plugins.get(&manifest.id).cloned();
+        if let Some(old) = &replaces
+            && manifest.version < old.version
+        {
+            return Err(PluginError::Downgrade {
+                id: manifest.id.clone(),
+                installed: old.version.clone(),
+                offered: manifest.version.clone(),
+            });
+        }
+        let capabilities = consent::requested(&manifest, replaces.as_ref());
+        Ok(Staged {
+            manifest,
+            dir,
+            _temp: temp,
+            replaces,
+            capabilities,
+        })
+    }
+}
+
+/// Unpack a `.tar.gz`: regular files and directories only, no absolute paths, no `..`.
+fn unpack_tar_gz(archive: &Path, into: &Path) -> Result<(), PluginError> {
+    let bad = |message: String| PluginError::BadPackage {
+        path: archive.to_path_buf(),
+        message,
+    };
+    let file = File::open(archive).map_err(io(archive))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = tar
+        .entries()
+        .map_err(|e| bad(format!("not a readable .tar.gz: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("not a readable .tar.gz: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| bad(format!("bad member name: {e}")))?
+            .into_owned();
+        if path.is_absolute()
+            || path
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(bad(format!(
+                "member `{}` escapes the archive",
+                path.display()
+            )));
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            fs::create_dir_all(into.join(&path)).map_err(io(&into.join(&path)))?;
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(bad(format!(
+                "member `{}` is not a regular file (links and devices are refused)",
+                path.display()
+            )));
+        }
+        if entry.size() > MAX_ARCHIVE_MEMBER {
+            return Err(bad(format!("member `{}` is too large", path.display())));
+        }
+        let dest = into.join(&path);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let mut out = File::create(&dest).map_err(io(&dest))?;
+        std::io::copy(&mut entry, &mut out)
+            .map_err(|e| bad(format!("unpacking `{}`: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// `plugin.toml` at the top of the archive, or in its single top-level directory.
+fn find_manifest_dir(archive: &Path, root: &Path) -> Result<PathBuf, PluginError> {
+    if root.join(MANIFEST_FILE).is_file() {
+        return Ok(root.to_path_buf());
+    }
+    let dirs: Vec<PathBuf> = fs::read_dir(root)
+        .map_err(io(root))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    match dirs.as_slice() {
+        [only] if only.join(MANIFEST_FILE).is_file() => Ok(only.clone()),
+        _ => Err(PluginError::BadPackage {
+            path: archive.to_path_buf(),
+            message:
+                "the archive holds no plugin.toml (at its top or in its single top-level directory)"
+                    .into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PluginStatus;
+    use super::super::fixtures::package;
+    use super::*;
+
+    #[test]
+    fn unknown_capabilities_and_bad_archives_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let pkg = package(tmp.path(), "0.1.0", &[]);
+        let text = fs::read_to_string(pkg.join(MANIFEST_FILE)).unwrap();
+        fs::write(
+            pkg.join(MANIFEST_FILE),
+            format!("{text}\n[capabilities.camera]\n"),
+        )
+        .unwrap();
+        let err = store.stage(&pkg).unwrap_err().to_string();
+        assert!(err.contains("`camera`"), "{err}");
+
+        let zip = tmp.path().join("p.zip");
+        fs::write(&zip, b"PK").unwrap();
+        let err = store.stage(&zip).unwrap_err().to_string();
+        assert!(err.contains(".tar.gz"), "{err}");
+        let bad = tmp.path().join("p.tar.gz");
+        fs::write(&bad, b"garbage").unwrap();
+        let err = store.stage(&bad).unwrap_err().to_string();
+        assert!(err.contains("p.tar.gz"), "{err}");
+    }
+
+    #[test]
+    fn installs_from_a_tar_gz_with_a_top_level_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pkg = package(tmp.path(), "0.1.0", &[]);
+        let archive = tmp.path().join("demo.tar.gz");
+        let file = File::create(&archive).unwrap();
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::default(),
+        ));
+        builder.append_dir_all("demo-0.1.0", &pkg).unwrap();
+        builder.into_inner().unwrap().finish().unwrap();
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let staged = store.stage(&archive).unwrap();
+        store.install(staged, true).unwrap();
+        assert_eq!(store.info("demo").unwrap().status, PluginStatus::Enabled);
+    }
+
+    #[test]
+    fn archive_members_outside_the_archive_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("evil.tar.gz");
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            File::create(&archive).unwrap(),
+            flate2::Compression::default(),
+        ));
+        // `Header::set_path` refuses `..`, so the name is written raw, as a hostile archive would.
+        let mut header = tar::Header::new_gnu();
+        let name = b"../evil";
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        header.set_size(1);
+        header.set_cksum();
+        builder.append(&header, &b"x"[..]).unwrap();
+        builder.into_inner().unwrap().finish().unwrap();
+
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let err = store.stage(&archive).unwrap_err().to_string();
+        assert!(
+            err.contains("member `../evil` escapes the archive"),
+            "{err}"
+        );
+        assert!(!tmp.path().join("evil").exists());
+    }
+}

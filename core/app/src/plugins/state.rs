@@ -1,0 +1,96 @@
+//! The `plugins.toml` state file: what is installed and what the user granted, read and
+//! written under a lock shared by every keeperdb process.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+use super::{PluginError, PluginStore, io};
+use keeperdb_model::manifest::{CapabilityRequest, PluginKind};
+
+/// The state file in the plugins root.
+pub const STATE_FILE: &str = "plugins.toml";
+const LOCK_FILE: &str = ".plugins.lock";
+pub(super) const STATE_VERSION: u32 = 1;
+
+/// What the state file records about one installed plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstalledPlugin {
+    /// Version installed.
+    pub version: semver::Version,
+    /// Its kind.
+    pub kind: PluginKind,
+    /// The payload sha256 the manifest declared at install.
+    pub sha256: String,
+    /// Whether it is loaded.
+    pub enabled: bool,
+    /// Capabilities the user granted, with the scope they saw.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub granted: BTreeMap<String, CapabilityRequest>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StateFile {
+    pub(super) version: u32,
+    #[serde(default)]
+    pub(super) plugins: BTreeMap<String, InstalledPlugin>,
+}
+
+impl PluginStore {
+    fn ensure_root(&self) -> Result<(), PluginError> {
+        keeperdb_fs::ensure_private_dir(&self.root).map_err(io(&self.root))
+    }
+
+    pub(super) fn read_state(&self) -> Result<StateFile, PluginError> {
+        let path = self.root.join(STATE_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(StateFile {
+                    version: STATE_VERSION,
+                    plugins: BTreeMap::new(),
+                });
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let state: StateFile = toml::from_str(&text).map_err(|e| PluginError::CorruptState {
+            path: path.clone(),
+            message: keeperdb_model::describe_toml_error(&text, &e),
+        })?;
+        if state.version > STATE_VERSION {
+            return Err(PluginError::CorruptState {
+                path,
+                message: format!(
+                    "format version {} is newer than this keeperdb understands ({STATE_VERSION}); upgrade keeperdb",
+                    state.version
+                ),
+            });
+        }
+        Ok(state)
+    }
+
+    pub(super) fn write_state(&self, state: &StateFile) -> Result<(), PluginError> {
+        let path = self.root.join(STATE_FILE);
+        let body = toml::to_string_pretty(state).map_err(|e| PluginError::CorruptState {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let text =
+            format!("# keeperdb installed plugins and the capabilities you granted them.\n{body}");
+        keeperdb_fs::write_atomic(&path, text.as_bytes()).map_err(io(&path))
+    }
+
+    /// Run `f` under an exclusive lock, so concurrent keeperdb processes do not overwrite each
+    /// other's changes.
+    pub(super) fn locked<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        self.ensure_root()?;
+        let path = self.root.join(LOCK_FILE);
+        keeperdb_fs::with_lock(&path, f).map_err(io(&path))?
+    }
+}
