@@ -97,6 +97,18 @@ pub enum DriverLoadError {
         /// The host's major.
         expected: u32,
     },
+    /// The driver was built against a host API this keeperdb does not serve.
+    #[error(
+        "plugin `{id}`: the driver was built for host API {built}, but this keeperdb serves {served}; its plugin.toml claims otherwise, so the package is inconsistent: install a driver built for {served}"
+    )]
+    BuiltForOtherApi {
+        /// Plugin id.
+        id: String,
+        /// The API version in the driver's table header.
+        built: String,
+        /// The API version this host serves.
+        served: String,
+    },
     /// The table is smaller than its ABI version requires, or lacks a function.
     #[error("plugin `{id}`: the driver's function table is malformed: {message}")]
     BadTable {
@@ -277,6 +289,23 @@ fn open_library(
             found_major: header.abi_major,
             found_minor: header.abi_minor,
             expected: ffi::ABI_MAJOR,
+        });
+    }
+    // The manifest's range was checked already; the table says what the code was really built
+    // against, and a 0.x minor is a breaking change.
+    let built = semver::Version::new(
+        header.api_major.into(),
+        header.api_minor.into(),
+        header.api_patch.into(),
+    );
+    let served = &keeperdb_model::HOST_API_VERSION;
+    let compatible =
+        semver::VersionReq::parse(&format!("^{built}")).is_ok_and(|req| req.matches(served));
+    if !compatible {
+        return Err(DriverLoadError::BuiltForOtherApi {
+            id: id.to_string(),
+            built: built.to_string(),
+            served: served.to_string(),
         });
     }
     // Every field this host reads must lie inside what the driver says it wrote.

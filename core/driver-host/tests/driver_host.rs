@@ -3,7 +3,7 @@
 //! are contained, and a good driver keeps working beside the bad ones.
 //!
 //! The fixture libraries must be built first:
-//! `cargo build -p keeperdb-fixture-fake-driver -p keeperdb-fixture-bad-abi-driver -p keeperdb-fixture-no-entry-driver`
+//! `cargo build -p keeperdb-fixture-fake-driver -p keeperdb-fixture-bad-abi-driver -p keeperdb-fixture-future-api-driver -p keeperdb-fixture-no-entry-driver`
 //! (`cargo xtask test` does it).
 
 use std::collections::BTreeMap;
@@ -406,4 +406,24 @@ fn a_manifest_declaring_an_engine_the_driver_does_not_serve_is_refused() {
             && err.contains("serves only sqlite, no-such-engine"),
         "{err}"
     );
+}
+
+#[test]
+fn a_driver_built_for_another_host_api_is_refused_whatever_its_manifest_claims() {
+    // The manifest claims ^0.1; the table header says the code was built for 0.9.
+    let dir = plugin_dir(
+        "built-for-later",
+        &fixture("keeperdb-fixture-future-api-driver"),
+        "^0.1",
+        "driver",
+    );
+    let err = keeperdb_driver_host::load(dir.path())
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&err, DriverLoadError::BuiltForOtherApi { built, .. } if built == "0.9.0"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("serves 0.1.0"), "{err}");
+    assert_fake_still_works();
 }
