@@ -48,7 +48,7 @@ pub struct FieldArgs {
     /// Display name (must be unique among saved connections).
     #[arg(long)]
     name: Option<String>,
-    /// Engine: postgres, mysql, mariadb, sqlite.
+    /// Engine id: postgres, mysql, mariadb, sqlite, or any engine an installed driver serves.
     #[arg(long)]
     engine: Option<Engine>,
     /// Server host.

@@ -70,18 +70,7 @@ pub fn command(args: &[String]) -> Result<()> {
 
 fn query(row_counts: &[u64], repeat: usize) -> Result<()> {
     eprintln!("bench: building keeperdb and the sqlx driver (release)");
-    util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "keeperdb-cli",
-        "-p",
-        "keeperdb-sqlx-driver",
-    ])?;
-    let release = util::target_dir().join("release");
-    for plugin in crate::plugin_pack::FIRST_PARTY_DRIVERS {
-        crate::plugin_pack::pack_driver(&release, plugin)?;
-    }
+    let release = crate::install::build_release_with_drivers()?;
     let keeperdb = release.join("keeperdb");
     let plugins = release.join("bundled-plugins");
     let work = util::target_dir().join("bench");

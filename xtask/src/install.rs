@@ -26,8 +26,8 @@ pub struct Release {
     bundle: PathBuf,
 }
 
-/// Build the release binary and its bundle.
-pub fn build_release() -> Result<Release> {
+/// Build the release binary and its driver plugins, packed beside it; returns the profile dir.
+pub fn build_release_with_drivers() -> Result<PathBuf> {
     util::cargo(&[
         "build",
         "--release",
@@ -38,6 +38,12 @@ pub fn build_release() -> Result<Release> {
     ])?;
     let profile = util::target_dir().join("release");
     crate::pack_drivers(&profile)?;
+    Ok(profile)
+}
+
+/// Build the release binary and its whole bundle (drivers and first-party WASM sources).
+pub fn build_release() -> Result<Release> {
+    let profile = build_release_with_drivers()?;
     let bundle = profile.join("bundled-plugins");
     crate::wasm::build_first_party(&util::repo_root(), &bundle)?;
     Ok(Release {

@@ -306,17 +306,11 @@ fn find_index(file: &ConnectionsFile, key: &str) -> Result<usize, StoreError> {
 mod tests {
     use std::fs;
 
-    use super::super::{CONNECTIONS_FILE, ConfigDir};
+    use super::super::CONNECTIONS_FILE;
     use super::*;
-    use crate::secret_store::SecretStore;
 
     fn store() -> (tempfile::TempDir, LocalStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(
-            ConfigDir::at(dir.path().join("cfg")),
-            SecretStore::new("keeperdb-unit-tests"),
-        );
-        (dir, store)
+        super::super::test_store()
     }
 
     fn sqlite(name: &str) -> Connection {

@@ -145,3 +145,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> 
         source,
     })
 }
+
+/// A store in a temp dir, with passwords filed under a service of its own, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_store() -> (tempfile::TempDir, LocalStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(
+        ConfigDir::at(dir.path().join("cfg")),
+        SecretStore::new("keeperdb-unit-tests"),
+    );
+    (dir, store)
+}

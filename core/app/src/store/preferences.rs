@@ -40,17 +40,11 @@ impl LocalStore {
 mod tests {
     use std::fs;
 
-    use super::super::{ConfigDir, PREFERENCES_FILE};
+    use super::super::PREFERENCES_FILE;
     use super::*;
-    use crate::secret_store::SecretStore;
 
     fn store() -> (tempfile::TempDir, LocalStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(
-            ConfigDir::at(dir.path().join("cfg")),
-            SecretStore::new("keeperdb-unit-tests"),
-        );
-        (dir, store)
+        super::super::test_store()
     }
 
     #[test]
