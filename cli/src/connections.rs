@@ -177,6 +177,15 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             eprintln!("  {source}: `{}`: {}", skipped.entry, skipped.reason);
         }
     }
+    for (source, stale) in &listing.stale {
+        eprintln!(
+            "keeperdb: `{source}` could not be asked now; showing its listing from {} (connecting needs it): {}",
+            crate::vault::time_text(stale.refreshed_at),
+            stale.reason
+        );
+    }
+    let stale_sources: Vec<&str> = listing.stale.iter().map(|(s, _)| s.as_str()).collect();
+    let is_stale = |c: &Connection| stale_sources.contains(&c.origin.source.as_str());
     let served: Vec<keeperdb_core::Engine> = app.engines().into_iter().map(|s| s.id).collect();
     let has_driver = |c: &Connection| served.contains(&c.spec.engine);
     if json {
@@ -186,6 +195,8 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             connection: &'a Connection,
             /// Whether an available driver serves its engine.
             driver: bool,
+            /// Listed from what its source saved earlier: the source cannot be reached now.
+            stale: bool,
         }
         let rows: Vec<Listed<'_>> = listing
             .connections
@@ -193,6 +204,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             .map(|c| Listed {
                 connection: c,
                 driver: has_driver(c),
+                stale: is_stale(c),
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -212,10 +224,17 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             if !has_driver(c) {
                 flags.push("no driver");
             }
+            if is_stale(c) {
+                flags.push("stale");
+            }
             let flags = flags.join(", ");
+            let source = match &c.origin.vault {
+                Some(vault) => format!("{} {vault}", c.origin.badge),
+                None => c.origin.badge.clone(),
+            };
             table.add_row([
                 c.spec.name.as_str(),
-                c.origin.badge.as_str(),
+                source.as_str(),
                 c.spec.engine.as_str(),
                 &c.spec.target(),
                 c.spec.environment.as_deref().unwrap_or(""),

@@ -91,6 +91,12 @@ fn hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
             "`keeperdb plugins install DIR` adds a driver plugin; `cargo xtask install` from a source checkout, or unpacking a release archive, brings the bundled ones",
         );
     }
+    if let Some(keeperdb_core::Error::NoVaultSource) = cause.downcast_ref() {
+        return Some("`keeperdb plugins install keeper-vault`");
+    }
+    if let Some(keeperdb_core::Error::NoVault(_)) = cause.downcast_ref() {
+        return Some("see `keeperdb vault list`");
+    }
     if let Some(RegistryError::NotFound(_)) = cause.downcast_ref() {
         return Some("see `keeperdb connections list`");
     }

@@ -10,6 +10,7 @@ mod query;
 mod schema;
 mod session;
 mod shell;
+mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Command {
     /// Install, list, enable, disable, remove and upgrade plugins.
     #[command(subcommand)]
     Plugins(plugins::Command),
+    /// Attach, list, refresh and disconnect Keeper vaults.
+    #[command(subcommand)]
+    Vault(vault::Command),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -93,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Shell(args) => Ok(shell::run(&app, args)?),
         Command::Schema(args) => Ok(schema::run(&app, args)?),
         Command::Plugins(cmd) => plugins::run(&app, cmd),
+        Command::Vault(cmd) => vault::run(&app, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -113,7 +118,11 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default))
+        // The KSM SDK logs request payloads and server answers at debug level; keeperdb's own
+        // vault spans say what happened without them.
+        .add_directive("keeper_secrets_manager_core=off".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

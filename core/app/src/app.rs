@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use keeperdb_model::driver::{ConnectRequest, Driver};
+use keeperdb_model::driver::{ConnectRequest, Driver, DriverErrorKind};
 use keeperdb_model::engine::EngineSpec;
 use keeperdb_model::manifest::PluginKind;
 use keeperdb_model::url::{ParsedUrl, parse_connection_url_with};
 use keeperdb_model::{Connection, Credentials, Engine, LOCAL_SOURCE_ID};
-use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, ProgressSink, VaultCapability, WasmRuntime};
+use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, ProgressSink, WasmRuntime};
 
 use crate::bundle::Bundle;
 use crate::drivers::DriverSet;
@@ -28,7 +28,6 @@ pub struct App {
     store: LocalStore,
     plugins: PluginStore,
     drivers: DriverSet,
-    vault: Option<Arc<dyn VaultCapability>>,
     progress: Option<ProgressSink>,
 }
 
@@ -53,15 +52,8 @@ impl App {
             store: LocalStore::new(dir, SecretStore::default()),
             drivers: DriverSet::new(plugins.clone()),
             plugins,
-            vault: None,
             progress: None,
         })
-    }
-
-    /// Serve the `keeper-vault` capability of the plugins granted it from this vault.
-    pub fn with_vault(mut self, vault: Arc<dyn VaultCapability>) -> Self {
-        self.vault = Some(vault);
-        self
     }
 
     /// Send plugins' progress reports here (a progress bar, a browser stream).
@@ -87,7 +79,6 @@ impl App {
 
     fn load_options(&self) -> LoadOptions {
         let mut options = LoadOptions::granted(Vec::<String>::new());
-        options.vault = self.vault.clone();
         options.progress = self.progress.clone();
         options
     }
@@ -97,12 +88,25 @@ impl App {
             .map_err(crate::plugins::PluginError::from)?)
     }
 
-    /// Every connection source the user has: the local store first, then the enabled plugins.
-    /// A plugin that fails to load is listed as a failing source with the reason, so it does
-    /// not hide the others.
+    /// Every connection source the user has: the local store first, then the enabled plugins,
+    /// a vault source once per attached vault. A plugin that fails to load is listed as a
+    /// failing source with the reason, so it does not hide the others.
     pub fn registry(&self) -> Registry {
         let mut registry = Registry::new();
         registry.add_source(Arc::new(LocalSource::new(self.store.clone())));
+        self.add_plugin_sources(&mut registry, None);
+        registry
+    }
+
+    /// Only the vault sources (`only`: of that one vault).
+    pub(crate) fn registry_with_vaults(&self, only: Option<&str>) -> Registry {
+        let mut registry = Registry::new();
+        self.add_plugin_sources(&mut registry, only);
+        registry.retain(|id| id.contains('@'));
+        registry
+    }
+
+    fn add_plugin_sources(&self, registry: &mut Registry, only_vault: Option<&str>) {
         let wanted = match self.plugins.list() {
             Ok(entries) => entries
                 .iter()
@@ -113,11 +117,14 @@ impl App {
             }
         };
         if !wanted {
-            return registry;
+            return;
         }
-        let loaded = self
-            .runtime()
-            .and_then(|rt| Ok(self.plugins.load_enabled(&rt, &self.load_options())?));
+        let (bindings, unopened) = self.vault_bindings(only_vault);
+        let loaded = self.runtime().and_then(|rt| {
+            Ok(self
+                .plugins
+                .load_enabled(&rt, &self.load_options(), &bindings)?)
+        });
         match loaded {
             Ok(loaded) => {
                 for source in loaded.sources {
@@ -126,7 +133,9 @@ impl App {
             }
             Err(e) => registry.add_source(crate::plugins::failed_source("plugins", e.to_string())),
         }
-        registry
+        for source in unopened {
+            registry.add_source(source);
+        }
     }
 
     /// The engines the available drivers serve, with their URL schemes and default ports.
@@ -195,8 +204,31 @@ impl App {
             credentials: &credentials,
             connect_timeout,
         };
-        let conn = driver.connect(&request)?;
-        drop(credentials);
+        let conn = match driver.connect(&request) {
+            // A vault password may have been rotated between listing and connecting: fetch it
+            // once more and try once more, never again.
+            Err(e) if e.kind == DriverErrorKind::Auth && connection.origin.vault.is_some() => {
+                drop(credentials);
+                tracing::info!("the database refused the vault's credentials; fetching them again");
+                let fresh = self.registry().credentials(&connection).map_err(|error| {
+                    Error::Credentials {
+                        name: connection.spec.name.clone(),
+                        local: false,
+                        error,
+                    }
+                })?;
+                let retry = ConnectRequest {
+                    connection: &connection,
+                    credentials: &fresh,
+                    connect_timeout,
+                };
+                driver.connect(&retry)?
+            }
+            other => {
+                drop(credentials);
+                other?
+            }
+        };
         Ok(Session::new(connection, conn))
     }
 

@@ -79,6 +79,31 @@ pub enum Error {
         #[source]
         error: RegistryError,
     },
+    /// A vault call failed.
+    #[error("vault `{name}`: {error}")]
+    Vault {
+        /// The attachment.
+        name: String,
+        /// What failed.
+        #[source]
+        error: keeperdb_keeper::VaultError,
+    },
+    /// No vault of that name is attached.
+    #[error("no vault named `{0}` is attached")]
+    NoVault(String),
+    /// A vault name that cannot be used.
+    #[error("`{name}` cannot name a vault: {why}")]
+    BadVaultName {
+        /// The name, escaped.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// No enabled connection source may read a vault.
+    #[error(
+        "no installed connection source reads Keeper vaults: install the bundled `keeper-vault` plugin and grant it keeper-vault, then attach the vault"
+    )]
+    NoVaultSource,
     /// Only keeperdb's own saved connections can be changed; this one belongs to its source.
     #[error(
         "`{name}` comes from {badge} ({source_id}); change it there, keeperdb only edits its own saved connections"
@@ -110,6 +135,10 @@ impl Error {
             Error::Credentials { local, error, .. } => match error {
                 RegistryError::Source { error, .. } => source_kind(*local, error),
                 _ if *local => ErrorKind::Config,
+                _ => ErrorKind::Source,
+            },
+            Error::Vault { error, .. } => match error.kind() {
+                keeperdb_keeper::VaultErrorKind::Config => ErrorKind::Config,
                 _ => ErrorKind::Source,
             },
             _ => ErrorKind::Config,

@@ -1,8 +1,8 @@
 //! keeperdb-core: the application core every shell uses.
 //!
 //! It owns the local store of saved connections and preferences, the OS credential store, the
-//! installed plugins and their consent, the registry that merges every connection source into
-//! one list, and the hosts that run plugins (through `keeperdb-driver-host` and
+//! installed plugins and their consent, the attached Keeper vaults, the registry that merges
+//! every connection source into one list, and the hosts that run plugins (through `keeperdb-driver-host` and
 //! `keeperdb-wasm-host`). It knows the plugin interfaces of `keeperdb-model`, never a particular
 //! plugin: shells ask this crate, this crate asks plugins.
 
@@ -17,6 +17,7 @@ pub mod secret_store;
 pub mod session;
 pub mod sql;
 pub mod store;
+pub mod vaults;
 
 pub use app::{App, Resolved, looks_like_url};
 pub use error::{Error, ErrorKind, Result};
@@ -35,3 +36,5 @@ pub use keeperdb_wasm_host::PathContext;
 pub use keeperdb_wasm_host::ProgressSink;
 /// The host side of the `keeper-vault` capability.
 pub use keeperdb_wasm_host::VaultCapability;
+/// The KSM client, its errors and settings.
+pub use keeperdb_keeper as keeper;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use keeperdb_model::connection::Connection;
 use keeperdb_model::credentials::Credentials;
-use keeperdb_model::source::{ConnectionSource, Skipped, SourceError};
+use keeperdb_model::source::{ConnectionSource, Skipped, SourceError, Stale};
 
 /// A source that failed to list; the others are still listed.
 #[derive(Debug)]
@@ -26,6 +26,8 @@ pub struct Listing {
     pub failures: Vec<SourceFailure>,
     /// Entries sources left out, with the source id and why.
     pub skipped: Vec<(String, Skipped)>,
+    /// Sources that could not be asked now and listed what they saved earlier, with when.
+    pub stale: Vec<(String, Stale)>,
 }
 
 /// Why a connection could not be found or its credentials resolved.
@@ -35,7 +37,7 @@ pub enum RegistryError {
     #[error("no connection named or with id `{0}`")]
     NotFound(String),
     /// Several connections share the name.
-    #[error("`{name}` is ambiguous: it names {candidates}; use the id, or SOURCE/NAME")]
+    #[error("`{name}` is ambiguous: it names {candidates}; use the id, or SOURCE/NAME (VAULT/NAME for a vault's)")]
     Ambiguous {
         /// The name asked for.
         name: String,
@@ -83,24 +85,62 @@ impl Registry {
         self.sources.iter().map(|s| s.info().id).collect()
     }
 
-    /// Every connection of every source. A failing source is reported in `failures` and does
-    /// not hide the others. Connections a source returns are stamped with its origin, so a
-    /// plugin cannot pass its connections off as another source's.
+    /// Keep only the sources whose id passes `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.sources.retain(|s| keep(&s.info().id));
+    }
+
+    /// Every connection of every source, the sources asked concurrently (a vault is a network
+    /// round trip) and merged in registration order. A failing source is reported in
+    /// `failures` and does not hide the others. Connections a source returns are stamped with
+    /// its origin, so a plugin cannot pass its connections off as another source's.
     pub fn list(&self) -> Listing {
+        let answers: Vec<_> = std::thread::scope(|scope| {
+            let asked: Vec<_> = self
+                .sources
+                .iter()
+                .map(|source| {
+                    let parent = tracing::Span::current();
+                    scope.spawn(move || {
+                        let info = source.info();
+                        let _span =
+                            tracing::info_span!(parent: &parent, "source.list", source = %info.id)
+                                .entered();
+                        (info, source.list())
+                    })
+                })
+                .collect();
+            asked
+                .into_iter()
+                .zip(&self.sources)
+                .map(|(handle, source)| {
+                    handle.join().unwrap_or_else(|_| {
+                        let info = source.info();
+                        let failed = SourceError::Plugin {
+                            plugin: info.id.clone(),
+                            message: "listing it panicked".into(),
+                        };
+                        (info, Err(failed))
+                    })
+                })
+                .collect()
+        });
         let mut listing = Listing::default();
-        for source in &self.sources {
-            let info = source.info();
-            let _span = tracing::info_span!("source.list", source = %info.id).entered();
-            match source.list() {
+        for (info, answer) in answers {
+            match answer {
                 Ok(answer) => {
                     for mut c in answer.connections {
                         c.origin.source = info.id.clone();
                         c.origin.badge = info.badge.clone();
+                        c.origin.vault = info.vault.clone();
                         listing.connections.push(c);
                     }
                     listing
                         .skipped
                         .extend(answer.skipped.into_iter().map(|s| (info.id.clone(), s)));
+                    if let Some(stale) = answer.stale {
+                        listing.stale.push((info.id.clone(), stale));
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(source = %info.id, %error, "source failed to list");
@@ -130,6 +170,7 @@ impl Registry {
                 .filter(|c| {
                     c.spec.name == name
                         && (c.origin.source == source
+                            || c.origin.vault.as_deref() == Some(source)
                             || c.origin.badge.eq_ignore_ascii_case(source))
                 })
                 .collect();
@@ -148,7 +189,10 @@ impl Registry {
                 name: key.to_string(),
                 candidates: many
                     .iter()
-                    .map(|c| format!("{}/{} ({})", c.origin.source, c.spec.name, c.id))
+                    .map(|c| {
+                        let source = c.origin.vault.as_deref().unwrap_or(&c.origin.source);
+                        format!("{source}/{} ({})", c.spec.name, c.id)
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
             }),
@@ -201,6 +245,7 @@ mod tests {
             SourceInfo {
                 id: self.id.into(),
                 badge: self.badge.into(),
+                vault: None,
             }
         }
         fn list(&self) -> Result<SourceListing, SourceError> {

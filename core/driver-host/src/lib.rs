@@ -99,7 +99,7 @@ pub enum DriverLoadError {
     },
     /// The driver was built against a host API this keeperdb does not serve.
     #[error(
-        "plugin `{id}`: the driver was built for host API {built}, but this keeperdb serves {served}; its plugin.toml claims otherwise, so the package is inconsistent: install a driver built for {served}"
+        "plugin `{id}`: the driver was built for host API {built}, but this keeperdb serves {served}; its plugin.toml claims otherwise, so the package is inconsistent: install a driver built for one of those"
     )]
     BuiltForOtherApi {
         /// Plugin id.
@@ -157,7 +157,7 @@ pub fn load_with_manifest(
             kind: manifest.kind,
         });
     }
-    manifest.check_api(&keeperdb_model::HOST_API_VERSION)?;
+    manifest.check_api()?;
     let bytes = manifest.read_verified_payload(plugin_dir)?;
 
     // The same verified bytes are loaded once per process and shared.
@@ -298,14 +298,13 @@ fn open_library(
         header.api_minor.into(),
         header.api_patch.into(),
     );
-    let served = &keeperdb_model::HOST_API_VERSION;
-    let compatible =
-        semver::VersionReq::parse(&format!("^{built}")).is_ok_and(|req| req.matches(served));
+    let compatible = semver::VersionReq::parse(&format!("^{built}"))
+        .is_ok_and(|req| keeperdb_model::served_api_matching(&req).is_some());
     if !compatible {
         return Err(DriverLoadError::BuiltForOtherApi {
             id: id.to_string(),
             built: built.to_string(),
-            served: served.to_string(),
+            served: keeperdb_model::served_api_list(),
         });
     }
     // Every field this host reads must lie inside what the driver says it wrote.

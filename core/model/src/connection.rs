@@ -103,6 +103,10 @@ pub struct Origin {
     pub source: String,
     /// The short label shown beside the connection (`Local`, `Vault`, `pgpass`).
     pub badge: String,
+    /// The vault attachment it was read from, for connections a vault provides: shown beside
+    /// the badge, and usable as `VAULT/NAME` when names collide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<String>,
 }
 
 impl Origin {
@@ -111,6 +115,7 @@ impl Origin {
         Self {
             source: LOCAL_SOURCE_ID.to_string(),
             badge: "Local".to_string(),
+            vault: None,
         }
     }
 }

@@ -32,6 +32,27 @@ pub const HOST_API_VERSION: semver::Version = semver::Version::new(
     keeperdb_driver_sdk::ffi::HOST_API_VERSION.2 as u64,
 );
 
+/// Every host API version this build serves, oldest first; the last is [`HOST_API_VERSION`].
+/// A 0.x minor may change what crosses the boundary, so each is served by bindings of its own
+/// and a plugin built for an older one keeps working.
+pub static SERVED_API_VERSIONS: [semver::Version; 2] =
+    [semver::Version::new(0, 1, 0), HOST_API_VERSION];
+
+/// The newest served API version that `wanted` accepts (a manifest's range, or `^X.Y.Z` for
+/// what a component or driver was built against).
+pub fn served_api_matching(wanted: &semver::VersionReq) -> Option<&'static semver::Version> {
+    SERVED_API_VERSIONS.iter().rev().find(|v| wanted.matches(v))
+}
+
+/// The served versions as text, for messages: `0.1.0, 0.2.0`.
+pub fn served_api_list() -> String {
+    SERVED_API_VERSIONS
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A TOML error as `line L, column C: message`, for errors that name the place to fix.
 pub fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
     match error.span() {

@@ -128,15 +128,15 @@ pub enum ManifestError {
     },
     /// The host cannot serve the API range the plugin needs.
     #[error(
-        "plugin `{id}` needs host API {required}, but this keeperdb serves {served}; upgrade keeperdb or install a plugin version built for {served}"
+        "plugin `{id}` needs host API {required}, but this keeperdb serves {served}; upgrade keeperdb or install a plugin version built for one of those"
     )]
     IncompatibleApi {
         /// Plugin id.
         id: String,
         /// The plugin's range.
         required: semver::VersionReq,
-        /// What the host serves.
-        served: semver::Version,
+        /// What the host serves, as a list.
+        served: String,
     },
 }
 
@@ -207,17 +207,14 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Check that the host serves the API range this plugin needs.
-    pub fn check_api(&self, served: &semver::Version) -> Result<(), ManifestError> {
-        if self.api.matches(served) {
-            Ok(())
-        } else {
-            Err(ManifestError::IncompatibleApi {
-                id: self.id.clone(),
-                required: self.api.clone(),
-                served: served.clone(),
-            })
-        }
+    /// Check that the host serves the API range this plugin needs; the newest served version
+    /// in it.
+    pub fn check_api(&self) -> Result<&'static semver::Version, ManifestError> {
+        crate::served_api_matching(&self.api).ok_or_else(|| ManifestError::IncompatibleApi {
+            id: self.id.clone(),
+            required: self.api.clone(),
+            served: crate::served_api_list(),
+        })
     }
 
     /// Read the payload from `dir` and check its sha256; returns the bytes that were checked,
@@ -283,16 +280,18 @@ paths = ["~/.pgpass"]
         let m = Manifest::parse(GOOD, Path::new("plugin.toml")).unwrap();
         assert_eq!(m.kind, PluginKind::ConnectionSource);
         assert_eq!(m.capabilities["fs-read"].paths, vec!["~/.pgpass"]);
-        m.check_api(&semver::Version::new(0, 1, 3)).unwrap();
+        assert_eq!(m.check_api().unwrap(), &semver::Version::new(0, 1, 0));
+        let newer = Manifest::parse(&GOOD.replace("^0.1", "^0.2"), Path::new("plugin.toml"));
+        assert_eq!(newer.unwrap().check_api().unwrap(), &crate::HOST_API_VERSION);
     }
 
     #[test]
     fn refuses_an_api_range_the_host_cannot_serve() {
         let m = Manifest::parse(&GOOD.replace("^0.1", "^2.0"), Path::new("p/plugin.toml")).unwrap();
-        let err = m.check_api(&semver::Version::new(0, 1, 0)).unwrap_err();
+        let err = m.check_api().unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains("pgpass") && text.contains("^2.0") && text.contains("0.1.0"),
+            text.contains("pgpass") && text.contains("^2.0") && text.contains("0.1.0, 0.2.0"),
             "{text}"
         );
     }

@@ -11,6 +11,8 @@ pub struct SourceInfo {
     pub id: String,
     /// Badge shown beside its connections (`Local`, `pgpass`, `Vault`).
     pub badge: String,
+    /// The vault attachment it reads, for a vault-bound source.
+    pub vault: Option<String>,
 }
 
 /// Why a source could not answer.
@@ -53,6 +55,16 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// A listing served from what was saved at the last refresh, because the source cannot be
+/// reached now (a vault while offline). Connecting still needs the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    /// When the saved listing was last refreshed.
+    pub refreshed_at: std::time::SystemTime,
+    /// Why the source could not be asked now.
+    pub reason: String,
+}
+
 /// What a source lists: the connections it could read, and the entries it skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceListing {
@@ -60,13 +72,15 @@ pub struct SourceListing {
     pub connections: Vec<Connection>,
     /// Entries left out, each with why.
     pub skipped: Vec<Skipped>,
+    /// Set when this is a saved listing rather than the source's answer now.
+    pub stale: Option<Stale>,
 }
 
 impl From<Vec<Connection>> for SourceListing {
     fn from(connections: Vec<Connection>) -> Self {
         Self {
             connections,
-            skipped: Vec::new(),
+            ..Self::default()
         }
     }
 }

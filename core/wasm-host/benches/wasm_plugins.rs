@@ -45,6 +45,7 @@ fn native_list(path: &Path) -> Vec<Connection> {
     let origin = Origin {
         source: "pgpass".into(),
         badge: "pgpass".into(),
+        vault: None,
     };
     let mut out: Vec<Connection> = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -48,7 +48,7 @@ impl LoadedPlugin {
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.runtime.deadline_ticks());
-        match Exports::instantiate(&self.pre, self.manifest.kind, &mut store) {
+        match Exports::instantiate(&self.pre, self.manifest.kind, &self.api, &mut store) {
             Ok(exports) => Ok(Live { store, exports }),
             Err(e) => Err(self.call_error(call, &e, store.data())),
         }

@@ -2,7 +2,8 @@
 //! components under wasmtime, with no ambient authority.
 //!
 //! - The component's API version is read from its import/export names
-//!   (`keeperdb:plugin/source@0.1.0`) and checked against [`keeperdb_model::HOST_API_VERSION`].
+//!   (`keeperdb:plugin/source@0.2.0`) and checked against
+//!   [`keeperdb_model::SERVED_API_VERSIONS`]; each served minor has bindings of its own.
 //! - Capabilities are linked only when the manifest asks for them *and* the user granted them;
 //!   a component importing anything else is refused at load, naming it.
 //! - Every call runs under a deadline (epoch interruption) and the instance under a memory
@@ -13,8 +14,8 @@
 //!
 //! Layout: `loader` loads and links a plugin, `instance` runs its calls, `source` and
 //! `storage` adapt it to core's traits; `cap/` holds one module per capability (state, host
-//! logic, linking); `v0/` is everything bound to the `keeperdb:plugin@0.x` WIT, converting to
-//! the version-neutral types of `types` and `cap/`, so a new WIT major is a new folder beside it.
+//! logic, linking); `v0/` is everything bound to the `keeperdb:plugin@0.x` WIT, one folder per
+//! served minor, converting to the version-neutral types of `types` and `cap/`.
 // Mapping compiled components from the cache: one of the two host crates where `unsafe` is allowed.
 #![allow(unsafe_code)]
 
@@ -45,7 +46,9 @@ pub use storage::WasmStorage;
 /// The types a [`VaultCapability`] implementation works with. They belong to this crate, not
 /// to a WIT version: each version's bindings convert them.
 pub mod vault_types {
-    pub use super::cap::keeper_vault::{Field, Folder, NewField, NewRecord, VaultRecord};
+    pub use super::cap::keeper_vault::{
+        Field, Folder, NewField, NewRecord, RecordLink, VaultRecord,
+    };
     pub use super::types::{InvalidData, PluginError as Error};
 }
 
@@ -86,7 +89,7 @@ pub enum WasmError {
     },
     /// The component was built against an API version this host does not serve.
     #[error(
-        "plugin `{plugin}` was built for host API {found} (`{name}`), but this keeperdb serves {served}; install a plugin version built for {served}"
+        "plugin `{plugin}` was built for host API {found} (`{name}`), but this keeperdb serves {served}; install a plugin version built for one of those"
     )]
     IncompatibleApi {
         /// Plugin id.
@@ -95,7 +98,7 @@ pub enum WasmError {
         name: String,
         /// Version found.
         found: String,
-        /// Version served.
+        /// Versions served, as a list.
         served: String,
     },
     /// The component imports a capability that was not granted.

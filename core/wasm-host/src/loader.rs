@@ -60,7 +60,7 @@ pub struct LoadedPlugin {
     pub(crate) options: LoadOptions,
     /// The current instance; none until the first call and after a failed one.
     pub(crate) live: Mutex<Option<Live>>,
-    api: semver::Version,
+    pub(crate) api: semver::Version,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -89,7 +89,7 @@ impl LoadedPlugin {
                 wanted: PluginKind::ConnectionSource,
             });
         }
-        manifest.check_api(&keeperdb_model::HOST_API_VERSION)?;
+        manifest.check_api()?;
         let bytes = manifest.read_verified_payload(dir)?;
         let grants = Arc::new(resolve_grants(&manifest, &options)?);
 
@@ -191,7 +191,6 @@ fn check_component(
 ) -> Result<semver::Version, WasmError> {
     let plugin = || manifest.id.clone();
     let ty = component.component_type();
-    let served = &keeperdb_model::HOST_API_VERSION;
     let check_version = |name: &str, version: Option<&str>| -> Result<semver::Version, WasmError> {
         let found = version
             .and_then(|v| semver::Version::parse(v).ok())
@@ -202,8 +201,7 @@ fn check_component(
         // Built against `found`: the host must serve something semver-compatible and at
         // least as new (a plugin may use functions added in its minor).
         let compatible = semver::VersionReq::parse(&format!("^{found}"))
-            .map(|req| req.matches(served))
-            .unwrap_or(false);
+            .is_ok_and(|req| keeperdb_model::served_api_matching(&req).is_some());
         if compatible {
             Ok(found)
         } else {
@@ -211,7 +209,7 @@ fn check_component(
                 plugin: plugin(),
                 name: name.to_string(),
                 found: found.to_string(),
-                served: served.to_string(),
+                served: keeperdb_model::served_api_list(),
             })
         }
     };

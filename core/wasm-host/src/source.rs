@@ -14,19 +14,37 @@ use secrecy::SecretString;
 use crate::WasmError;
 use crate::loader::LoadedPlugin;
 use crate::sanitize::sanitize;
-use crate::types::{Descriptor, PluginError, PluginSecret};
+use crate::types::{Descriptor, PluginError, PluginListing, PluginSecret};
 
 /// A connection source backed by a WASM plugin.
 #[derive(Debug, Clone)]
 pub struct WasmSource {
     plugin: Arc<LoadedPlugin>,
+    origin: Origin,
 }
 
 impl WasmSource {
-    /// Wrap a loaded plugin of kind `connection-source`.
+    /// Wrap a loaded plugin of kind `connection-source`; its source id is the plugin id and its
+    /// badge the manifest's.
     pub fn new(plugin: Arc<LoadedPlugin>) -> Result<Self, WasmError> {
+        let origin = Origin {
+            source: plugin.manifest.id.clone(),
+            badge: plugin
+                .manifest
+                .badge
+                .clone()
+                .unwrap_or_else(|| plugin.manifest.id.clone()),
+            vault: None,
+        };
+        Self::with_origin(plugin, origin)
+    }
+
+    /// Wrap a loaded plugin under an identity the host gives it: one instance per vault
+    /// attachment gets a source id and vault name of its own (and, for the first-party vault
+    /// source, the `Vault` badge no plugin may claim for itself).
+    pub fn with_origin(plugin: Arc<LoadedPlugin>, origin: Origin) -> Result<Self, WasmError> {
         match plugin.manifest.kind {
-            PluginKind::ConnectionSource => Ok(Self { plugin }),
+            PluginKind::ConnectionSource => Ok(Self { plugin, origin }),
             kind => Err(WasmError::WrongKind {
                 plugin: plugin.manifest.id.clone(),
                 kind,
@@ -40,28 +58,26 @@ impl WasmSource {
         &self.plugin
     }
 
+    /// The source id its connections carry.
     fn id(&self) -> &str {
+        &self.origin.source
+    }
+
+    fn plugin_id(&self) -> &str {
         &self.plugin.manifest.id
     }
 
     fn origin(&self) -> Origin {
-        Origin {
-            source: self.id().to_string(),
-            badge: self.badge(),
-        }
+        self.origin.clone()
     }
 
     fn badge(&self) -> String {
-        self.plugin
-            .manifest
-            .badge
-            .clone()
-            .unwrap_or_else(|| self.plugin.manifest.id.clone())
+        self.origin.badge.clone()
     }
 
     fn plugin_error(&self, e: WasmError) -> SourceError {
         SourceError::Plugin {
-            plugin: self.id().to_string(),
+            plugin: self.plugin_id().to_string(),
             message: match e {
                 WasmError::Call { call, message, .. } => format!("{call}: {message}"),
                 other => other.to_string(),
@@ -82,20 +98,25 @@ impl WasmSource {
                 sanitize(m)
             )),
             other => SourceError::Plugin {
-                plugin: self.id().to_string(),
+                plugin: self.plugin_id().to_string(),
                 message: other.describe(),
             },
         }
     }
 
     /// `list-connections`, with the answer's size checked.
-    fn list_raw(&self) -> Result<Result<Vec<Descriptor>, PluginError>, WasmError> {
+    fn list_raw(&self) -> Result<Result<PluginListing, PluginError>, WasmError> {
         let plugin = &self.plugin;
         let answer = plugin.call("list-connections", |exports, store| {
             exports.list_connections(store)
         })?;
         if let Ok(list) = &answer {
-            let size: usize = list.iter().map(Descriptor::size).sum();
+            let size: usize = list.connections.iter().map(Descriptor::size).sum::<usize>()
+                + list
+                    .skipped
+                    .iter()
+                    .map(|(e, r)| e.len() + r.len())
+                    .sum::<usize>();
             if size > plugin.runtime.limits().max_return_bytes {
                 return Err(plugin.too_big("list-connections", size));
             }
@@ -176,7 +197,7 @@ impl WasmSource {
     ) -> Result<SecretString, SourceError> {
         if !self.plugin.grants.keeper_vault {
             return Err(SourceError::Plugin {
-                plugin: self.id().to_string(),
+                plugin: self.plugin_id().to_string(),
                 message: "answered with a vault field reference but was not granted keeper-vault"
                     .into(),
             });
@@ -197,6 +218,7 @@ impl ConnectionSource for WasmSource {
         SourceInfo {
             id: self.id().to_string(),
             badge: self.badge(),
+            vault: self.origin.vault.clone(),
         }
     }
 
@@ -204,7 +226,12 @@ impl ConnectionSource for WasmSource {
         let answer = self.list_raw().map_err(|e| self.plugin_error(e))?;
         let list = answer.map_err(|e| self.answer_error(&e))?;
         let mut listing = SourceListing::default();
-        for descriptor in list {
+        for (entry, reason) in list.skipped {
+            let (entry, reason) = (sanitize(&entry), sanitize(&reason));
+            tracing::warn!(plugin = %self.plugin_id(), entry = %entry, "skipped: {reason}");
+            listing.skipped.push(Skipped { entry, reason });
+        }
+        for descriptor in list.connections {
             let entry = sanitize(&descriptor.id);
             match self.to_connection(descriptor) {
                 Ok(c) => listing.connections.push(c),

@@ -103,3 +103,11 @@ pub(crate) enum PluginSecret {
     Value(String),
     VaultField { record_uid: String, field: String },
 }
+
+/// What `list-connections` answered: the descriptors, and the entries the plugin reported it
+/// left out (`entry`, `reason`), not yet checked or made safe to show.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PluginListing {
+    pub connections: Vec<Descriptor>,
+    pub skipped: Vec<(String, String)>,
+}

@@ -611,6 +611,7 @@ impl keeperdb_wasm_host::VaultCapability for FakeVault {
     fn list_records(
         &self,
         _folder_uid: Option<&str>,
+        _with_links: bool,
     ) -> Result<Vec<vault_types::VaultRecord>, vault_types::Error> {
         Ok(vec![vault_types::VaultRecord {
             uid: "UID123".into(),
@@ -625,7 +626,17 @@ impl keeperdb_wasm_host::VaultCapability for FakeVault {
             }],
             custom: Vec::new(),
             notes: None,
+            links: Vec::new(),
         }])
+    }
+
+    fn get_records(
+        &self,
+        uids: &[String],
+        with_links: bool,
+    ) -> Result<Vec<vault_types::VaultRecord>, vault_types::Error> {
+        let all = self.list_records(None, with_links)?;
+        Ok(all.into_iter().filter(|r| uids.contains(&r.uid)).collect())
     }
 
     fn create_folder(&self, _: &str, _: &str) -> Result<String, vault_types::Error> {
@@ -705,4 +716,60 @@ fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() 
         let err = src.credentials(&c).unwrap_err().to_string();
         assert!(err.contains(expected), "{url}: {err}");
     }
+}
+
+/// A plugin directory as the API 0.1.0 SDK built it (committed, never rebuilt), copied so the
+/// test may write beside it.
+fn api_0_1_plugin(id: &str, into: &Path) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-0.1").join(id);
+    let dir = into.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["plugin.toml", "payload.wasm"] {
+        std::fs::copy(from.join(file), dir.join(file)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn api_0_1_plugins_keep_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime();
+
+    // A 0.1.0 file source: loads, and lists and looks up as it always did.
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    write_private(
+        &home.join(".pgpass"),
+        "db.example:5433:orders:app:pw-from-0.1\n",
+        0o600,
+    );
+    let dir = api_0_1_plugin("pgpass", tmp.path());
+    let opts = options(&["fs-read"], PathContext::with_home(&home));
+    let plugin = Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap());
+    assert_eq!(plugin.api_version(), &semver::Version::new(0, 1, 0));
+    let src = WasmSource::new(plugin).unwrap();
+    let list = src.list().unwrap();
+    assert!(list.skipped.is_empty());
+    let c = by_name(&list.connections, "app@db.example:5433/orders");
+    assert_eq!(c.spec.port, Some(5433));
+    assert_eq!(
+        src.credentials(c).unwrap().expose_password(),
+        Some("pw-from-0.1")
+    );
+
+    // A 0.1.0 vault source: keeper-vault 0.1.0 is linked beside 0.2.0, and its field
+    // references still resolve host-side.
+    let dir = api_0_1_plugin("vault-probe", tmp.path());
+    let mut opts = options(&["keeper-vault", "http"], PathContext::default());
+    opts.vault = Some(Arc::new(FakeVault));
+    let plugin = Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap());
+    assert_eq!(plugin.api_version(), &semver::Version::new(0, 1, 0));
+    let src = WasmSource::new(plugin).unwrap();
+    let list = src.list().unwrap().connections;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].spec.environment, None, "a secret reached the 0.1.0 plugin");
+    assert_eq!(
+        src.credentials(&list[0]).unwrap().expose_password(),
+        Some("vault-secret")
+    );
 }

@@ -17,7 +17,7 @@
 //!    crate-type = ["cdylib"]
 //!
 //!    [dependencies]
-//!    keeperdb-plugin = { version = "0.1", features = ["connection-source"] }
+//!    keeperdb-plugin = { version = "0.2", features = ["connection-source"] }
 //!
 //!    [profile.release]
 //!    panic = "abort"
@@ -51,7 +51,7 @@
 //!    id = "my-source"          # lowercase letters, digits, `-`
 //!    version = "0.1.0"
 //!    kind = "connection-source"
-//!    api = "^0.1"              # host API versions you work with
+//!    api = "^0.2"              # host API versions you work with
 //!    payload = "payload.wasm"
 //!    sha256 = "..."            # sha256sum payload.wasm
 //!    badge = "Mine"            # shown beside your connections
@@ -119,7 +119,7 @@ compile_error!(
 pub mod bindings {
     #[cfg(feature = "connection-source")]
     wit_bindgen::generate!({
-        path: "../wit/v0",
+        path: "../wit/0.2",
         world: "connection-source",
         export_macro_name: "__export_world",
         pub_export_macro: true,
@@ -129,7 +129,7 @@ pub mod bindings {
 
     #[cfg(all(feature = "storage-backend", not(feature = "connection-source")))]
     wit_bindgen::generate!({
-        path: "../wit/v0",
+        path: "../wit/0.2",
         world: "storage-backend",
         export_macro_name: "__export_world",
         pub_export_macro: true,
@@ -146,7 +146,7 @@ use bindings::keeperdb::plugin::types;
 pub use types::{Connection, Credentials, Error, InvalidData, Secret, TlsMode, VaultFieldRef};
 
 /// The WIT package version this SDK was built against; the host checks it at load.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 impl Connection {
     /// A connection with an id, a name and an engine, everything else unset.
@@ -178,13 +178,38 @@ impl Error {
     }
 }
 
+#[cfg(feature = "connection-source")]
+thread_local! {
+    static SKIPPED: std::cell::RefCell<Vec<bindings::exports::keeperdb::plugin::source::Skipped>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Report an entry that [`ConnectionSource::list_connections`] could not turn into a
+/// connection (a record with no host, a line with a bad port): the host shows it, with the
+/// reason, beside the connections you list. Call it while listing; never put a secret in it.
+#[cfg(feature = "connection-source")]
+pub fn skip(entry: impl Into<String>, reason: impl Into<String>) {
+    let skipped = bindings::exports::keeperdb::plugin::source::Skipped {
+        entry: entry.into(),
+        reason: reason.into(),
+    };
+    SKIPPED.with(|s| s.borrow_mut().push(skipped));
+}
+
+#[doc(hidden)]
+#[cfg(feature = "connection-source")]
+pub fn __take_skipped() -> Vec<bindings::exports::keeperdb::plugin::source::Skipped> {
+    SKIPPED.with(|s| std::mem::take(&mut *s.borrow_mut()))
+}
+
 /// A plugin that lists connections and hands out their credentials.
 ///
 /// Both functions are called by the host, each under a deadline. They are associated
 /// functions (no `self`): keep state in a `static` if you need it, remembering that the host
 /// may start a fresh instance at any time.
 pub trait ConnectionSource {
-    /// Every connection this source provides now. Give each a stable [`Connection::id`].
+    /// Every connection this source provides now. Give each a stable [`Connection::id`];
+    /// report entries you leave out with [`skip`].
     fn list_connections() -> Result<Vec<Connection>, Error>;
 
     /// Credentials for a connection this source listed, fetched at connect time.
@@ -214,11 +239,16 @@ macro_rules! export_connection_source {
     ($ty:ident) => {
         impl $crate::bindings::exports::keeperdb::plugin::source::Guest for $ty {
             fn list_connections() -> ::core::result::Result<
-                ::std::vec::Vec<$crate::Connection>,
+                $crate::bindings::exports::keeperdb::plugin::source::Listing,
                 $crate::Error,
             > {
                 $crate::__init();
-                <$ty as $crate::ConnectionSource>::list_connections()
+                let listed = <$ty as $crate::ConnectionSource>::list_connections();
+                let skipped = $crate::__take_skipped();
+                listed.map(|connections| $crate::bindings::exports::keeperdb::plugin::source::Listing {
+                    connections,
+                    skipped,
+                })
             }
 
             fn fetch_credentials(
@@ -359,16 +389,43 @@ pub mod vault {
     use crate::Error;
     use crate::bindings::keeperdb::plugin::keeper_vault as kv;
 
-    pub use kv::{Field, Folder, NewField, NewRecord, VaultRecord};
+    pub use kv::{Field, Folder, NewField, NewRecord, RecordLink, VaultRecord};
 
     /// Every folder the KSM application can see.
     pub fn list_folders() -> Result<Vec<Folder>, Error> {
         kv::list_folders()
     }
 
-    /// Records in one folder, or in all folders.
-    pub fn list_records(folder_uid: Option<&str>) -> Result<Vec<VaultRecord>, Error> {
-        kv::list_records(folder_uid)
+    /// Records in one folder, or in all folders. Links are fetched only when asked for
+    /// (`with_links`): a PAM Database's links name the PAM User it logs in with.
+    pub fn list_records(folder_uid: Option<&str>, with_links: bool) -> Result<Vec<VaultRecord>, Error> {
+        kv::list_records(folder_uid, with_links)
+    }
+
+    /// The records with these UIDs, fetched now (UIDs the application cannot see are left
+    /// out): what `credentials` needs, without reading the whole vault again.
+    pub fn get_records(uids: &[String], with_links: bool) -> Result<Vec<VaultRecord>, Error> {
+        kv::get_records(uids, with_links)
+    }
+
+    impl VaultRecord {
+        /// The first field (standard, then custom) whose label is `name`, or else whose type
+        /// is `name` (any case): how Keeper's own SDKs look fields up.
+        pub fn field(&self, name: &str) -> Option<&Field> {
+            [&self.fields, &self.custom].into_iter().find_map(|fields| {
+                fields
+                    .iter()
+                    .find(|f| f.label.as_deref() == Some(name))
+                    .or_else(|| fields.iter().find(|f| f.field_type.eq_ignore_ascii_case(name)))
+            })
+        }
+
+        /// A custom field by label, matched case-insensitively (`Database`, `database`).
+        pub fn custom_field(&self, label: &str) -> Option<&Field> {
+            self.custom
+                .iter()
+                .find(|f| f.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(label)))
+        }
     }
 
     /// Create a folder; returns its UID.

@@ -14,7 +14,10 @@ use keeperdb_model::driver::Driver;
 use keeperdb_model::manifest::{Manifest, PluginKind};
 use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo, SourceListing};
 use keeperdb_model::storage::StorageBackend;
+use keeperdb_model::connection::Origin;
 use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, WasmRuntime, WasmSource, WasmStorage};
+
+use crate::vaults::{VaultBinding, VaultSource};
 
 /// What loading the enabled plugins produced.
 #[derive(Default)]
@@ -39,12 +42,14 @@ pub struct LoadedDrivers {
 }
 
 impl PluginStore {
-    /// Load every enabled plugin. Failures do not stop the others: each is reported, and a
-    /// failed source still appears (its listing fails with the reason).
+    /// Load every enabled plugin. A source granted `keeper-vault` is loaded once per attached
+    /// vault in `vaults`, each instance bound to its vault. Failures do not stop the others:
+    /// each is reported, and a failed source still appears (its listing fails with the reason).
     pub fn load_enabled(
         &self,
         runtime: &WasmRuntime,
         base: &LoadOptions,
+        vaults: &[VaultBinding],
     ) -> Result<LoadedPlugins, PluginError> {
         let mut out = LoadedPlugins::default();
         for entry in self.list()? {
@@ -53,6 +58,27 @@ impl PluginStore {
                 continue;
             }
             let id = entry.id.clone();
+            let vault_source = entry.installed.kind == PluginKind::ConnectionSource
+                && entry.installed.granted.contains_key(capability::KEEPER_VAULT);
+            if vault_source {
+                // One instance per attached vault, each with its own identity; none without.
+                for binding in vaults {
+                    match self.load_for_vault(runtime, base, &entry, binding) {
+                        Ok(source) => out.sources.push(source),
+                        Err(e) => {
+                            let message = e.to_string();
+                            tracing::warn!(plugin = %id, vault = %binding.name, "not loaded: {message}");
+                            out.sources.push(Arc::new(FailedSource {
+                                id: binding.source_id(&id),
+                                badge: vault_badge(&id),
+                                message: message.clone(),
+                            }));
+                            out.failures.push((id.clone(), message));
+                        }
+                    }
+                }
+                continue;
+            }
             match self.load_one(runtime, base, &entry) {
                 Ok(Loaded::Source(s)) => out.sources.push(s),
                 Ok(Loaded::Storage(s)) => out.storage.push(s),
@@ -100,6 +126,34 @@ impl PluginStore {
             }
         }
         Ok(out)
+    }
+
+    /// The instance of a vault source plugin bound to one attachment: its connections carry
+    /// the source id `PLUGIN@VAULT`, the vault's name, and the host-given badge.
+    fn load_for_vault(
+        &self,
+        runtime: &WasmRuntime,
+        base: &LoadOptions,
+        entry: &PluginEntry,
+        binding: &VaultBinding,
+    ) -> Result<Arc<dyn ConnectionSource>, PluginError> {
+        let manifest = Manifest::load(&entry.dir)?;
+        check_against_state(&entry.id, &manifest, &entry.installed)?;
+        let mut options = base.clone();
+        options.granted = entry.installed.granted.keys().cloned().collect();
+        options.vault = Some(Arc::new(binding.vault.clone()));
+        let plugin = Arc::new(LoadedPlugin::load(runtime, &entry.dir, options)?);
+        let origin = Origin {
+            source: binding.source_id(&entry.id),
+            badge: vault_badge(&entry.id),
+            vault: Some(binding.name.clone()),
+        };
+        Ok(Arc::new(VaultSource {
+            name: binding.name.clone(),
+            inner: WasmSource::with_origin(plugin, origin)?,
+            vault: binding.vault.clone(),
+            cache: binding.cache.clone(),
+        }))
     }
 
     fn load_one(
@@ -167,6 +221,16 @@ pub(super) fn check_against_state(
     Ok(())
 }
 
+/// The badge of a vault-bound instance: `Vault` is the first-party vault source's, and no
+/// other plugin gets it.
+fn vault_badge(plugin_id: &str) -> String {
+    if plugin_id == crate::vaults::VAULT_SOURCE_PLUGIN {
+        "Vault".into()
+    } else {
+        plugin_id.to_string()
+    }
+}
+
 /// A source standing for plugins that could not be loaded: listing it reports why.
 pub(crate) fn failed_source(id: &str, message: String) -> Arc<dyn ConnectionSource> {
     Arc::new(FailedSource {
@@ -188,6 +252,7 @@ impl ConnectionSource for FailedSource {
         SourceInfo {
             id: self.id.clone(),
             badge: self.badge.clone(),
+            vault: None,
         }
     }
 
@@ -248,7 +313,7 @@ mod tests {
         store.install(store.stage(&pkg).unwrap(), true).unwrap();
         // The WASM loader leaves drivers to the driver host.
         let rt = WasmRuntime::new(None).unwrap();
-        let loaded = store.load_enabled(&rt, &LoadOptions::default()).unwrap();
+        let loaded = store.load_enabled(&rt, &LoadOptions::default(), &[]).unwrap();
         assert!(loaded.failures.is_empty() && loaded.sources.is_empty());
 
         // Handed to the driver host, which refuses a payload that is no shared library, naming

@@ -47,7 +47,7 @@ impl PluginStore {
                 });
             }
         }
-        manifest.check_api(&keeperdb_model::HOST_API_VERSION)?;
+        manifest.check_api()?;
         manifest.read_verified_payload(&dir)?;
 
         let replaces = self.read_state()?.plugins.get(&manifest.id).cloned();

@@ -9,29 +9,41 @@ use super::{CONFIG_DIR_ENV, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigDir {
     root: PathBuf,
+    cache: PathBuf,
 }
 
 impl ConfigDir {
     /// Resolve the config dir: an explicit path, else `KEEPERDB_CONFIG_DIR`, else the
-    /// platform's per-user config dir (XDG on Linux).
+    /// platform's per-user config dir (XDG on Linux). The cache goes beside it: `cache/` inside
+    /// an explicit dir (a self-contained profile), else the platform's per-user cache dir.
     pub fn resolve(explicit: Option<PathBuf>) -> Result<Self, StoreError> {
-        let root = explicit
-            .or_else(|| {
-                std::env::var_os(CONFIG_DIR_ENV)
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            })
-            .or_else(|| {
-                directories::ProjectDirs::from("", "", "keeperdb")
-                    .map(|d| d.config_dir().to_path_buf())
-            })
-            .ok_or(StoreError::NoConfigDir)?;
-        Ok(Self { root })
+        let chosen = explicit.or_else(|| {
+            std::env::var_os(CONFIG_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        if let Some(root) = chosen {
+            return Ok(Self::at(root));
+        }
+        let dirs = directories::ProjectDirs::from("", "", "keeperdb").ok_or(StoreError::NoConfigDir)?;
+        Ok(Self {
+            root: dirs.config_dir().to_path_buf(),
+            cache: dirs.cache_dir().to_path_buf(),
+        })
     }
 
-    /// Use exactly this directory.
+    /// Use exactly this directory, with the cache inside it.
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        Self {
+            cache: root.join("cache"),
+            root,
+        }
+    }
+
+    /// Where keeperdb keeps what it can rebuild (vault listings for offline use).
+    pub fn cache_path(&self) -> &Path {
+        &self.cache
     }
 
     /// The directory.

@@ -25,6 +25,7 @@ impl ConnectionSource for LocalSource {
         SourceInfo {
             id: origin.source,
             badge: origin.badge,
+            vault: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod config_dir;
 mod connections;
 mod local_source;
 mod preferences;
+mod vaults;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ use keeperdb_model::connection::InvalidConnection;
 pub use config_dir::ConfigDir;
 pub use connections::{PasswordChange, PasswordSource, SavedConnectionView};
 pub use local_source::LocalSource;
+pub use vaults::{Attachment, AttachmentSecrets, check_vault_name};
 
 /// Environment variable that points keeperdb at another config dir (tests, portable setups).
 pub const CONFIG_DIR_ENV: &str = "KEEPERDB_CONFIG_DIR";
@@ -70,6 +72,9 @@ pub enum StoreError {
     /// The name is taken.
     #[error("a saved connection named `{0}` already exists")]
     DuplicateName(String),
+    /// A vault of that name is attached already.
+    #[error("a vault named `{0}` is attached already; choose another name, or disconnect that one first")]
+    DuplicateVault(String),
     /// The connection is not valid.
     #[error(transparent)]
     Invalid(#[from] InvalidConnection),

@@ -35,6 +35,19 @@ pub struct Field {
     pub redacted: bool,
 }
 
+/// A link from a record to another (Keeper's record links): a PAM Database to its PAM User.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLink {
+    /// The linked record's UID.
+    pub record_uid: String,
+    /// None for a credential link; `meta`, `ai_settings`, ... for the record's own settings.
+    pub path: Option<String>,
+    /// The linked user is an administrative credential.
+    pub is_admin: bool,
+    /// The linked user is the one to log in with.
+    pub is_launch_credential: bool,
+}
+
 /// A record, with secrets withheld.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultRecord {
@@ -52,6 +65,8 @@ pub struct VaultRecord {
     pub custom: Vec<Field>,
     /// Notes.
     pub notes: Option<String>,
+    /// Links to other records; empty unless asked for.
+    pub links: Vec<RecordLink>,
 }
 
 /// A field to write into a new record.
@@ -86,8 +101,15 @@ pub struct NewRecord {
 pub trait VaultCapability: Send + Sync {
     /// Every folder the KSM application can see.
     fn list_folders(&self) -> Result<Vec<Folder>, PluginError>;
-    /// Records of one folder, or of every folder.
-    fn list_records(&self, folder_uid: Option<&str>) -> Result<Vec<VaultRecord>, PluginError>;
+    /// Records of one folder, or of every folder; with their links when `with_links`.
+    fn list_records(
+        &self,
+        folder_uid: Option<&str>,
+        with_links: bool,
+    ) -> Result<Vec<VaultRecord>, PluginError>;
+    /// The records with these UIDs, fetched now; UIDs the application cannot see are left out.
+    fn get_records(&self, uids: &[String], with_links: bool)
+    -> Result<Vec<VaultRecord>, PluginError>;
     /// Create a folder; returns its UID.
     fn create_folder(&self, parent_uid: &str, name: &str) -> Result<String, PluginError>;
     /// Create a record; returns its UID.

@@ -1,75 +1,178 @@
-//! Everything bound to the `keeperdb:plugin@0.x` WIT package (sdk/wit/v0): the generated
-//! bindings of both worlds, the host side of their imports, the calls into their exports and
-//! the conversions to the crate's version-neutral types. A future major gets a folder of its
-//! own beside this one, served side by side.
+//! Everything bound to the `keeperdb:plugin@0.x` WIT packages. A 0.x minor may change what
+//! crosses the boundary, so each minor this host serves has its own bindings (`v0_1`, `v0_2`,
+//! generated from sdk/wit/0.1 and sdk/wit/0.2); the host code they share is written once in
+//! `shared/` and compiled into each. The linker holds every served minor's imports side by
+//! side, and [`Exports`] calls a component through the bindings of the minor it was built for.
+//! A new minor is a new folder here, a new WIT folder, and a line in each dispatch below.
 
-mod convert;
-mod exports;
-mod imports;
+mod v0_1;
+mod v0_2;
 
-pub(crate) use exports::Exports;
-pub(crate) use imports::{
-    add_fs_read_to_linker, add_http_to_linker, add_keeper_vault_to_linker, add_log_to_linker,
-    add_progress_to_linker, add_types_to_linker,
-};
+use keeperdb_model::manifest::PluginKind;
+use keeperdb_model::storage::{NewItem, StoredItem};
+use wasmtime::Store;
+use wasmtime::component::{InstancePre, Linker};
 
-/// The `connection-source` world; also the home of the shared imports.
-pub(crate) mod source_world {
-    wasmtime::component::bindgen!({
-        path: "../../sdk/wit/v0",
-        world: "connection-source",
-    });
+use crate::cap::fs_read::FsReadState;
+use crate::cap::http::HttpState;
+use crate::cap::keeper_vault::VaultState;
+use crate::cap::log::LogState;
+use crate::cap::progress::ProgressState;
+use crate::host::HostState;
+use crate::types::{Descriptor, PluginCredentials, PluginError, PluginListing};
+
+/// Link one interface in every served minor.
+macro_rules! link_every_minor {
+    ($(#[$doc:meta])* $name:ident, $state:ty) => {
+        $(#[$doc])*
+        pub(crate) fn $name<T: Send + 'static>(
+            linker: &mut Linker<T>,
+            get: fn(&mut T) -> &mut $state,
+        ) -> wasmtime::Result<()> {
+            v0_1::$name(linker, get)?;
+            v0_2::$name(linker, get)
+        }
+    };
 }
 
-/// The `storage-backend` world, reusing the imports generated above.
-pub(crate) mod storage_world {
-    wasmtime::component::bindgen!({
-        path: "../../sdk/wit/v0",
-        world: "storage-backend",
-        with: {
-            "keeperdb:plugin/types": super::source_world::keeperdb::plugin::types,
-            "keeperdb:plugin/log": super::source_world::keeperdb::plugin::log,
-            "keeperdb:plugin/progress": super::source_world::keeperdb::plugin::progress,
-            "keeperdb:plugin/fs-read": super::source_world::keeperdb::plugin::fs_read,
-            "keeperdb:plugin/http": super::source_world::keeperdb::plugin::http,
-            "keeperdb:plugin/keeper-vault": super::source_world::keeperdb::plugin::keeper_vault,
-        },
-    });
+link_every_minor!(
+    /// Link `log` in every served minor.
+    add_log_to_linker, LogState
+);
+link_every_minor!(
+    /// Link `progress` in every served minor.
+    add_progress_to_linker, ProgressState
+);
+link_every_minor!(
+    /// Link `fs-read` in every served minor.
+    add_fs_read_to_linker, FsReadState
+);
+link_every_minor!(
+    /// Link `http` in every served minor.
+    add_http_to_linker, HttpState
+);
+link_every_minor!(
+    /// Link `keeper-vault` in every served minor.
+    add_keeper_vault_to_linker, VaultState
+);
+
+/// Link the functionless `types` interface of every served minor.
+pub(crate) fn add_types_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    v0_1::add_types_to_linker(linker)?;
+    v0_2::add_types_to_linker(linker)
 }
 
-use source_world::keeperdb::plugin::{fs_read, http, keeper_vault, log, progress, types};
-use storage_world::exports::keeperdb::plugin::storage;
+/// The exports of one live instance, through the bindings of the minor it was built for.
+pub(crate) enum Exports {
+    V0_1(v0_1::Exports),
+    V0_2(v0_2::Exports),
+}
+
+/// Call the same method on whichever minor's exports these are.
+macro_rules! dispatch {
+    ($self:ident, $e:ident => $call:expr) => {
+        match $self {
+            Exports::V0_1($e) => $call,
+            Exports::V0_2($e) => $call,
+        }
+    };
+}
+
+impl Exports {
+    /// Instantiate the world of a plugin of `kind`, built against API `api` (one the loader
+    /// checked this host serves).
+    pub(crate) fn instantiate(
+        pre: &InstancePre<HostState>,
+        kind: PluginKind,
+        api: &semver::Version,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Self> {
+        match (api.major, api.minor) {
+            (0, 1) => v0_1::Exports::instantiate(pre, kind, store).map(Exports::V0_1),
+            (0, 2) => v0_2::Exports::instantiate(pre, kind, store).map(Exports::V0_2),
+            _ => Err(wasmtime::Error::msg(format!(
+                "no bindings for host API {api}"
+            ))),
+        }
+    }
+
+    /// `source.list-connections`.
+    pub(crate) fn list_connections(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Result<PluginListing, PluginError>> {
+        dispatch!(self, e => e.list_connections(store))
+    }
+
+    /// `source.fetch-credentials`.
+    pub(crate) fn fetch_credentials(
+        &self,
+        store: &mut Store<HostState>,
+        connection: &Descriptor,
+    ) -> wasmtime::Result<Result<PluginCredentials, PluginError>> {
+        dispatch!(self, e => e.fetch_credentials(store, connection))
+    }
+
+    /// `storage.list-items`.
+    pub(crate) fn list_items(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Result<Vec<StoredItem>, PluginError>> {
+        dispatch!(self, e => e.list_items(store))
+    }
+
+    /// `storage.put`.
+    pub(crate) fn put(
+        &self,
+        store: &mut Store<HostState>,
+        item: &NewItem,
+    ) -> wasmtime::Result<Result<String, PluginError>> {
+        dispatch!(self, e => e.put(store, item))
+    }
+
+    /// `storage.remove`.
+    pub(crate) fn remove(
+        &self,
+        store: &mut Store<HostState>,
+        remote_ref: &str,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        dispatch!(self, e => e.remove(store, remote_ref))
+    }
+}
 
 #[cfg(test)]
 mod tests {
-    /// The host API version lives in the driver SDK's table header; every WIT file the host
-    /// binds must declare the same package version, or a plugin built against the WIT would be
-    /// judged against a different version than the one it was built for.
+    /// Each served API version has its WIT folder `sdk/wit/MAJOR.MINOR`, and every file in it
+    /// declares exactly that package version, or a plugin built against the WIT would be judged
+    /// against a different version than the one it was built for.
     #[test]
-    fn every_wit_header_declares_the_host_api_version() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/wit/v0");
-        let expected = format!(
-            "package keeperdb:plugin@{};",
-            keeperdb_model::HOST_API_VERSION
-        );
-        let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "wit") {
-                continue;
+    fn every_served_api_version_has_its_wit_and_every_header_declares_it() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/wit");
+        let mut folders: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        folders.sort();
+        let served: Vec<String> = keeperdb_model::SERVED_API_VERSIONS
+            .iter()
+            .map(|v| format!("{}.{}", v.major, v.minor))
+            .collect();
+        assert_eq!(folders, served, "WIT folders in {}", root.display());
+        for version in keeperdb_model::SERVED_API_VERSIONS {
+            let dir = root.join(format!("{}.{}", version.major, version.minor));
+            let expected = format!("package keeperdb:plugin@{version};");
+            let mut seen = 0;
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                let header = text
+                    .lines()
+                    .find(|l| l.starts_with("package "))
+                    .unwrap_or_default();
+                assert_eq!(header, expected, "{}", path.display());
+                seen += 1;
             }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let header = text
-                .lines()
-                .find(|l| l.starts_with("package "))
-                .unwrap_or_default();
-            assert_eq!(header, expected, "{}", path.display());
-            seen += 1;
+            assert!(seen >= 3, "the WIT files were not found in {}", dir.display());
         }
-        assert!(
-            seen >= 3,
-            "the WIT files were not found in {}",
-            dir.display()
-        );
     }
 }

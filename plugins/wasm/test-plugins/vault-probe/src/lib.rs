@@ -10,7 +10,7 @@ struct VaultProbe;
 
 impl ConnectionSource for VaultProbe {
     fn list_connections() -> Result<Vec<Connection>, Error> {
-        let records = vault::list_records(None)?;
+        let records = vault::list_records(None, false)?;
         Ok(records
             .into_iter()
             .filter(|r| r.record_type == "databaseCredentials")

@@ -1,11 +1,13 @@
-//! Conversions between v0's generated types and the crate's (and the model's) own, field by
-//! field, so that nothing outside `v0/` needs the generated ones.
+//! Conversions between one 0.x minor's generated types and the crate's (and the model's) own,
+//! field by field, so that nothing outside `v0/` needs the generated ones. Compiled once per
+//! minor, against that minor's bindings (`super::`); what differs between minors is in the
+//! minor's own folder.
 
 use keeperdb_model::connection::TlsMode;
 use keeperdb_model::storage::{ItemKind, NewItem, StoredItem};
 
 use super::{keeper_vault, log, storage, types};
-use crate::cap::keeper_vault::{Field, Folder, NewField, NewRecord, VaultRecord};
+use crate::cap::keeper_vault::{Field, Folder, NewField, NewRecord};
 use crate::cap::log::Level;
 use crate::types::{Descriptor, InvalidData, PluginCredentials, PluginError, PluginSecret};
 
@@ -185,20 +187,6 @@ impl From<Field> for keeper_vault::Field {
             label: f.label,
             value: f.value,
             redacted: f.redacted,
-        }
-    }
-}
-
-impl From<VaultRecord> for keeper_vault::VaultRecord {
-    fn from(r: VaultRecord) -> Self {
-        keeper_vault::VaultRecord {
-            uid: r.uid,
-            record_type: r.record_type,
-            title: r.title,
-            folder_uid: r.folder_uid,
-            fields: r.fields.into_iter().map(Into::into).collect(),
-            custom: r.custom.into_iter().map(Into::into).collect(),
-            notes: r.notes,
         }
     }
 }

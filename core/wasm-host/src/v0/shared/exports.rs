@@ -1,5 +1,5 @@
-//! Calling into a v0 component: instantiating the world its kind names, and each export,
-//! with the answer converted to the crate's own types.
+//! Calling into a component of one 0.x minor: instantiating the world its kind names, and
+//! each export, with the answer converted to the crate's own types. Compiled once per minor.
 
 use keeperdb_model::manifest::PluginKind;
 use keeperdb_model::storage::{NewItem, StoredItem};
@@ -8,7 +8,7 @@ use wasmtime::component::InstancePre;
 
 use super::{source_world, storage, storage_world, types};
 use crate::host::HostState;
-use crate::types::{Descriptor, PluginCredentials, PluginError};
+use crate::types::{Descriptor, PluginCredentials, PluginError, PluginListing};
 
 /// The exports of one live v0 instance.
 pub(crate) enum Exports {
@@ -51,14 +51,12 @@ impl Exports {
     pub(crate) fn list_connections(
         &self,
         store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Result<Vec<Descriptor>, PluginError>> {
+    ) -> wasmtime::Result<Result<PluginListing, PluginError>> {
         let answer = self
             .source()?
             .keeperdb_plugin_source()
             .call_list_connections(store)?;
-        Ok(answer
-            .map(|list| list.into_iter().map(Into::into).collect())
-            .map_err(Into::into))
+        Ok(answer.map(Into::into).map_err(Into::into))
     }
 
     /// `source.fetch-credentials`.

@@ -1,6 +1,7 @@
-//! The host side of v0's imports: each generated `Host` trait implemented on its capability's
-//! state by converting to and from the version-neutral logic in `cap/`, and the linking of
-//! each interface.
+//! The host side of the imports that every 0.x minor shares: each generated `Host` trait
+//! implemented on its capability's state by converting to and from the version-neutral logic
+//! in `cap/`, and the linking of each interface (`keeper-vault`'s `Host` differs per minor and
+//! lives in the minor's `vault.rs`). Compiled once per minor, against its bindings.
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -25,7 +26,7 @@ impl log::Host for LogState {
     }
 }
 
-/// Link `keeperdb:plugin/log@0.x`.
+/// Link `keeperdb:plugin/log` of this minor.
 pub(crate) fn add_log_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut LogState,
@@ -39,7 +40,7 @@ impl progress::Host for ProgressState {
     }
 }
 
-/// Link `keeperdb:plugin/progress@0.x`.
+/// Link `keeperdb:plugin/progress` of this minor.
 pub(crate) fn add_progress_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut ProgressState,
@@ -72,7 +73,7 @@ impl fs_read::Host for FsReadState {
     }
 }
 
-/// Link `keeperdb:plugin/fs-read@0.x`.
+/// Link `keeperdb:plugin/fs-read` of this minor.
 pub(crate) fn add_fs_read_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut FsReadState,
@@ -89,7 +90,7 @@ impl http::Host for HttpState {
     }
 }
 
-/// Link `keeperdb:plugin/http@0.x`.
+/// Link `keeperdb:plugin/http` of this minor.
 pub(crate) fn add_http_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut HttpState,
@@ -97,38 +98,7 @@ pub(crate) fn add_http_to_linker<T: Send + 'static>(
     http::add_to_linker::<_, HasSelf<HttpState>>(linker, get)
 }
 
-impl keeper_vault::Host for VaultState {
-    fn list_folders(&mut self) -> Result<Vec<keeper_vault::Folder>, types::Error> {
-        let folders = self.vault()?.list_folders()?;
-        Ok(folders.into_iter().map(Into::into).collect())
-    }
-
-    fn list_records(
-        &mut self,
-        folder_uid: Option<String>,
-    ) -> Result<Vec<keeper_vault::VaultRecord>, types::Error> {
-        let records = self.vault()?.list_records(folder_uid.as_deref())?;
-        Ok(records.into_iter().map(Into::into).collect())
-    }
-
-    fn create_folder(&mut self, parent_uid: String, name: String) -> Result<String, types::Error> {
-        Ok(self.vault()?.create_folder(&parent_uid, &name)?)
-    }
-
-    fn create_record(
-        &mut self,
-        folder_uid: String,
-        record: keeper_vault::NewRecord,
-    ) -> Result<String, types::Error> {
-        Ok(self.vault()?.create_record(&folder_uid, &record.into())?)
-    }
-
-    fn delete_record(&mut self, uid: String) -> Result<(), types::Error> {
-        Ok(self.vault()?.delete_record(&uid)?)
-    }
-}
-
-/// Link `keeperdb:plugin/keeper-vault@0.x`.
+/// Link `keeperdb:plugin/keeper-vault` of this minor.
 pub(crate) fn add_keeper_vault_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut VaultState,

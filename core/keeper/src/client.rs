@@ -1,0 +1,311 @@
+//! One KSM client, bound to one vault attachment, living on a thread of its own: the SDK is
+//! blocking (reqwest's blocking client, sleeps during throttling) and must never run on, or be
+//! dropped on, an async runtime's thread. Every call is a job sent to that thread; a panic in
+//! the SDK on a malformed answer is caught there and becomes an error.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use keeper_secrets_manager_core::custom_error::KSMRError;
+use keeper_secrets_manager_core::prelude::*;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::http::{self, FailureSlot, TransportFailure};
+use crate::settings::{VaultSettings, display_proxy};
+use crate::token::OneTimeToken;
+use crate::VaultError;
+
+/// The longest keeperdb waits between throttle retries. The SDK would back off for up to about
+/// six minutes; a person at a prompt is better served by an error they can act on.
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(4);
+/// Throttle retries the SDK makes before it gives up.
+const THROTTLE_RETRIES: u32 = 5;
+
+/// The KSM application config a bound client keeps (its private key, app key, client id, ...):
+/// JSON text, secret as a whole. Store it in the OS credential store, nowhere else.
+pub struct BoundConfig(pub SecretString);
+
+impl std::fmt::Debug for BoundConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BoundConfig(..)")
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// What lives on the client's thread.
+struct Worker {
+    sm: SecretsManager,
+    slot: FailureSlot,
+    throttled: Arc<AtomicU32>,
+}
+
+/// A KSM client for one attachment. Cheap to share; calls are serialised on its thread.
+pub struct KsmClient {
+    name: String,
+    settings: VaultSettings,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for KsmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KsmClient")
+            .field("name", &self.name)
+            .field("host", &self.settings.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KsmClient {
+    /// Bind a new client with a one-time token: the first request registers this client's key
+    /// and spends the token. Returns the client and the config to keep.
+    pub fn bind(
+        name: &str,
+        token: &OneTimeToken,
+        mut settings: VaultSettings,
+        proxy_password: Option<SecretString>,
+    ) -> Result<(Self, BoundConfig), VaultError> {
+        settings.host = token.host().to_string();
+        let sdk_token = token.for_sdk();
+        let client = Self::start(name, settings, None, Some(sdk_token), proxy_password)?;
+        let _span = tracing::info_span!("vault.bind", vault = %client.name, host = %client.settings.host).entered();
+        client.call(true, |sm| sm.get_secrets(Vec::new()).map(drop))?;
+        let config = client.call(true, |sm| {
+            let map = sm.config.read_storage()?;
+            let obj: HashMap<String, String> = map
+                .into_iter()
+                .map(|(k, v)| (k.value().to_string(), v))
+                .collect();
+            serde_json::to_string(&obj).map_err(|e| KSMRError::SerializationError(e.to_string()))
+        })?;
+        Ok((client, BoundConfig(SecretString::from(config))))
+    }
+
+    /// A client from a config saved at binding.
+    pub fn open(
+        name: &str,
+        settings: VaultSettings,
+        config: &BoundConfig,
+        proxy_password: Option<SecretString>,
+    ) -> Result<Self, VaultError> {
+        Self::start(name, settings, Some(config), None, proxy_password)
+    }
+
+    /// The attachment's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &VaultSettings {
+        &self.settings
+    }
+
+    fn start(
+        name: &str,
+        settings: VaultSettings,
+        config: Option<&BoundConfig>,
+        token: Option<SecretString>,
+        proxy_password: Option<SecretString>,
+    ) -> Result<Self, VaultError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (ready_tx, ready) = mpsc::channel::<Result<(), VaultError>>();
+        let config_json = config.map(|c| c.0.expose_secret().to_string());
+        let worker_settings = settings.clone();
+        let worker_name = name.to_string();
+        std::thread::Builder::new()
+            .name(format!("keeperdb-vault-{name}"))
+            .spawn(move || {
+                let made = catch_unwind(AssertUnwindSafe(|| {
+                    Worker::new(&worker_name, &worker_settings, config_json, token, proxy_password)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(VaultError::Client {
+                        host: worker_settings.host.clone(),
+                        what: "the client could not be created".into(),
+                    })
+                });
+                let mut worker = match made {
+                    Ok(worker) => {
+                        let _ = ready_tx.send(Ok(()));
+                        worker
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                // Ends when the last handle is dropped; the SDK is dropped here, off any runtime.
+                for job in queue {
+                    job(&mut worker);
+                }
+            })
+            .map_err(|_| VaultError::Client {
+                host: settings.host.clone(),
+                what: "no thread could be started for it".into(),
+            })?;
+        ready.recv().unwrap_or_else(|_| {
+            Err(VaultError::Client {
+                host: settings.host.clone(),
+                what: "the client stopped while starting".into(),
+            })
+        })?;
+        Ok(Self {
+            name: name.to_string(),
+            settings,
+            jobs,
+        })
+    }
+
+    /// Run `f` on the client's thread and map its failure into keeperdb's words. `binding`
+    /// says whether a token is being spent, which changes what a refusal means.
+    pub(crate) fn call<R: Send + 'static>(
+        &self,
+        binding: bool,
+        f: impl FnOnce(&mut SecretsManager) -> Result<R, KSMRError> + Send + 'static,
+    ) -> Result<R, VaultError> {
+        let (tx, rx) = mpsc::channel();
+        let host = self.settings.host.clone();
+        let via = self
+            .settings
+            .proxy
+            .as_deref()
+            .map(|p| format!(" through {}", display_proxy(p)))
+            .unwrap_or_default();
+        let job: Job = Box::new(move |worker: &mut Worker| {
+            worker.throttled.store(0, Ordering::Relaxed);
+            let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut worker.sm)));
+            let result = match outcome {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(classify(&e, worker, &host, &via, binding)),
+                Err(_) => Err(VaultError::Client {
+                    host: host.clone(),
+                    what: "it stopped on an answer it could not handle (a malformed response or record)".into(),
+                }),
+            };
+            let _ = tx.send(result);
+        });
+        let stopped = || VaultError::Client {
+            host: self.settings.host.clone(),
+            what: "its thread is gone".into(),
+        };
+        self.jobs.send(job).map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
+    }
+}
+
+impl Worker {
+    fn new(
+        name: &str,
+        settings: &VaultSettings,
+        config: Option<String>,
+        token: Option<SecretString>,
+        proxy_password: Option<SecretString>,
+    ) -> Result<Self, VaultError> {
+        let config_error = |reason: &str| VaultError::Config {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        };
+        let storage = InMemoryKeyValueStorage::new(config)
+            .map_err(|_| config_error("it is not a KSM configuration"))?;
+        let mut builder = ClientOptionsBuilder::new(KvStoreType::InMemory(storage));
+        if let Some(token) = &token {
+            builder = builder.token(token.expose_secret());
+        }
+        let mut options = builder.build();
+        if let Some(key) = &settings.server_public_key {
+            options.set_server_public_key(key);
+        }
+        if let Some(id) = settings.server_public_key_id {
+            options.set_server_public_key_id(&id.to_string());
+        }
+        let client = http::build_client(settings, proxy_password.as_ref())?;
+        let slot = FailureSlot::default();
+        let post_slot = slot.clone();
+        options.set_custom_post_function(move |url, key, payload| {
+            http::post(&client, &post_slot, url, key, payload)
+        });
+        let mut sm = SecretsManager::new(options).map_err(|_| {
+            if token.is_some() {
+                VaultError::Client {
+                    host: settings.host.clone(),
+                    what: "the client could not be created from the token".into(),
+                }
+            } else {
+                config_error("the client could not be created from it")
+            }
+        })?;
+        let throttled = Arc::new(AtomicU32::new(0));
+        let counter = throttled.clone();
+        sm.set_custom_sleep_function(move |wait| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(wait.min(MAX_THROTTLE_WAIT));
+        });
+        Ok(Self {
+            sm,
+            slot,
+            throttled,
+        })
+    }
+}
+
+/// The SDK's error in keeperdb's words. The SDK's text is read to tell cases apart (it is the
+/// only place the server's error code surfaces) but never copied into the message.
+fn classify(e: &KSMRError, worker: &Worker, host: &str, via: &str, binding: bool) -> VaultError {
+    let host = host.to_string();
+    let via = via.to_string();
+    if let Some(failure) = worker.slot.lock().ok().and_then(|mut s| s.take()) {
+        return match failure {
+            TransportFailure::Tls(reason) => VaultError::Tls {
+                host,
+                via,
+                reason: reason.into(),
+            },
+            TransportFailure::Network(reason) => VaultError::Unreachable {
+                host,
+                via,
+                reason: reason.into(),
+            },
+        };
+    }
+    if let KSMRError::Throttled(_) = e {
+        return VaultError::Throttled {
+            host,
+            retries: worker.throttled.load(Ordering::Relaxed).max(THROTTLE_RETRIES),
+        };
+    }
+    let text = e.to_string();
+    let has = |needle: &str| text.contains(needle);
+    if has("Signature is invalid") {
+        return if binding {
+            VaultError::TokenUsed
+        } else {
+            VaultError::AccessRevoked { host }
+        };
+    }
+    if has("access_denied") {
+        return if binding {
+            VaultError::TokenNotAccepted { host }
+        } else {
+            VaultError::AccessRevoked { host }
+        };
+    }
+    let what = if has("invalid_client_version") {
+        "it does not accept this client's version".to_string()
+    } else if has("Invalid JSON response") {
+        "its answer was not the KSM protocol (an error page from a proxy or load balancer?)".into()
+    } else if has("throttled") {
+        return VaultError::Throttled {
+            host,
+            retries: THROTTLE_RETRIES,
+        };
+    } else if let KSMRError::RecordNotFoundError(_) = e {
+        "a record it was asked for does not exist".into()
+    } else {
+        "its answer could not be used".into()
+    };
+    VaultError::Server { host, what }
+}
