@@ -485,6 +485,17 @@ impl EmulatorHandle {
         self.issue_token(&app)
     }
 
+    /// Lets an unused token (as [`EmulatorHandle::issue_token`] returned it) expire: binding
+    /// with it then fails as with an unknown token, as the service answers. Returns whether it
+    /// was issued and still unused.
+    pub fn expire_token(&self, token: &str) -> Result<bool, EmulatorError> {
+        let key = token.rsplit(':').next().unwrap_or(token);
+        let Ok(client_key) = crypto::b64_lenient(key) else {
+            return Ok(false);
+        };
+        self.change(|v| Ok(v.expire_token(&client_key)))
+    }
+
     /// Replaces the fault rules (their counters start at zero).
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         *lock(&self.shared.rules) = rules.into_iter().map(faults::RuleState::new).collect();

@@ -778,6 +778,17 @@ impl Vault {
         Ok(b64url(&client_key))
     }
 
+    /// Lets an unused one-time token expire, as the service does after its lifetime: its
+    /// client is forgotten, so binding with it is answered as for an unknown token. Returns
+    /// whether an unbound client of that token existed.
+    pub fn expire_token(&mut self, client_key: &[u8]) -> bool {
+        let id = crypto::client_id(client_key);
+        let before = self.clients.len();
+        self.clients
+            .retain(|c| !(c.client_id == id && c.public_key.is_none()));
+        self.clients.len() != before
+    }
+
     pub fn bound_clients(&self) -> usize {
         self.clients
             .iter()

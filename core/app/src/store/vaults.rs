@@ -1,6 +1,7 @@
 //! Vault attachments in `vaults.toml`: each one's name and how to reach it (no secrets). The
 //! KSM application config each attachment was bound with lives in the OS credential store,
-//! under `vault:<name>`, with the proxy password if the proxy URL carried one.
+//! under `vault:<attachment id>` (an id, so two config dirs never share an entry), with the
+//! proxy password if the proxy URL carried one.
 
 use keeperdb_keeper::{BoundConfig, VaultSettings};
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +17,8 @@ pub(crate) const VAULTS_FILE: &str = "vaults.toml";
 pub struct Attachment {
     /// The name it is addressed by (`VAULT/CONNECTION`).
     pub name: String,
+    /// A random id, naming its credential store entry.
+    pub id: String,
     /// How to reach it.
     #[serde(flatten)]
     pub settings: VaultSettings,
@@ -68,8 +71,8 @@ pub fn check_vault_name(name: &str) -> Option<&'static str> {
     }
 }
 
-fn account(name: &str) -> String {
-    format!("vault:{name}")
+fn account(attachment_id: &str) -> String {
+    format!("vault:{attachment_id}")
 }
 
 impl LocalStore {
@@ -133,7 +136,7 @@ impl LocalStore {
             );
             store
                 .secrets
-                .set(&account(&attachment.name), &SecretString::from(secrets.as_str()))?;
+                .set(&account(&attachment.id), &SecretString::from(secrets.as_str()))?;
             file.vaults.push(attachment);
             store.write_vaults(&file)
         })
@@ -143,25 +146,27 @@ impl LocalStore {
     pub fn remove_vault_attachment(&self, name: &str) -> Result<bool, StoreError> {
         self.locked(|store| {
             let mut file = store.read_vaults()?;
-            let before = file.vaults.len();
-            file.vaults.retain(|v| v.name != name);
-            store.secrets.delete(&account(name))?;
-            if file.vaults.len() == before {
+            let Some(gone) = file.vaults.iter().position(|v| v.name == name) else {
                 return Ok(false);
-            }
+            };
+            let gone = file.vaults.remove(gone);
+            store.secrets.delete(&account(&gone.id))?;
             store.write_vaults(&file)?;
             Ok(true)
         })
     }
 
     /// The secrets of an attachment; `None` if the credential store has none for it.
-    pub fn vault_secrets(&self, name: &str) -> Result<Option<AttachmentSecrets>, StoreError> {
-        let Some(text) = self.secrets.get(&account(name))? else {
+    pub fn vault_secrets(
+        &self,
+        attachment: &Attachment,
+    ) -> Result<Option<AttachmentSecrets>, StoreError> {
+        let Some(text) = self.secrets.get(&account(&attachment.id))? else {
             return Ok(None);
         };
         let stored: StoredSecrets =
             serde_json::from_str(text.expose_secret()).map_err(|_| StoreError::Corrupt {
-                path: format!("credential store entry {}", account(name)).into(),
+                path: format!("credential store entry {}", account(&attachment.id)).into(),
                 message: "it is not what keeperdb stored there".into(),
             })?;
         Ok(Some(AttachmentSecrets {

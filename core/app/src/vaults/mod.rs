@@ -163,6 +163,7 @@ impl App {
                 .map_err(|e| vault_error(name, e))?;
         let attachment = Attachment {
             name: name.to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             settings,
             attached_at: cache::now_secs(),
         };
@@ -186,7 +187,7 @@ impl App {
         let cache_dir = self.store().dir().cache_path().to_path_buf();
         let mut out = Vec::new();
         for a in self.store().vault_attachments()? {
-            let config_missing = self.store().vault_secrets(&a.name)?.is_none();
+            let config_missing = self.store().vault_secrets(&a)?.is_none();
             out.push(VaultStatus {
                 region: keeperdb_keeper::region_of_host(&a.settings.host),
                 proxy: a.settings.proxy.clone(),
@@ -274,7 +275,7 @@ impl App {
                 continue;
             }
             let source_id = format!("{VAULT_SOURCE_PLUGIN}@{}", a.name);
-            let opened = match self.store().vault_secrets(&a.name) {
+            let opened = match self.store().vault_secrets(&a) {
                 Ok(Some(secrets)) => {
                     KsmClient::open(&a.name, a.settings.clone(), &secrets.config, secrets.proxy_password)
                         .map_err(|e| vault_error(&a.name, e).to_string())
