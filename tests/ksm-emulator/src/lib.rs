@@ -132,10 +132,17 @@ pub enum EmulatorError {
     /// The test environment lacks what the test runner must set up.
     #[error("{0}")]
     Env(String),
+    /// The server key id is not a positive integer.
+    #[error("the server key id must be a positive integer (the service's are 1, 2, ...), not {0}")]
+    ServerKeyId(u32),
     /// The async runtime could not start.
     #[error("cannot start the emulator runtime: {0}")]
     Runtime(std::io::Error),
 }
+
+/// The server key id used unless configured: a small positive integer, as the real service's
+/// ids are (7 to 17 when this was written), so every official SDK takes it.
+pub const DEFAULT_SERVER_KEY_ID: u32 = 17;
 
 /// The demo seed (`seeds/demo.json`): databaseCredentials records for PostgreSQL, MariaDB and
 /// SQLite, a pamDatabase linked to a pamUser, a record shared directly, a non-database record,
@@ -200,8 +207,9 @@ pub struct EmulatorConfig {
     pub persist_path: Option<PathBuf>,
     /// Faults active from the start.
     pub faults: Vec<FaultRule>,
-    /// The server key id clients must send (`PublicKeyId`). Default `emu-1`.
-    pub server_key_id: String,
+    /// The server key id clients must send (`PublicKeyId`): a positive integer, as the real
+    /// service's are. Default [`DEFAULT_SERVER_KEY_ID`]. It also applies to a persisted state.
+    pub server_key_id: u32,
     /// The host put in tokens (`<host>:<token>`). Default `ksm.test`.
     pub hostname: String,
 }
@@ -214,7 +222,7 @@ impl Default for EmulatorConfig {
             ca_dir: None,
             persist_path: None,
             faults: vec![],
-            server_key_id: "emu-1".into(),
+            server_key_id: DEFAULT_SERVER_KEY_ID,
             hostname: "ksm.test".into(),
         }
     }
@@ -350,6 +358,9 @@ pub struct Emulator;
 impl Emulator {
     /// Starts an emulator on its own runtime; it runs until the handle is dropped.
     pub fn start(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+        if config.server_key_id == 0 {
+            return Err(EmulatorError::ServerKeyId(config.server_key_id));
+        }
         let mut vault = match &config.persist_path {
             Some(p) if p.exists() => {
                 let text = std::fs::read_to_string(p).map_err(|e| EmulatorError::Io {
@@ -359,8 +370,11 @@ impl Emulator {
                 tracing::debug!("emulator state reloaded from its persist file; seed ignored");
                 Vault::from_persisted(&text)?
             }
-            _ => Vault::from_seed(&config.seed, &config.server_key_id)?,
+            _ => Vault::from_seed(&config.seed, config.server_key_id)?,
         };
+        // The configured id wins over a persisted one: a bound client that sends the old id is
+        // told the new one, as after a key rotation.
+        vault.server_key_id = config.server_key_id;
         vault.hostname = config.hostname.clone();
         let tls = tls::setup(
             config.ca_dir.as_deref(),
@@ -458,9 +472,15 @@ impl EmulatorHandle {
             .unwrap_or_default()
     }
 
-    /// The server key id for `ClientOptions::set_server_public_key_id`.
+    /// The server key id in decimal, as `ClientOptions::set_server_public_key_id` (Rust),
+    /// `serverPublicKeyId` (JavaScript) and `server_public_key_id` (Python) take it.
     pub fn server_public_key_id(&self) -> String {
-        lock(&self.shared.vault).server_key_id.clone()
+        self.server_key_id().to_string()
+    }
+
+    /// The server key id as a number.
+    pub fn server_key_id(&self) -> u32 {
+        lock(&self.shared.vault).server_key_id
     }
 
     /// The application names, in seed order.

@@ -56,9 +56,25 @@ struct ServeArgs {
     /// latency=MS, status=CODE, throttle[=SECONDS], drop, lose-reply, slow-body=MS, truncate[=MS], key-rotation.
     #[arg(long = "fault")]
     faults: Vec<String>,
+    /// The server key id clients must send: a positive integer, as the service's are.
+    #[arg(long, value_name = "N", default_value_t = keeperdb_ksm_emulator::DEFAULT_SERVER_KEY_ID,
+          value_parser = parse_key_id, allow_negative_numbers = true)]
+    server_key_id: u32,
     /// Print the settings as one JSON line (for scripts).
     #[arg(long)]
     json: bool,
+}
+
+/// A server key id: a positive integer (the SDKs send it in decimal; the JavaScript SDK reads
+/// it with `Number()`).
+fn parse_key_id(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(
+            "not a positive integer; server key ids are numbers such as 17, as the service's are"
+                .into(),
+        ),
+    }
 }
 
 fn main() -> ExitCode {
@@ -101,6 +117,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ca_dir: a.ca_dir,
         persist_path: a.persist,
         faults,
+        server_key_id: a.server_key_id,
         ..EmulatorConfig::default()
     })?;
     let token = match &a.app {
@@ -115,7 +132,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             "proxy_url": handle.proxy_url(),
             "hostname": handle.hostname(),
             "server_public_key": handle.server_public_key(),
-            "server_public_key_id": handle.server_public_key_id(),
+            "server_public_key_id": handle.server_key_id(),
             "ca_cert": ca,
             "listen": handle.addr().to_string(),
         });

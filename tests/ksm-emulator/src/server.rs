@@ -341,8 +341,8 @@ async fn http_loop<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, shared: &Shared)
             }
             Some(Fault::KeyRotation) => {
                 tracing::debug!(endpoint = %endpoint, "fault: key rotation");
-                let id = lock(&shared.vault).server_key_id.clone();
-                vault::key_reply(&endpoint, Some(&id))
+                let id = lock(&shared.vault).server_key_id;
+                vault::key_reply(&endpoint, Some(id))
             }
             other => {
                 if let Some(Fault::SlowBody {

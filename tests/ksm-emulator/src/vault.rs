@@ -46,6 +46,26 @@ mod opt_bytes_b64 {
     }
 }
 
+/// The server key id as persisted: a number. States written before key ids were numeric hold a
+/// string such as `"emu-1"`; those load as 0 and take the configured id at start.
+mod key_id_compat {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Number(u32),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        Ok(match Stored::deserialize(d)? {
+            Stored::Number(n) => n,
+            Stored::Text(s) => s.trim().parse().unwrap_or(0),
+        })
+    }
+}
+
 const STATE_VERSION: u32 = 1;
 
 /// The endpoints the SDK calls (doc §1.1) that the emulator serves.
@@ -72,7 +92,9 @@ const MAX_FILE: u64 = 16 * 1024 * 1024 - 4096;
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Vault {
     version: u32,
-    pub server_key_id: String,
+    /// The id clients must send as `PublicKeyId` (a positive integer, as the service's are).
+    #[serde(deserialize_with = "key_id_compat::deserialize")]
+    pub server_key_id: u32,
     #[serde(with = "bytes_b64")]
     server_private: Vec<u8>,
     #[serde(with = "bytes_b64")]
@@ -323,8 +345,9 @@ fn error_reply(ep: &str, e: ApiError) -> ApiReply {
     ApiReply::json(e.status, error_body(ep, e.code, &e.message, None))
 }
 
-/// The `{"error":"key"}` answer, naming the server's key id when `key_id` is given.
-pub(crate) fn key_reply(endpoint: &str, key_id: Option<&str>) -> ApiReply {
+/// The `{"error":"key"}` answer, naming the server's key id when `key_id` is given. The service
+/// sends the id as a JSON number (`{"error":"key","key_id":17}`).
+pub(crate) fn key_reply(endpoint: &str, key_id: Option<u32>) -> ApiReply {
     let extra = key_id.map(|id| ("key_id", Value::from(id)));
     ApiReply::json(400, error_body(endpoint, "key", "invalid key id", extra))
 }
@@ -402,12 +425,12 @@ fn c<T>(r: Result<T, crypto::CryptoError>) -> Result<T, EmulatorError> {
 
 impl Vault {
     /// A new vault holding `seed`, encrypted.
-    pub fn from_seed(seed: &Seed, server_key_id: &str) -> Result<Vault, EmulatorError> {
+    pub fn from_seed(seed: &Seed, server_key_id: u32) -> Result<Vault, EmulatorError> {
         let server = SecretKey::random(&mut rand::thread_rng());
         let owner = SecretKey::random(&mut rand::thread_rng());
         let mut v = Vault {
             version: STATE_VERSION,
-            server_key_id: server_key_id.to_string(),
+            server_key_id,
             server_private: server.to_bytes().to_vec(),
             master_key: crypto::random_key().to_vec(),
             owner_public: crypto::public_point(&owner),
@@ -883,7 +906,7 @@ impl Vault {
     /// the answer carries no `key_id`, which the SDK reports as an error.
     pub fn key_error(&mut self, endpoint: &str, wrong_id: &str) -> ApiReply {
         let first = self.hinted_key_ids.insert(wrong_id.to_string());
-        key_reply(endpoint, first.then_some(self.server_key_id.as_str()))
+        key_reply(endpoint, first.then_some(self.server_key_id))
     }
 
     /// Runs one request through decryption, authentication and the endpoint handler.
@@ -891,7 +914,9 @@ impl Vault {
     pub fn handle(&mut self, req: &ApiRequest<'_>) -> (ApiReply, bool) {
         let ep = req.endpoint;
         let key_id = req.public_key_id.unwrap_or("").trim();
-        if key_id != self.server_key_id {
+        // The SDKs send the id in decimal (the JavaScript SDK sends `NaN` for an id that is not
+        // a number); anything else names a key this server does not have.
+        if key_id != self.server_key_id.to_string() {
             tracing::debug!(endpoint = ep, "request names an unknown server key id");
             return (self.key_error(ep, key_id), false);
         }

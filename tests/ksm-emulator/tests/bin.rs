@@ -69,7 +69,9 @@ impl Running {
             .proxy_url(s["proxy_url"].as_str().unwrap())
             .build();
         o.set_server_public_key(s["server_public_key"].as_str().unwrap());
-        o.set_server_public_key_id(s["server_public_key_id"].as_str().unwrap());
+        // A JSON number, as the service's key ids are; the SDK takes it in decimal.
+        let key_id = s["server_public_key_id"].as_u64().expect("numeric key id");
+        o.set_server_public_key_id(&key_id.to_string());
         o
     }
 
@@ -107,6 +109,7 @@ fn printed_token_and_settings_let_the_sdk_in() {
         Path::new(s["ca_cert"].as_str().unwrap()),
         ca_dir().join("ca.pem")
     );
+    assert_eq!(s["server_public_key_id"], json!(17), "the default key id");
     let mut sm = emu.client();
     let records = sm.get_secrets(vec![]).expect("reads through the binary");
     assert_eq!(
@@ -152,6 +155,47 @@ fn persisted_vault_survives_a_restart_and_bound_clients_keep_working() {
     assert_eq!(rec.revision, Some(2));
 }
 
+#[test]
+fn a_new_server_key_id_replaces_the_persisted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("vault.json");
+    let state_arg = state.to_str().unwrap();
+    let first = run(&["--persist", state_arg]);
+    let mut sm = first.client();
+    sm.get_secrets(vec![]).expect("binds with the default id");
+    let saved = saved_config(&sm);
+    drop(first);
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(text.contains("\"server_key_id\": 17"), "{}", &text[..200]);
+    // A state written while key ids were strings still loads.
+    std::fs::write(
+        &state,
+        text.replace("\"server_key_id\": 17", "\"server_key_id\": \"emu-1\""),
+    )
+    .unwrap();
+
+    let second = run(&["--persist", state_arg, "--server-key-id", "9"]);
+    assert_eq!(second.settings["server_public_key_id"], json!(9));
+    let restore =
+        || KvStoreType::InMemory(InMemoryKeyValueStorage::new(Some(saved.clone())).unwrap());
+    // A bound client that still sends 17 (its saved config) is told 9 once; the Rust SDK in
+    // custom-key mode retries with its own id, and then gets an error, not an endless loop.
+    let mut o = ClientOptionsBuilder::new(restore())
+        .token("")
+        .proxy_url(second.settings["proxy_url"].as_str().unwrap())
+        .build();
+    o.set_server_public_key(second.settings["server_public_key"].as_str().unwrap());
+    let mut stale = SecretsManager::new(o).unwrap();
+    let e = stale
+        .get_secrets(vec![])
+        .expect_err("the old id is refused");
+    assert!(e.to_string().contains("key"), "{e}");
+    // Given the new id, the same bound config works.
+    let mut again = SecretsManager::new(second.options("", restore())).unwrap();
+    let rec = fetch(&mut again, "PgOrdersDatabaseRec001");
+    assert_eq!(rec.title, "Orders (PostgreSQL)");
+}
+
 fn first_key(saved: &str) -> Value {
     let v: Value = serde_json::from_str(saved).unwrap();
     v["serverPublicKey"].clone()
@@ -169,7 +213,7 @@ fn human_output_names_token_proxy_and_ca() {
         "one-time token:        ksm.test:",
         "proxy_url:             http://127.0.0.1:",
         "export SSL_CERT_FILE=",
-        "server_public_key_id:  emu-1",
+        "server_public_key_id:  17",
     ] {
         assert!(text.contains(want), "{want:?} missing from:\n{text}");
     }
@@ -200,6 +244,23 @@ fn bad_arguments_fail_with_a_clear_message() {
 
     let err = failure(&[]);
     assert!(err.contains("--seed"), "{err}");
+
+    for bad in ["emu-1", "0", "-3", "1.5", ""] {
+        let err = failure(&["--seed", &seed_path(), "--server-key-id", bad]);
+        assert!(
+            err.contains("--server-key-id") && err.contains("not a positive integer"),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn server_key_id_is_configurable() {
+    let emu = run(&["--server-key-id", "9"]);
+    assert_eq!(emu.settings["server_public_key_id"], json!(9));
+    let mut sm = emu.client();
+    let records = sm.get_secrets(vec![]).expect("the SDK binds with key id 9");
+    assert_eq!(records.len(), 8, "all demo records");
 }
 
 #[test]

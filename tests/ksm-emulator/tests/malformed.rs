@@ -345,8 +345,8 @@ fn wrong_key_id_gets_the_key_hint_once() {
     let first = c.get_secret_tampered(&emu, true, wrong);
     let v = first.json();
     assert_eq!(
-        (first.status, v["error"].as_str(), v["key_id"].as_str()),
-        (400, Some("key"), Some("emu-1")),
+        (first.status, v["error"].as_str(), v["key_id"].as_u64()),
+        (400, Some("key"), Some(17)),
         "{v}"
     );
     // A client that ignores the hint (the SDK in custom-key mode does) is not kept looping.
@@ -359,6 +359,22 @@ fn wrong_key_id_gets_the_key_hint_once() {
         0,
         "nothing was bound by requests for the wrong key"
     );
+}
+
+#[test]
+fn a_key_id_that_is_not_a_number_gets_the_numeric_hint() {
+    // What the JavaScript SDK sends for a key id that is not a number (`Number("emu-1")`).
+    let emu = start_demo();
+    let c = RawClient::new(&emu);
+    for sent in ["NaN", "017", " 17x"] {
+        let r = c.get_secret_tampered(&emu, true, |_, _, h| h[1].1 = sent.into());
+        let v = r.json();
+        assert_eq!(
+            (r.status, v["error"].as_str(), v["key_id"].as_u64()),
+            (400, Some("key"), Some(17)),
+            "{sent:?}: {v}"
+        );
+    }
 }
 
 #[test]
