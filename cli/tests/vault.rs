@@ -438,20 +438,19 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
     let role = format!("vault_leak_{}", std::process::id());
     let (emu, _) = pg_vault(&role, "Leak-Check-Secret-77");
     let kdb = Kdb::new();
-    let mut logs = String::new();
-    let mut run = |args: &[&str]| {
+    let logs = std::cell::RefCell::new(String::new());
+    let keep = |out: Output| {
+        logs.borrow_mut().push_str(&(text(&out.stdout) + &text(&out.stderr)));
+        out
+    };
+    let run = |args: &[&str]| {
         let mut all = vec!["-vvv"];
         all.extend(args);
-        let out = kdb.run(&all);
-        logs.push_str(&text(&out.stdout));
-        logs.push_str(&text(&out.stderr));
-        out
+        keep(kdb.run(&all))
     };
     assert_success(&run(&["plugins", "install", "keeper-vault", "--allow"]), "install");
     let token = emu.issue_default_token().unwrap();
-    let out = connect_with(&kdb, &emu, "leak", &token, &["-vvv"]);
-    assert_success(&out, "connect");
-    logs.push_str(&text(&out.stderr));
+    assert_success(&keep(connect_with(&kdb, &emu, "leak", &token, &["-vvv"])), "connect");
     assert_success(&run(&["connections", "list"]), "list");
     assert_success(&run(&["query", "Orders PG", "SELECT 1"]), "query");
     assert_success(&run(&["vault", "refresh"]), "refresh");
@@ -484,9 +483,9 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
                 path.display()
             );
         }
-        assert!(!logs.contains(secret.as_str()), "a secret is in the -vvv log");
+        assert!(!logs.borrow().contains(secret.as_str()), "a secret is in the -vvv log");
     }
-    assert!(logs.contains("vault.get_secrets"), "the vault calls were traced");
+    assert!(logs.borrow().contains("vault.get_secrets"), "the vault calls were traced");
 
     // Disconnecting removes the config from the credential store.
     assert_success(&kdb.run(&["vault", "disconnect", "leak"]), "disconnect");

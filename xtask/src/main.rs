@@ -2,6 +2,7 @@
 //! started from here, so a fresh machine runs `cargo xtask test` and nothing else.
 
 mod bench;
+mod demo;
 mod install;
 mod plugin_pack;
 mod services;
@@ -49,7 +50,9 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
-    /// The main job on the embedded default: a SQLite Chinook database, no server needed.
+    /// The main job, offline: a Keeper vault (the KSM emulator) attached with its one-time
+    /// token, its Database records beside local connections, a query over a vault connection
+    /// (PostgreSQL on loopback), then a local SQLite Chinook database.
     Demo,
     /// Build every WASM plugin into a component and an installable plugin dir
     /// (target/debug/bundled-plugins, target/test-plugins).
@@ -79,7 +82,7 @@ fn main() -> anyhow::Result<()> {
             keep_services,
             args,
         } => test(keep_services, &args),
-        Command::Demo => demo(),
+        Command::Demo => demo::run(),
         Command::Bench { args } => bench::command(&args),
         Command::Services { args } => services::command(&util::repo_root(), &args),
         Command::PackDrivers { release } => {
@@ -172,56 +175,8 @@ fn test_wasm(extra: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo() -> anyhow::Result<()> {
-    util::cargo(&["build", "-p", "keeperdb-cli", "-p", "keeperdb-sqlx-driver"])?;
-    let profile = util::target_dir().join("debug");
-    pack_drivers(&profile)?;
-    let work = util::target_dir().join("demo");
-    let config = work.join("config");
-    let _ = std::fs::remove_dir_all(&config);
-    std::fs::create_dir_all(&work)?;
-    let db = work.join("chinook.sqlite");
-    if !db.exists() {
-        let sql = util::shared_dir().join("data/chinook/Chinook_Sqlite.sql");
-        util::run_with_stdin_file("sqlite3", &[db.to_str().unwrap_or_default()], &sql)?;
-    }
-    let keeperdb = profile.join("keeperdb");
-    let kdb = |args: &[&str]| {
-        eprintln!("\n$ keeperdb {}", args.join(" "));
-        util::run_env(&keeperdb, args, &[("KEEPERDB_CONFIG_DIR", &config)])
-    };
-    let url = format!("sqlite:{}", db.display());
-    kdb(&[
-        "connections",
-        "add",
-        &url,
-        "--name",
-        "chinook",
-        "--env",
-        "demo",
-    ])?;
-    kdb(&["connections", "list"])?;
-    kdb(&[
-        "query",
-        "chinook",
-        "SELECT g.Name AS genre, count(*) AS tracks, round(sum(t.Milliseconds) / 3600000.0, 1) AS hours \
-         FROM Track t JOIN Genre g USING (GenreId) GROUP BY g.Name ORDER BY tracks DESC LIMIT 8",
-        "--format",
-        "table",
-    ])?;
-    kdb(&[
-        "query",
-        "chinook",
-        "SELECT * FROM Artist LIMIT 3",
-        "--format",
-        "json",
-    ])?;
-    kdb(&["schema", "chinook"])?;
-    Ok(())
-}
-
 /// Pack the first-party driver plugins beside the keeperdb binary of `profile`.
-fn pack_drivers(profile: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn pack_drivers(profile: &std::path::Path) -> anyhow::Result<()> {
     for plugin in plugin_pack::FIRST_PARTY_DRIVERS {
         let dir = plugin_pack::pack_driver(profile, plugin)?;
         eprintln!("xtask: packed {}", dir.display());
