@@ -135,7 +135,7 @@ fn install_python(requirements: &Path, venv: &Path) -> Result<PathBuf> {
     // machine without it falls back to the python3 on PATH.
     let base = ["/usr/bin/python3", "python3"]
         .into_iter()
-        .find(|p| util::succeeds(p, &["-m", "venv", "--help"]))
+        .find(|p| util::succeeds(p, &["-c", "import venv, ensurepip"]))
         .context("no python3 with the venv module (Debian package python3-venv)")?;
     let wanted = format!(
         "{base}\n{}",
