@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod install;
+mod ksm_sdks;
 mod plugin_pack;
 mod services;
 mod setup;
@@ -67,6 +68,9 @@ enum Command {
     /// Write target/dist/keeperdb-VERSION-TRIPLE.tar.gz: the release binary and its bundled
     /// plugins, to unpack anywhere.
     Dist,
+    /// Install the official JavaScript and Python KSM SDKs the emulator's tests drive, and print
+    /// the env vars for `cargo test -p keeperdb-ksm-emulator --test other_sdks`.
+    KsmSdks,
     /// Build the WASM plugins, then run core's and the CLI's tests with the env they need.
     TestWasm {
         /// Extra arguments for `cargo test`.
@@ -90,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::BuildPlugins => wasm::build_plugins(&util::repo_root()).map(|_| ()),
         Command::TestWasm { args } => test_wasm(&args),
+        Command::KsmSdks => ksm_sdks::command(),
         Command::Install { prefix } => install::install(&install::build_release()?, prefix),
         Command::Dist => install::dist(&install::build_release()?).map(|_| ()),
     }
@@ -118,6 +123,8 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
         &ca_arg,
     ])?;
     let ca_pem = ca.join("ca.pem");
+    // The official JavaScript and Python SDKs the emulator is tested with, beside the Rust one.
+    let ksm_sdks = ksm_sdks::install()?;
 
     // What a user gets from `cargo xtask install`, in a prefix outside the repository: the
     // installed-binary tests run it with no target/ dir on its PATH or in its environment.
@@ -140,6 +147,7 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
         services.into_iter().map(|(k, v)| (k, v.into())).collect();
     let mut env: Vec<(&str, &std::path::Path)> =
         vec![("KEEPERDB_KSM_CA_DIR", &ca), ("SSL_CERT_FILE", &ca_pem)];
+    env.extend(ksm_sdks.test_env());
     env.extend(plugins.test_env());
     env.push(("KEEPERDB_INSTALLED_PREFIX", &installed));
     env.push(("KEEPERDB_DIST_ARCHIVE", &archive));

@@ -19,6 +19,12 @@ pub const PACKAGES: &[&str] = &[
     "dbus",
     "gnome-keyring",
     "libsecret-tools",
+    // The official JavaScript and Python KSM SDKs run against the emulator (xtask/src/ksm_sdks.rs).
+    // npm is not listed: where nodejs is a build that bundles it, Debian's npm conflicts with
+    // it; ksm_sdks installs Debian's npm only when no npm runs.
+    "nodejs",
+    "python3-venv",
+    "python3-pip",
     // Peak-memory figures in benchmarks.
     "time",
     // The wasm32 route when rustup has no wasm32 target (see shared/TOOLCHAIN.md).
