@@ -110,16 +110,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// keeperdb's own crates, whose logs `-v` turns up; other crates stay at `warn` (at `info`
+/// with `-vvv`): a compiler's trace output would drown what keeperdb says.
+const OWN_CRATES: [&str; 7] = [
+    "keeperdb",
+    "keeperdb_core",
+    "keeperdb_keeper",
+    "keeperdb_wasm_host",
+    "keeperdb_driver_host",
+    "keeperdb_model",
+    "keeperdb_sqlx_driver",
+];
+
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+    let (own, others) = match verbose {
+        0 => ("warn", "warn"),
+        1 => ("info", "warn"),
+        2 => ("debug", "warn"),
+        _ => ("trace", "info"),
     };
+    let default: Vec<String> = std::iter::once(others.to_string())
+        .chain(OWN_CRATES.iter().map(|c| format!("{c}={own}")))
+        .collect();
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(default))
+        .unwrap_or_else(|_| EnvFilter::new(default.join(",")))
         // The KSM SDK logs request payloads and server answers at debug level; keeperdb's own
         // vault spans say what happened without them.
         .add_directive("keeper_secrets_manager_core=off".parse().expect("a valid directive"));

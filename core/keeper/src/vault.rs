@@ -73,6 +73,7 @@ impl KsmVault {
         if whole {
             self.records_seen.store(records.len(), Ordering::Relaxed);
         }
+        tracing::debug!(records = records.len(), "vault records read");
         Ok(records)
     }
 

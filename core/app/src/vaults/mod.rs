@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use cache::CachedListing;
 pub(crate) use cache::ListingCache;
 pub(crate) use source::VaultSource;
+use source::UnopenedVault;
 
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -286,13 +287,22 @@ impl App {
                 )),
                 Err(e) => Err(e.to_string()),
             };
+            let cache = ListingCache::new(&cache_dir, &a.name);
             match opened {
                 Ok(client) => bindings.push(VaultBinding {
-                    cache: ListingCache::new(&cache_dir, &a.name),
+                    cache,
                     vault: KsmVault::new(client),
                     name: a.name,
                 }),
-                Err(message) => failed.push(crate::plugins::failed_source(&source_id, message)),
+                Err(reason) => failed.push(Arc::new(UnopenedVault {
+                    info: keeperdb_model::source::SourceInfo {
+                        id: source_id,
+                        badge: "Vault".into(),
+                        vault: Some(a.name),
+                    },
+                    cache,
+                    reason,
+                })),
             }
         }
         (bindings, failed)

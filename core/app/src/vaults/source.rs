@@ -64,3 +64,27 @@ impl ConnectionSource for VaultSource {
         })
     }
 }
+
+/// An attachment whose client could not even be opened (its CA bundle is gone, its config is
+/// missing from the credential store): its saved listing, stale with why, and no credentials.
+pub(crate) struct UnopenedVault {
+    pub(crate) info: SourceInfo,
+    pub(crate) cache: ListingCache,
+    pub(crate) reason: String,
+}
+
+impl ConnectionSource for UnopenedVault {
+    fn info(&self) -> SourceInfo {
+        self.info.clone()
+    }
+
+    fn list(&self) -> Result<SourceListing, SourceError> {
+        self.cache
+            .stale_listing(&self.reason)
+            .ok_or_else(|| SourceError::Unavailable(self.reason.clone()))
+    }
+
+    fn credentials(&self, _: &Connection) -> Result<Credentials, SourceError> {
+        Err(SourceError::Unavailable(self.reason.clone()))
+    }
+}

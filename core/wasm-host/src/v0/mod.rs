@@ -158,7 +158,7 @@ mod tests {
             .map(|v| format!("{}.{}", v.major, v.minor))
             .collect();
         assert_eq!(folders, served, "WIT folders in {}", root.display());
-        for version in keeperdb_model::SERVED_API_VERSIONS {
+        for version in &keeperdb_model::SERVED_API_VERSIONS {
             let dir = root.join(format!("{}.{}", version.major, version.minor));
             let expected = format!("package keeperdb:plugin@{version};");
             let mut seen = 0;
