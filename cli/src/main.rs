@@ -137,7 +137,11 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| EnvFilter::new(default.join(",")))
         // The KSM SDK logs request payloads and server answers at debug level; keeperdb's own
         // vault spans say what happened without them.
-        .add_directive("keeper_secrets_manager_core=off".parse().expect("a valid directive"));
+        .add_directive(
+            "keeper_secrets_manager_core=off"
+                .parse()
+                .expect("a valid directive"),
+        );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

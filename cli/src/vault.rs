@@ -87,11 +87,7 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&Shown::from(&status))?);
             } else {
-                println!(
-                    "attached vault `{}` ({})",
-                    status.name,
-                    where_text(&status)
-                );
+                println!("attached vault `{}` ({})", status.name, where_text(&status));
                 print_report(&report);
             }
             Ok(())
@@ -102,13 +98,22 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
                 let shown: Vec<Shown> = vaults.iter().map(Shown::from).collect();
                 println!("{}", serde_json::to_string_pretty(&shown)?);
             } else if vaults.is_empty() {
-                eprintln!("no vault attached; attach one with `keeperdb vault connect --name NAME`");
+                eprintln!(
+                    "no vault attached; attach one with `keeperdb vault connect --name NAME`"
+                );
             } else {
                 let mut table = Table::new();
                 table
                     .load_style(UTF8_FULL_CONDENSED)
                     .set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_header(["NAME", "REGION", "STATUS", "RECORDS", "CONNECTIONS", "LAST REFRESH"]);
+                    .set_header([
+                        "NAME",
+                        "REGION",
+                        "STATUS",
+                        "RECORDS",
+                        "CONNECTIONS",
+                        "LAST REFRESH",
+                    ]);
                 for v in &vaults {
                     let cached = v.cached.as_ref();
                     table.add_row([
@@ -124,7 +129,8 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
                 }
                 println!("{table}");
                 for v in &vaults {
-                    if let Some((_, why)) = v.cached.as_ref().and_then(|c| c.last_failure.as_ref()) {
+                    if let Some((_, why)) = v.cached.as_ref().and_then(|c| c.last_failure.as_ref())
+                    {
                         eprintln!("keeperdb: vault `{}`: last refresh failed: {why}", v.name);
                     }
                 }
@@ -146,7 +152,9 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&shown)?);
             } else if reports.is_empty() {
-                eprintln!("no vault attached; attach one with `keeperdb vault connect --name NAME`");
+                eprintln!(
+                    "no vault attached; attach one with `keeperdb vault connect --name NAME`"
+                );
             } else {
                 for r in &reports {
                     print_report(r);
@@ -154,13 +162,17 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
             }
             let failed = reports.iter().filter(|r| r.outcome.is_err()).count();
             if failed > 0 {
-                return Err(Exit::new(VAULT, format!("{failed} vault(s) could not be refreshed")).into());
+                return Err(
+                    Exit::new(VAULT, format!("{failed} vault(s) could not be refreshed")).into(),
+                );
             }
             Ok(())
         }
         Command::Disconnect { name } => {
             app.detach_vault(&name)?;
-            println!("disconnected vault `{name}`; its configuration was removed from the credential store");
+            println!(
+                "disconnected vault `{name}`; its configuration was removed from the credential store"
+            );
             Ok(())
         }
     }
@@ -177,7 +189,10 @@ fn read_token(name: &str) -> anyhow::Result<SecretString> {
     };
     let token = token.trim().to_string();
     if token.is_empty() {
-        return Err(Exit::usage("no one-time access token was given (paste it at the prompt, or pipe it on stdin)").into());
+        return Err(Exit::usage(
+            "no one-time access token was given (paste it at the prompt, or pipe it on stdin)",
+        )
+        .into());
     }
     Ok(SecretString::from(token))
 }

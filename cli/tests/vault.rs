@@ -25,7 +25,14 @@ fn host_field(host: &str, port: Option<&str>) -> Value {
 }
 
 /// A `databaseCredentials` record.
-fn database(title: &str, folder: Option<&str>, kind: &str, host: Value, login: &str, password: &str) -> Value {
+fn database(
+    title: &str,
+    folder: Option<&str>,
+    kind: &str,
+    host: Value,
+    login: &str,
+    password: &str,
+) -> Value {
     let mut r = json!({
         "type": "databaseCredentials", "title": title,
         "fields": [
@@ -59,14 +66,26 @@ fn emulator_with_ca(seed: Value, ca_dir: Option<&std::path::Path>) -> EmulatorHa
 }
 
 /// `keeperdb vault connect` with the token on stdin and the emulator's settings.
-fn connect_with(kdb: &Kdb, emu: &EmulatorHandle, name: &str, token: &str, extra: &[&str]) -> Output {
+fn connect_with(
+    kdb: &Kdb,
+    emu: &EmulatorHandle,
+    name: &str,
+    token: &str,
+    extra: &[&str],
+) -> Output {
     let key = emu.server_public_key();
     let key_id = emu.server_public_key_id();
     let proxy = emu.proxy_url();
     let ca = emu.ca_pem_path().to_string_lossy().into_owned();
     let mut args = vec![
-        "vault", "connect", "--name", name, "--server-public-key", &key,
-        "--server-public-key-id", &key_id,
+        "vault",
+        "connect",
+        "--name",
+        name,
+        "--server-public-key",
+        &key,
+        "--server-public-key-id",
+        &key_id,
     ];
     if !extra.contains(&"--proxy") {
         args.extend(["--proxy", proxy.as_str()]);
@@ -109,7 +128,10 @@ fn install_vault_source(kdb: &Kdb) {
 fn list_json(kdb: &Kdb) -> (Vec<Value>, String) {
     let out = kdb.run(&["connections", "list", "--json"]);
     assert_success(&out, "connections list");
-    (serde_json::from_slice(&out.stdout).unwrap(), text(&out.stderr))
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        text(&out.stderr),
+    )
 }
 
 fn named<'a>(list: &'a [Value], name: &str) -> Vec<&'a Value> {
@@ -182,14 +204,25 @@ fn vault_records_become_exactly_the_right_connections() {
     assert!(said.contains("attached vault `work`"), "{said}");
 
     let (list, stderr) = list_json(&kdb);
-    let vault: Vec<&Value> = list.iter().filter(|c| c["origin"]["badge"] == "Vault").collect();
+    let vault: Vec<&Value> = list
+        .iter()
+        .filter(|c| c["origin"]["badge"] == "Vault")
+        .collect();
     let mut names: Vec<&str> = vault.iter().map(|c| c["name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(
         names,
         [
-            "Bestellungen – Primär 🐘", "Cassandra ring", "Direct replica", "Ledger", "PAM Orders",
-            "PAM orphan", "Reports", "Reports", "Staging MariaDB", "Warehouse",
+            "Bestellungen – Primär 🐘",
+            "Cassandra ring",
+            "Direct replica",
+            "Ledger",
+            "PAM Orders",
+            "PAM orphan",
+            "Reports",
+            "Reports",
+            "Staging MariaDB",
+            "Warehouse",
         ],
         "{list:#?}"
     );
@@ -199,41 +232,76 @@ fn vault_records_become_exactly_the_right_connections() {
         assert!(c.get("password").is_none());
     }
     let pg = one(&list, "Bestellungen – Primär 🐘");
-    assert_eq!((pg["engine"].as_str(), pg["host"].as_str(), pg["port"].as_u64()), (Some("postgres"), Some("pg.internal"), Some(5433)));
+    assert_eq!(
+        (
+            pg["engine"].as_str(),
+            pg["host"].as_str(),
+            pg["port"].as_u64()
+        ),
+        (Some("postgres"), Some("pg.internal"), Some(5433))
+    );
     assert_eq!(pg["user"], "app");
     assert_eq!(pg["driver"], true);
     let maria = one(&list, "Staging MariaDB");
-    assert_eq!((maria["engine"].as_str(), maria["port"].as_u64()), (Some("mariadb"), None), "missing port: the engine's default");
+    assert_eq!(
+        (maria["engine"].as_str(), maria["port"].as_u64()),
+        (Some("mariadb"), None),
+        "missing port: the engine's default"
+    );
     let reports = named(&list, "Reports");
-    assert_ne!(reports[0]["id"], reports[1]["id"], "duplicate titles keep their own ids");
-    for (title, engine) in [("Warehouse", "sqlserver"), ("Ledger", "oracle"), ("Cassandra ring", "cassandra")] {
+    assert_ne!(
+        reports[0]["id"], reports[1]["id"],
+        "duplicate titles keep their own ids"
+    );
+    for (title, engine) in [
+        ("Warehouse", "sqlserver"),
+        ("Ledger", "oracle"),
+        ("Cassandra ring", "cassandra"),
+    ] {
         let c = one(&list, title);
         assert_eq!(c["engine"], engine);
         assert_eq!(c["driver"], false, "{title}: no installed driver serves it");
     }
     let pam = one(&list, "PAM Orders");
     assert_eq!(pam["user"], "pam_admin", "the linked PAM User's login");
-    assert_eq!(pam["database"], "orders_custom", "the custom Database field, any case");
+    assert_eq!(
+        pam["database"], "orders_custom",
+        "the custom Database field, any case"
+    );
     assert_eq!(pam["tls"], "require", "useSSL");
     assert_eq!(one(&list, "PAM orphan")["user"], Value::Null);
     for skipped in ["No host here", "Bad port"] {
         assert!(stderr.contains(skipped), "{skipped} not reported: {stderr}");
     }
-    assert!(stderr.contains("no host") && stderr.contains("99999"), "{stderr}");
+    assert!(
+        stderr.contains("no host") && stderr.contains("99999"),
+        "{stderr}"
+    );
 
     // The table shows the badge with the vault's name, and marks what no driver serves.
     let table = text(&kdb.run(&["connections", "list"]).stdout);
-    assert!(table.contains("Vault work") && table.contains("no driver"), "{table}");
+    assert!(
+        table.contains("Vault work") && table.contains("no driver"),
+        "{table}"
+    );
 
     // Connecting where no driver serves the engine names what is missing.
     let out = kdb.run(&["query", "Warehouse", "SELECT 1"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no driver for sqlserver"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no driver for sqlserver"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A PAM Database whose linked user is not shared says which record to share.
     let out = kdb.run(&["query", "PAM orphan", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("not shared with the Secrets Manager application"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not shared with the Secrets Manager application"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // vault list shows what was seen.
     let out = kdb.run(&["vault", "list", "--json"]);
@@ -251,12 +319,27 @@ fn vault_records_become_exactly_the_right_connections() {
 fn pg_vault(role: &str, password: &str) -> (EmulatorHandle, String) {
     let url = pg_url();
     let p = url_parts(&url);
-    psql(&url, &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD '{password}'"));
+    psql(
+        &url,
+        &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
+    );
     let port = p.port.to_string();
-    let mut record = database("Orders PG", Some("Databases"), "postgresql", host_field(&p.host, Some(&port)), role, password);
+    let mut record = database(
+        "Orders PG",
+        Some("Databases"),
+        "postgresql",
+        host_field(&p.host, Some(&port)),
+        role,
+        password,
+    );
     record["custom"] = json!([{"type": "text", "label": "Database", "value": [p.database]}]);
     let emu = emulator(json!({"folders": [{"name": "Databases"}], "records": [record]}));
-    let uid = emu.records().into_iter().find(|r| r.title == "Orders PG").unwrap().uid;
+    let uid = emu
+        .records()
+        .into_iter()
+        .find(|r| r.title == "Orders PG")
+        .unwrap()
+        .uid;
     (emu, uid)
 }
 
@@ -271,13 +354,20 @@ fn a_query_over_a_vault_connection_uses_the_vault_credential_and_follows_rotatio
     assert_eq!(rows.trim(), format!("who\n{role}"));
 
     // Rotated on the server and in the vault: picked up with no local change.
-    psql(&pg_url(), &format!("ALTER ROLE {role} PASSWORD 'second-Secret-2'"));
-    emu.set_field(&uid, "password", json!("second-Secret-2")).unwrap();
+    psql(
+        &pg_url(),
+        &format!("ALTER ROLE {role} PASSWORD 'second-Secret-2'"),
+    );
+    emu.set_field(&uid, "password", json!("second-Secret-2"))
+        .unwrap();
     let rows = text(&kdb.query("ops/Orders PG", "SELECT 1 AS one", "csv"));
     assert_eq!(rows.trim(), "one\n1");
 
     // Rotated on the server only: the database refuses the vault's (now wrong) password.
-    psql(&pg_url(), &format!("ALTER ROLE {role} PASSWORD 'third-Secret-3'"));
+    psql(
+        &pg_url(),
+        &format!("ALTER ROLE {role} PASSWORD 'third-Secret-3'"),
+    );
     let out = kdb.run(&["query", "Orders PG", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     psql(&pg_url(), &format!("DROP ROLE {role}"));
@@ -290,7 +380,13 @@ fn a_mariadb_vault_connection_works_through_a_pam_database_and_its_linked_user()
     let user = format!("vault_pam_{}", std::process::id());
     let hosts = ["127.0.0.1", "localhost"];
     for h in hosts {
-        mariadb(&url, &format!("DROP USER IF EXISTS '{user}'@'{h}'; CREATE USER '{user}'@'{h}' IDENTIFIED BY 'pam-Secret-9'"), &[]);
+        mariadb(
+            &url,
+            &format!(
+                "DROP USER IF EXISTS '{user}'@'{h}'; CREATE USER '{user}'@'{h}' IDENTIFIED BY 'pam-Secret-9'"
+            ),
+            &[],
+        );
     }
     let port = p.port.to_string();
     let emu = emulator(json!({
@@ -307,7 +403,11 @@ fn a_mariadb_vault_connection_works_through_a_pam_database_and_its_linked_user()
     let kdb = Kdb::new();
     install_vault_source(&kdb);
     connect(&kdb, &emu, "pam");
-    let rows = text(&kdb.query("Maria PAM", "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS who", "csv"));
+    let rows = text(&kdb.query(
+        "Maria PAM",
+        "SELECT SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS who",
+        "csv",
+    ));
     assert_eq!(rows.trim(), format!("who\n{user}"));
     for h in hosts {
         mariadb(&url, &format!("DROP USER '{user}'@'{h}'"), &[]);
@@ -325,22 +425,36 @@ fn token_and_network_failures_each_say_what_is_wrong_and_exit_4() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(4), "{expect}: {err}");
         assert!(err.contains(expect), "expected {expect:?} in: {err}");
-        assert!(!err.contains(token.rsplit(':').next().unwrap()) || token.len() < 20, "the token leaked: {err}");
+        assert!(
+            !err.contains(token.rsplit(':').next().unwrap()) || token.len() < 20,
+            "the token leaked: {err}"
+        );
         seen.push(err);
     };
     fails("not-a-token", &[], "not a one-time access token");
     // Well formed, but never issued.
-    fails("ksm.test:YyIhK5wXFHj36wGBAOmBsxI3v5rIruINrC8KXjyM58c", &[], "unknown there");
+    fails(
+        "ksm.test:YyIhK5wXFHj36wGBAOmBsxI3v5rIruINrC8KXjyM58c",
+        &[],
+        "unknown there",
+    );
     let expired = emu.issue_default_token().unwrap();
     assert!(emu.expire_token(&expired).unwrap());
     fails(&expired, &[], "expires unused");
     let used = emu.issue_default_token().unwrap();
-    assert_success(&connect_with(&kdb, &emu, "first", &used, &[]), "first use of the token");
+    assert_success(
+        &connect_with(&kdb, &emu, "first", &used, &[]),
+        "first use of the token",
+    );
     fails(&used, &[], "already used");
     let token = emu.issue_default_token().unwrap();
     let eu = format!("EU:{}", token.rsplit(':').next().unwrap());
     fails(&eu, &[], "keepersecurity.eu");
-    fails(&token, &["--no-ca"], "not signed by a CA this machine trusts");
+    fails(
+        &token,
+        &["--no-ca"],
+        "not signed by a CA this machine trusts",
+    );
     fails(&token, &["--proxy", "http://127.0.0.1:9"], "refused");
     emu.set_faults(vec![FaultRule::new(Fault::Throttle { retry_after: 0.01 })]);
     fails(&token, &[], "throttling");
@@ -358,14 +472,20 @@ fn token_and_network_failures_each_say_what_is_wrong_and_exit_4() {
         }
     }
     // None of the failed attempts left an attachment behind; the token still works.
-    assert_success(&connect_with(&kdb, &emu, "v", &token, &[]), "the unspent token");
+    assert_success(
+        &connect_with(&kdb, &emu, "v", &token, &[]),
+        "the unspent token",
+    );
 
     // A name that is taken is refused before the token is read, so it is not spent.
     let spare = emu.issue_default_token().unwrap();
     let out = connect_with(&kdb, &emu, "v", &spare, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("attached already"));
-    assert_success(&connect_with(&kdb, &emu, "v2", &spare, &[]), "the spare token is unspent");
+    assert_success(
+        &connect_with(&kdb, &emu, "v2", &spare, &[]),
+        "the spare token is unspent",
+    );
 }
 
 #[test]
@@ -374,20 +494,30 @@ fn two_vaults_list_together_and_an_unreachable_one_lists_stale() {
         database("Shared name", Some("A"), "postgresql", host_field("a.internal", None), "a", "pw-a")]}));
     // Its CA outlives it, as a real vault's CA outlives an outage.
     let b_ca = tempfile::tempdir().unwrap();
-    let b = emulator_with_ca(json!({"folders": [{"name": "B"}], "records": [
+    let b = emulator_with_ca(
+        json!({"folders": [{"name": "B"}], "records": [
         database("Shared name", Some("B"), "mysql", host_field("b.internal", None), "b", "pw-b"),
-        database("Only in b", Some("B"), "mysql", host_field("b2.internal", None), "b", "pw-b2")]}), Some(b_ca.path()));
+        database("Only in b", Some("B"), "mysql", host_field("b2.internal", None), "b", "pw-b2")]}),
+        Some(b_ca.path()),
+    );
     let kdb = Kdb::new();
     install_vault_source(&kdb);
     connect(&kdb, &a, "alpha");
     connect(&kdb, &b, "beta");
     let (list, _) = list_json(&kdb);
     let shared = named(&list, "Shared name");
-    let mut vaults: Vec<&str> = shared.iter().map(|c| c["origin"]["vault"].as_str().unwrap()).collect();
+    let mut vaults: Vec<&str> = shared
+        .iter()
+        .map(|c| c["origin"]["vault"].as_str().unwrap())
+        .collect();
     vaults.sort();
     assert_eq!(vaults, ["alpha", "beta"]);
     let out = kdb.run(&["connections", "show", "Shared name"]);
-    assert!(text(&out.stderr).contains("alpha/Shared name"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("alpha/Shared name"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = kdb.run(&["connections", "show", "beta/Shared name", "--json"]);
     assert_success(&out, "show beta/Shared name");
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -399,16 +529,33 @@ fn two_vaults_list_together_and_an_unreachable_one_lists_stale() {
     let (list, stderr) = list_json(&kdb);
     let only_b = one(&list, "Only in b");
     assert_eq!(only_b["stale"], true);
-    assert_eq!(named(&list, "Shared name").iter().filter(|c| c["stale"] == true).count(), 1);
-    assert!(stderr.contains("keeper-vault@beta") && stderr.contains("cannot reach"), "{stderr}");
+    assert_eq!(
+        named(&list, "Shared name")
+            .iter()
+            .filter(|c| c["stale"] == true)
+            .count(),
+        1
+    );
+    assert!(
+        stderr.contains("keeper-vault@beta") && stderr.contains("cannot reach"),
+        "{stderr}"
+    );
     let out = kdb.run(&["query", "Only in b", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("credentials are fetched from vault `beta`"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("credentials are fetched from vault `beta`"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = kdb.run(&["vault", "refresh"]);
     assert_eq!(out.status.code(), Some(4));
     let said = text(&out.stdout) + &text(&out.stderr);
-    assert!(said.contains("vault `alpha`: 1 records") && said.contains("vault `beta`"), "{said}");
-    let vaults: Vec<Value> = serde_json::from_slice(&kdb.run(&["vault", "list", "--json"]).stdout).unwrap();
+    assert!(
+        said.contains("vault `alpha`: 1 records") && said.contains("vault `beta`"),
+        "{said}"
+    );
+    let vaults: Vec<Value> =
+        serde_json::from_slice(&kdb.run(&["vault", "list", "--json"]).stdout).unwrap();
     let beta = vaults.iter().find(|v| v["name"] == "beta").unwrap();
     assert_eq!(beta["status"], "failing");
 
@@ -422,7 +569,9 @@ fn two_vaults_list_together_and_an_unreachable_one_lists_stale() {
 
 /// Every file under `dir`, as bytes.
 fn files_under(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let path = e.path();
         if path.is_dir() {
@@ -438,7 +587,10 @@ fn secret_tool_lookup(account: &str) -> Option<String> {
         .args(["lookup", "service", "keeperdb", "username", account])
         .output()
         .expect("secret-tool (libsecret-tools) runs");
-    out.status.success().then(|| text(&out.stdout)).filter(|s| !s.is_empty())
+    out.status
+        .success()
+        .then(|| text(&out.stdout))
+        .filter(|s| !s.is_empty())
 }
 
 #[test]
@@ -448,7 +600,8 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
     let kdb = Kdb::new();
     let logs = std::cell::RefCell::new(String::new());
     let keep = |out: Output| {
-        logs.borrow_mut().push_str(&(text(&out.stdout) + &text(&out.stderr)));
+        logs.borrow_mut()
+            .push_str(&(text(&out.stdout) + &text(&out.stderr)));
         out
     };
     let run = |args: &[&str]| {
@@ -456,9 +609,15 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
         all.extend(args);
         keep(kdb.run(&all))
     };
-    assert_success(&run(&["plugins", "install", "keeper-vault", "--allow"]), "install");
+    assert_success(
+        &run(&["plugins", "install", "keeper-vault", "--allow"]),
+        "install",
+    );
     let token = emu.issue_default_token().unwrap();
-    assert_success(&keep(connect_with(&kdb, &emu, "leak", &token, &["-vvv"])), "connect");
+    assert_success(
+        &keep(connect_with(&kdb, &emu, "leak", &token, &["-vvv"])),
+        "connect",
+    );
     assert_success(&run(&["connections", "list"]), "list");
     assert_success(&run(&["query", "Orders PG", "SELECT 1"]), "query");
     assert_success(&run(&["vault", "refresh"]), "refresh");
@@ -470,7 +629,8 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
         .find_map(|l| l.strip_prefix("id = \""))
         .and_then(|l| l.strip_suffix('"'))
         .expect("the attachment has an id");
-    let stored = secret_tool_lookup(&format!("vault:{id}")).expect("the config is in the credential store");
+    let stored =
+        secret_tool_lookup(&format!("vault:{id}")).expect("the config is in the credential store");
     let stored: Value = serde_json::from_str(&stored).unwrap();
     let config: Value = serde_json::from_str(stored["ksm_config"].as_str().unwrap()).unwrap();
     let mut secrets = vec![
@@ -478,11 +638,21 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
         token.rsplit(':').next().unwrap().to_string(),
     ];
     for key in ["privateKey", "appKey", "clientId"] {
-        secrets.push(config[key].as_str().unwrap_or_else(|| panic!("no {key}")).to_string());
+        secrets.push(
+            config[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key}"))
+                .to_string(),
+        );
     }
     let mut files = Vec::new();
     files_under(kdb.config.path(), &mut files);
-    assert!(files.iter().any(|(p, _)| p.ends_with("cache/vaults/leak.json")), "the offline listing was saved");
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.ends_with("cache/vaults/leak.json")),
+        "the offline listing was saved"
+    );
     for secret in &secrets {
         for (path, bytes) in &files {
             assert!(
@@ -491,9 +661,15 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
                 path.display()
             );
         }
-        assert!(!logs.borrow().contains(secret.as_str()), "a secret is in the -vvv log");
+        assert!(
+            !logs.borrow().contains(secret.as_str()),
+            "a secret is in the -vvv log"
+        );
     }
-    assert!(logs.borrow().contains("vault records read"), "the vault calls were traced");
+    assert!(
+        logs.borrow().contains("vault records read"),
+        "the vault calls were traced"
+    );
 
     // Disconnecting removes the config from the credential store.
     assert_success(&kdb.run(&["vault", "disconnect", "leak"]), "disconnect");

@@ -99,10 +99,7 @@ fn demo(
         "--server-public-key-id",
         &key_id,
     ];
-    eprintln!(
-        "\n$ echo <one-time token> | keeperdb {}",
-        connect.join(" ")
-    );
+    eprintln!("\n$ echo <one-time token> | keeperdb {}", connect.join(" "));
     let mut child = Command::new(&keeperdb)
         .args(connect)
         .env("KEEPERDB_CONFIG_DIR", config)
@@ -120,7 +117,15 @@ fn demo(
     kdb(&["vault", "list"])?;
 
     let url = format!("sqlite:{}", db.display());
-    kdb(&["connections", "add", &url, "--name", "chinook", "--env", "demo"])?;
+    kdb(&[
+        "connections",
+        "add",
+        &url,
+        "--name",
+        "chinook",
+        "--env",
+        "demo",
+    ])?;
     kdb(&["connections", "list"])?;
     kdb(&[
         "query",

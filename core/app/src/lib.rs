@@ -29,6 +29,8 @@ pub use keeperdb_model::{
 };
 pub use registry::Registry;
 
+/// The KSM client, its errors and settings.
+pub use keeperdb_keeper as keeper;
 pub use keeperdb_model::capability;
 /// What a shell shows about plugins before consent: how granted paths resolve here.
 pub use keeperdb_wasm_host::PathContext;
@@ -36,5 +38,3 @@ pub use keeperdb_wasm_host::PathContext;
 pub use keeperdb_wasm_host::ProgressSink;
 /// The host side of the `keeper-vault` capability.
 pub use keeperdb_wasm_host::VaultCapability;
-/// The KSM client, its errors and settings.
-pub use keeperdb_keeper as keeper;

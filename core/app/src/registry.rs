@@ -37,7 +37,9 @@ pub enum RegistryError {
     #[error("no connection named or with id `{0}`")]
     NotFound(String),
     /// Several connections share the name.
-    #[error("`{name}` is ambiguous: it names {candidates}; use the id, or SOURCE/NAME (VAULT/NAME for a vault's)")]
+    #[error(
+        "`{name}` is ambiguous: it names {candidates}; use the id, or SOURCE/NAME (VAULT/NAME for a vault's)"
+    )]
     Ambiguous {
         /// The name asked for.
         name: String,

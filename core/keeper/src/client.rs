@@ -13,10 +13,10 @@ use keeper_secrets_manager_core::custom_error::KSMRError;
 use keeper_secrets_manager_core::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::VaultError;
 use crate::http::{self, FailureSlot, TransportFailure};
 use crate::settings::{VaultSettings, display_proxy};
 use crate::token::OneTimeToken;
-use crate::VaultError;
 
 /// The longest keeperdb waits between throttle retries. The SDK would back off for up to about
 /// six minutes; a person at a prompt is better served by an error they can act on.
@@ -71,7 +71,9 @@ impl KsmClient {
         settings.host = token.host().to_string();
         let sdk_token = token.for_sdk();
         let client = Self::start(name, settings, None, Some(sdk_token), proxy_password)?;
-        let _span = tracing::info_span!("vault.bind", vault = %client.name, host = %client.settings.host).entered();
+        let _span =
+            tracing::info_span!("vault.bind", vault = %client.name, host = %client.settings.host)
+                .entered();
         client.call(true, |sm| sm.get_secrets(Vec::new()).map(drop))?;
         let config = client.call(true, |sm| {
             let map = sm.config.read_storage()?;
@@ -120,7 +122,13 @@ impl KsmClient {
             .name(format!("keeperdb-vault-{name}"))
             .spawn(move || {
                 let made = catch_unwind(AssertUnwindSafe(|| {
-                    Worker::new(&worker_name, &worker_settings, config_json, token, proxy_password)
+                    Worker::new(
+                        &worker_name,
+                        &worker_settings,
+                        config_json,
+                        token,
+                        proxy_password,
+                    )
                 }))
                 .unwrap_or_else(|_| {
                     Err(VaultError::Client {
@@ -274,7 +282,10 @@ fn classify(e: &KSMRError, worker: &Worker, host: &str, via: &str, binding: bool
     if let KSMRError::Throttled(_) = e {
         return VaultError::Throttled {
             host,
-            retries: worker.throttled.load(Ordering::Relaxed).max(THROTTLE_RETRIES),
+            retries: worker
+                .throttled
+                .load(Ordering::Relaxed)
+                .max(THROTTLE_RETRIES),
         };
     }
     let text = e.to_string();

@@ -96,7 +96,9 @@ pub enum VaultError {
         reason: String,
     },
     /// The saved application config is unusable.
-    #[error("the saved Secrets Manager configuration of vault `{name}` is unusable ({reason}): attach the vault again")]
+    #[error(
+        "the saved Secrets Manager configuration of vault `{name}` is unusable ({reason}): attach the vault again"
+    )]
     Config {
         /// The attachment.
         name: String,

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keeper_secrets_manager_core::custom_error::KSMRError;
-use keeper_secrets_manager_core::dto::payload::{EncryptedPayload, KsmHttpResponse, TransmissionKey};
+use keeper_secrets_manager_core::dto::payload::{
+    EncryptedPayload, KsmHttpResponse, TransmissionKey,
+};
 use keeper_secrets_manager_core::utils::bytes_to_base64;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -56,10 +58,11 @@ pub(crate) fn build_client(
             path: shown.clone(),
             reason: e.to_string(),
         })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| VaultError::CaBundle {
-            path: shown.clone(),
-            reason: "it is not a PEM file of certificates".into(),
-        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| VaultError::CaBundle {
+                path: shown.clone(),
+                reason: "it is not a PEM file of certificates".into(),
+            })?;
         if certs.is_empty() {
             return Err(VaultError::CaBundle {
                 path: shown,
@@ -88,7 +91,10 @@ pub(crate) fn post(
         .header("Content-Length", payload.encrypted_payload.len())
         .header(
             "Authorization",
-            format!("Signature {}", bytes_to_base64(payload.signature.as_bytes())),
+            format!(
+                "Signature {}",
+                bytes_to_base64(payload.signature.as_bytes())
+            ),
         )
         .header(
             "TransmissionKey",
@@ -148,7 +154,9 @@ fn describe(e: &reqwest::Error) -> TransportFailure {
         return TransportFailure::Tls("the TLS handshake failed");
     }
     if e.is_timeout() {
-        return TransportFailure::Network("no answer in time (the network or a firewall may drop the traffic)");
+        return TransportFailure::Network(
+            "no answer in time (the network or a firewall may drop the traffic)",
+        );
     }
     if has("dns error") || has("failed to lookup") || has("Name or service not known") {
         return TransportFailure::Network("its host name does not resolve");

@@ -26,7 +26,9 @@ const SECRET_TYPES: [&str; 12] = [
 
 /// Whether a field of this type is withheld from plugins.
 pub fn is_secret_type(field_type: &str) -> bool {
-    SECRET_TYPES.iter().any(|t| t.eq_ignore_ascii_case(field_type))
+    SECRET_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(field_type))
 }
 
 /// The record with secrets withheld; links only when they were asked for.

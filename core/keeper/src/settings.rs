@@ -42,8 +42,11 @@ impl ProxyUrl {
     /// password out. Errors never repeat the password.
     pub fn parse(text: &str) -> Result<Self, VaultError> {
         let bad = |why: &str| VaultError::Proxy(why.to_string());
-        let mut url = url::Url::parse(text.trim())
-            .map_err(|e| bad(&format!("it is not a URL ({e}); write it as http://host:port")))?;
+        let mut url = url::Url::parse(text.trim()).map_err(|e| {
+            bad(&format!(
+                "it is not a URL ({e}); write it as http://host:port"
+            ))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad(&format!(
                 "its scheme `{}` is not http or https",
@@ -54,7 +57,9 @@ impl ProxyUrl {
             return Err(bad("it names no host"));
         }
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
-            return Err(bad("a proxy URL has no path or query: write it as http://host:port"));
+            return Err(bad(
+                "a proxy URL has no path or query: write it as http://host:port",
+            ));
         }
         let password = url.password().map(|p| {
             let decoded = percent_decode(p);
@@ -116,7 +121,9 @@ mod tests {
             let err = ProxyUrl::parse(text).unwrap_err().to_string();
             assert!(err.contains(why), "{text}: {err}");
         }
-        let err = ProxyUrl::parse("ftp://u:hunter2@p").unwrap_err().to_string();
+        let err = ProxyUrl::parse("ftp://u:hunter2@p")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 

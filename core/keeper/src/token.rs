@@ -56,7 +56,10 @@ impl OneTimeToken {
         }
         let (host, region) = match prefix {
             None => (REGIONS[0].1.to_string(), Some(REGIONS[0].0)),
-            Some(p) => match REGIONS.iter().find(|(code, _)| code.eq_ignore_ascii_case(p)) {
+            Some(p) => match REGIONS
+                .iter()
+                .find(|(code, _)| code.eq_ignore_ascii_case(p))
+            {
                 Some((code, host)) => (host.to_string(), Some(*code)),
                 None => (parse_host(p)?, None),
             },
@@ -136,7 +139,10 @@ mod tests {
             assert_eq!(lower.host(), host);
         }
         let bare = OneTimeToken::parse(KEY).unwrap();
-        assert_eq!((bare.host(), bare.region()), ("keepersecurity.com", Some("US")));
+        assert_eq!(
+            (bare.host(), bare.region()),
+            ("keepersecurity.com", Some("US"))
+        );
     }
 
     #[test]
@@ -149,7 +155,7 @@ mod tests {
     fn malformed_tokens_are_refused_without_repeating_them() {
         for bad in [
             format!("XX:{KEY}"),
-            format!("{}", &KEY[..40]),
+            KEY[..40].to_string(),
             format!("US:{KEY}AAAA"),
             "US:not a token at all!".to_string(),
             String::new(),
@@ -158,7 +164,9 @@ mod tests {
             assert!(err.contains("not a one-time access token"), "{bad}: {err}");
             assert!(!err.contains(KEY) && !err.contains(&KEY[..40]), "{err}");
         }
-        let err = OneTimeToken::parse(&format!("XX:{KEY}")).unwrap_err().to_string();
+        let err = OneTimeToken::parse(&format!("XX:{KEY}"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`XX`") && err.contains("EU"), "{err}");
     }
 

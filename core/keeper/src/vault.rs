@@ -8,7 +8,9 @@ use keeper_secrets_manager_core::dto::dtos::{KeeperFolder, RecordCreate};
 use keeper_secrets_manager_core::dto::field_structs::KeeperField;
 use keeper_secrets_manager_core::dto::payload::{CreateOptions, QueryOptions};
 use keeperdb_wasm_host::VaultCapability;
-use keeperdb_wasm_host::vault_types::{Error as PluginError, Folder, NewField, NewRecord, VaultRecord};
+use keeperdb_wasm_host::vault_types::{
+    Error as PluginError, Folder, NewField, NewRecord, VaultRecord,
+};
 use secrecy::SecretString;
 
 use crate::client::KsmClient;
@@ -203,7 +205,9 @@ impl VaultCapability for KsmVault {
     fn create_folder(&self, parent_uid: &str, name: &str) -> Result<String, PluginError> {
         let folders = self.folders().map_err(to_plugin)?;
         let shared = shared_folder_of(parent_uid, &folders).ok_or_else(|| {
-            PluginError::NotFound(format!("folder {parent_uid} is not visible to the application"))
+            PluginError::NotFound(format!(
+                "folder {parent_uid} is not visible to the application"
+            ))
         })?;
         let sub = (shared != parent_uid).then(|| parent_uid.to_string());
         let name = name.to_string();
@@ -228,15 +232,23 @@ impl VaultCapability for KsmVault {
         }
         let folder = folder_uid.to_string();
         let _span = tracing::info_span!("vault.create_record", vault = %self.client.name(), folder = folder_uid).entered();
-        self.track(self.client.call(false, move |sm| sm.create_secret(folder, create)))
-            .map_err(to_plugin)
+        self.track(
+            self.client
+                .call(false, move |sm| sm.create_secret(folder, create)),
+        )
+        .map_err(to_plugin)
     }
 
     fn delete_record(&self, uid: &str) -> Result<(), PluginError> {
         let target = uid.to_string();
-        let _span = tracing::info_span!("vault.delete_record", vault = %self.client.name(), record = uid).entered();
+        let _span =
+            tracing::info_span!("vault.delete_record", vault = %self.client.name(), record = uid)
+                .entered();
         let deleted = self
-            .track(self.client.call(false, move |sm| sm.delete_secret(vec![target])))
+            .track(
+                self.client
+                    .call(false, move |sm| sm.delete_secret(vec![target])),
+            )
             .map_err(to_plugin)?;
         if deleted.contains(uid) {
             Ok(())

@@ -428,12 +428,15 @@ fn an_incompatible_api_version_is_refused() {
         LoadedPlugin::load(&runtime(), &dir, options(&[], PathContext::default())).unwrap_err();
     assert!(matches!(err, WasmError::IncompatibleApi { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.contains("1.0.0") && text.contains("0.1.0"), "{text}");
+    assert!(
+        text.contains("1.0.0") && text.contains("0.1.0, 0.2.0"),
+        "{text}"
+    );
 
     // In the manifest's range.
     let dir = bundled("pgpass", tmp.path());
     let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap();
-    std::fs::write(dir.join(MANIFEST_FILE), manifest.replace("^0.1", "^3.0")).unwrap();
+    std::fs::write(dir.join(MANIFEST_FILE), manifest.replace("^0.2", "^3.0")).unwrap();
     let err = LoadedPlugin::load(
         &runtime(),
         &dir,
@@ -721,7 +724,9 @@ fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() 
 /// A plugin directory as the API 0.1.0 SDK built it (committed, never rebuilt), copied so the
 /// test may write beside it.
 fn api_0_1_plugin(id: &str, into: &Path) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-0.1").join(id);
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/api-0.1")
+        .join(id);
     let dir = into.join(id);
     std::fs::create_dir_all(&dir).unwrap();
     for file in ["plugin.toml", "payload.wasm"] {
@@ -767,7 +772,10 @@ fn api_0_1_plugins_keep_working() {
     let src = WasmSource::new(plugin).unwrap();
     let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].spec.environment, None, "a secret reached the 0.1.0 plugin");
+    assert_eq!(
+        list[0].spec.environment, None,
+        "a secret reached the 0.1.0 plugin"
+    );
     assert_eq!(
         src.credentials(&list[0]).unwrap().expose_password(),
         Some("vault-secret")

@@ -9,12 +9,12 @@ use super::consent::within;
 use super::{InstalledPlugin, PluginEntry, PluginError, PluginStore};
 use keeperdb_model::capability;
 use keeperdb_model::connection::Connection;
+use keeperdb_model::connection::Origin;
 use keeperdb_model::credentials::Credentials;
 use keeperdb_model::driver::Driver;
 use keeperdb_model::manifest::{Manifest, PluginKind};
 use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo, SourceListing};
 use keeperdb_model::storage::StorageBackend;
-use keeperdb_model::connection::Origin;
 use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, WasmRuntime, WasmSource, WasmStorage};
 
 use crate::vaults::{VaultBinding, VaultSource};
@@ -59,7 +59,10 @@ impl PluginStore {
             }
             let id = entry.id.clone();
             let vault_source = entry.installed.kind == PluginKind::ConnectionSource
-                && entry.installed.granted.contains_key(capability::KEEPER_VAULT);
+                && entry
+                    .installed
+                    .granted
+                    .contains_key(capability::KEEPER_VAULT);
             if vault_source {
                 // One instance per attached vault, each with its own identity; none without.
                 for binding in vaults {
@@ -313,7 +316,9 @@ mod tests {
         store.install(store.stage(&pkg).unwrap(), true).unwrap();
         // The WASM loader leaves drivers to the driver host.
         let rt = WasmRuntime::new(None).unwrap();
-        let loaded = store.load_enabled(&rt, &LoadOptions::default(), &[]).unwrap();
+        let loaded = store
+            .load_enabled(&rt, &LoadOptions::default(), &[])
+            .unwrap();
         assert!(loaded.failures.is_empty() && loaded.sources.is_empty());
 
         // Handed to the driver host, which refuses a payload that is no shared library, naming

@@ -25,7 +25,8 @@ impl ConfigDir {
         if let Some(root) = chosen {
             return Ok(Self::at(root));
         }
-        let dirs = directories::ProjectDirs::from("", "", "keeperdb").ok_or(StoreError::NoConfigDir)?;
+        let dirs =
+            directories::ProjectDirs::from("", "", "keeperdb").ok_or(StoreError::NoConfigDir)?;
         Ok(Self {
             root: dirs.config_dir().to_path_buf(),
             cache: dirs.cache_dir().to_path_buf(),

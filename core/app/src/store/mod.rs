@@ -73,7 +73,9 @@ pub enum StoreError {
     #[error("a saved connection named `{0}` already exists")]
     DuplicateName(String),
     /// A vault of that name is attached already.
-    #[error("a vault named `{0}` is attached already; choose another name, or disconnect that one first")]
+    #[error(
+        "a vault named `{0}` is attached already; choose another name, or disconnect that one first"
+    )]
     DuplicateVault(String),
     /// The connection is not valid.
     #[error(transparent)]

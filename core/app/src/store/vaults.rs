@@ -92,7 +92,11 @@ impl LocalStore {
                 found: file.format,
             });
         }
-        if let Some(bad) = file.vaults.iter().find(|v| check_vault_name(&v.name).is_some()) {
+        if let Some(bad) = file
+            .vaults
+            .iter()
+            .find(|v| check_vault_name(&v.name).is_some())
+        {
             return Err(StoreError::Corrupt {
                 path,
                 message: format!("vault name `{}` is not valid", bad.name.escape_default()),
@@ -108,7 +112,11 @@ impl LocalStore {
 
     /// Whether a vault of this name is attached.
     pub fn vault_attachment(&self, name: &str) -> Result<Option<Attachment>, StoreError> {
-        Ok(self.read_vaults()?.vaults.into_iter().find(|v| v.name == name))
+        Ok(self
+            .read_vaults()?
+            .vaults
+            .into_iter()
+            .find(|v| v.name == name))
     }
 
     /// Save a newly bound attachment: its secrets into the credential store first (so a
@@ -134,9 +142,10 @@ impl LocalStore {
                     message: e.to_string(),
                 })?,
             );
-            store
-                .secrets
-                .set(&account(&attachment.id), &SecretString::from(secrets.as_str()))?;
+            store.secrets.set(
+                &account(&attachment.id),
+                &SecretString::from(secrets.as_str()),
+            )?;
             file.vaults.push(attachment);
             store.write_vaults(&file)
         })

@@ -129,14 +129,17 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
-    use keeperdb_model::connection::{ConnectionId, ConnectionSpec, Origin};
     use keeperdb_model::Engine;
+    use keeperdb_model::connection::{ConnectionId, ConnectionSpec, Origin};
 
     #[test]
     fn a_listing_survives_a_failure_and_comes_back_stale_from_an_owner_only_file() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ListingCache::new(dir.path(), "work");
-        assert!(cache.stale_listing("offline").is_none(), "nothing saved yet");
+        assert!(
+            cache.stale_listing("offline").is_none(),
+            "nothing saved yet"
+        );
         let mut spec = ConnectionSpec::new(Engine::POSTGRES, "Orders");
         spec.host = Some("db.internal".into());
         let listing = SourceListing::from(vec![Connection {
@@ -150,7 +153,9 @@ mod tests {
         }]);
         cache.store_listing(&listing, 7);
         cache.store_failure("cannot reach keepersecurity.com");
-        let stale = cache.stale_listing("cannot reach keepersecurity.com").unwrap();
+        let stale = cache
+            .stale_listing("cannot reach keepersecurity.com")
+            .unwrap();
         assert_eq!(stale.connections, listing.connections);
         assert!(stale.stale.unwrap().refreshed_at <= SystemTime::now());
         let saved = cache.load().unwrap();

@@ -18,8 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use cache::CachedListing;
 pub(crate) use cache::ListingCache;
-pub(crate) use source::VaultSource;
 use source::UnopenedVault;
+pub(crate) use source::VaultSource;
 
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -137,8 +137,8 @@ impl App {
         let name = request.name.as_str();
         self.check_vault_attachable(name)?;
         let _span = tracing::info_span!("vault.attach", vault = %name).entered();
-        let token = OneTimeToken::parse(request.token.expose_secret())
-            .map_err(|e| vault_error(name, e))?;
+        let token =
+            OneTimeToken::parse(request.token.expose_secret()).map_err(|e| vault_error(name, e))?;
         let proxy = request
             .proxy
             .as_deref()
@@ -277,10 +277,13 @@ impl App {
             }
             let source_id = format!("{VAULT_SOURCE_PLUGIN}@{}", a.name);
             let opened = match self.store().vault_secrets(&a) {
-                Ok(Some(secrets)) => {
-                    KsmClient::open(&a.name, a.settings.clone(), &secrets.config, secrets.proxy_password)
-                        .map_err(|e| vault_error(&a.name, e).to_string())
-                }
+                Ok(Some(secrets)) => KsmClient::open(
+                    &a.name,
+                    a.settings.clone(),
+                    &secrets.config,
+                    secrets.proxy_password,
+                )
+                .map_err(|e| vault_error(&a.name, e).to_string()),
                 Ok(None) => Err(format!(
                     "vault `{}`: its Secrets Manager configuration is missing from the OS credential store; disconnect it and attach it again with a new one-time token",
                     a.name

@@ -34,7 +34,8 @@ impl ConnectionSource for VaultSource {
     fn list(&self) -> Result<SourceListing, SourceError> {
         match self.inner.list() {
             Ok(listing) => {
-                self.cache.store_listing(&listing, self.vault.records_seen());
+                self.cache
+                    .store_listing(&listing, self.vault.records_seen());
                 Ok(listing)
             }
             Err(e) => {

@@ -108,8 +108,11 @@ pub trait VaultCapability: Send + Sync {
         with_links: bool,
     ) -> Result<Vec<VaultRecord>, PluginError>;
     /// The records with these UIDs, fetched now; UIDs the application cannot see are left out.
-    fn get_records(&self, uids: &[String], with_links: bool)
-    -> Result<Vec<VaultRecord>, PluginError>;
+    fn get_records(
+        &self,
+        uids: &[String],
+        with_links: bool,
+    ) -> Result<Vec<VaultRecord>, PluginError>;
     /// Create a folder; returns its UID.
     fn create_folder(&self, parent_uid: &str, name: &str) -> Result<String, PluginError>;
     /// Create a record; returns its UID.

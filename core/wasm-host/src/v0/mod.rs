@@ -172,7 +172,11 @@ mod tests {
                 assert_eq!(header, expected, "{}", path.display());
                 seen += 1;
             }
-            assert!(seen >= 3, "the WIT files were not found in {}", dir.display());
+            assert!(
+                seen >= 3,
+                "the WIT files were not found in {}",
+                dir.display()
+            );
         }
     }
 }

@@ -26,10 +26,15 @@ pub(crate) mod storage_world {
     });
 }
 
+// The shared host code is compiled once per minor on purpose: each copy binds to that minor's
+// generated types through `super::`.
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/convert.rs"]
 mod convert;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/exports.rs"]
 mod exports;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/imports.rs"]
 mod imports;
 mod vault;
