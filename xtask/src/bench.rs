@@ -1,3 +1,5 @@
+//! `cargo xtask bench vault` runs the CLI's `vault_list` bench target (see there).
+//!
 //! `cargo xtask bench query`: stream rows x 10 mixed columns to CSV with `keeperdb query`
 //! and with the engine's own CLI (`psql --csv`, `sqlite3 -csv`) in the same run, and print
 //! wall time and peak memory side by side, at two row counts to show memory stays flat.
@@ -54,13 +56,19 @@ pub fn command(args: &[String]) -> Result<()> {
                     .with_context(|| format!("--repeat {v}: not a number"))?;
             }
             "query" if what.is_none() => what = Some("query"),
+            "vault" if what.is_none() => what = Some("vault"),
             other => bail!(
-                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3])"
+                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault)"
             ),
         }
     }
+    if what == Some("vault") {
+        return vault();
+    }
     if what != Some("query") {
-        bail!("usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3]");
+        bail!(
+            "usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault"
+        );
     }
     if !Path::new("/usr/bin/time").exists() {
         bail!("/usr/bin/time is missing (Debian package `time`); run `cargo xtask setup`");
@@ -366,4 +374,34 @@ fn print_report(rows: &[Row], repeat: usize) {
             same
         );
     }
+}
+
+/// `bench vault`: the release keeperdb and its bundle, the emulator CA, a Secret Service, and
+/// the `vault_list` bench target of the CLI, which prints the figures.
+fn vault() -> Result<()> {
+    eprintln!("bench: building keeperdb and its bundle (release)");
+    let release = crate::install::build_release()?;
+    let ca = util::target_dir().join("ksm-ca");
+    let ca_arg = ca.to_string_lossy().into_owned();
+    util::cargo(&[
+        "run",
+        "-q",
+        "-p",
+        "keeperdb-ksm-emulator",
+        "--",
+        "make-ca",
+        "--out",
+        &ca_arg,
+    ])?;
+    let ca_pem = ca.join("ca.pem");
+    crate::setup::with_secret_service(
+        "cargo",
+        &["bench", "-p", "keeperdb-cli", "--bench", "vault_list"],
+        &[
+            ("KEEPERDB_BENCH_BIN", &release.binary),
+            ("KEEPERDB_BUNDLED_PLUGINS_DIR", &release.bundle),
+            ("KEEPERDB_KSM_CA_DIR", &ca),
+            ("SSL_CERT_FILE", &ca_pem),
+        ],
+    )
 }

@@ -22,8 +22,8 @@ pub const PLUGINS_SUBDIR: &str = "lib/keeperdb/plugins";
 
 /// A release build of the binary and its bundle, inside target/.
 pub struct Release {
-    binary: PathBuf,
-    bundle: PathBuf,
+    pub(crate) binary: PathBuf,
+    pub(crate) bundle: PathBuf,
 }
 
 /// Build the release binary and its driver plugins, packed beside it; returns the profile dir.
