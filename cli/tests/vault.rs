@@ -94,8 +94,12 @@ fn connect_with(
         args.extend(["--ca-bundle", ca.as_str()]);
     }
     args.extend(extra.iter().filter(|a| **a != "--no-ca"));
-    let mut child = kdb
-        .cmd()
+    let mut cmd = kdb.cmd();
+    if extra.contains(&"--no-secret-service") {
+        cmd.env_remove("DBUS_SESSION_BUS_ADDRESS");
+    }
+    args.retain(|a| *a != "--no-secret-service");
+    let mut child = cmd
         .args(&args)
         // Trust must come from the vault's CA bundle setting, not the runner's environment.
         .env_remove("SSL_CERT_FILE")
@@ -476,6 +480,16 @@ fn token_and_network_failures_each_say_what_is_wrong_and_exit_4() {
         &connect_with(&kdb, &emu, "v", &token, &[]),
         "the unspent token",
     );
+
+    // Without a credential store there is nowhere to keep the application's keys: refused
+    // before the token is spent, saying why.
+    let keyless = emu.issue_default_token().unwrap();
+    let out = connect_with(&kdb, &emu, "keyless", &keyless, &["--no-secret-service"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("kept only in the OS credential store") && err.contains("not used"), "{err}");
+    assert!(!err.contains("password_storage"), "a fallback that cannot hold a key: {err}");
+    assert_success(&connect_with(&kdb, &emu, "keyless", &keyless, &[]), "the token was not spent");
 
     // A name that is taken is refused before the token is read, so it is not spent.
     let spare = emu.issue_default_token().unwrap();

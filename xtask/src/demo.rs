@@ -2,7 +2,8 @@
 //! Database and a PAM Database record pointing at a PostgreSQL server on loopback (the test
 //! server, started here); a vault is attached with the emulator's one-time token; the merged
 //! connection list shows the Vault badge beside local connections; a query runs over a vault
-//! connection with the vault's credentials; then the SQLite part.
+//! connection with the vault's credentials; then the SQLite part. keeperdb keeps the vault's
+//! application config in a throwaway Secret Service started for the demo.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -22,8 +23,12 @@ impl Drop for Emulator {
     }
 }
 
-pub fn run() -> anyhow::Result<()> {
-    let repo = util::repo_root();
+/// Build everything, then run the demo inside a private D-Bus session with a throwaway
+/// Secret Service (gnome-keyring), where keeperdb keeps the vault's application config.
+pub fn run(in_session: bool) -> anyhow::Result<()> {
+    if in_session {
+        return run_in_session();
+    }
     util::cargo(&[
         "build",
         "-p",
@@ -33,9 +38,16 @@ pub fn run() -> anyhow::Result<()> {
         "-p",
         "keeperdb-ksm-emulator",
     ])?;
+    pack_drivers(&util::target_dir().join("debug"))?;
+    wasm::build_plugins(&util::repo_root())?;
+    let me = std::env::current_exe().context("cannot find the xtask binary")?;
+    let me = me.to_string_lossy().into_owned();
+    crate::setup::with_secret_service(&me, &["demo", "--in-session"], &[])
+}
+
+fn run_in_session() -> anyhow::Result<()> {
+    let repo = util::repo_root();
     let profile = util::target_dir().join("debug");
-    pack_drivers(&profile)?;
-    wasm::build_plugins(&repo)?;
     let work = util::target_dir().join("demo");
     let config = work.join("config");
     let _ = std::fs::remove_dir_all(&config);

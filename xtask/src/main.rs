@@ -54,7 +54,12 @@ enum Command {
     /// The main job, offline: a Keeper vault (the KSM emulator) attached with its one-time
     /// token, its Database records beside local connections, a query over a vault connection
     /// (PostgreSQL on loopback), then a local SQLite Chinook database.
-    Demo,
+    Demo {
+        /// Internal: run the demo's commands (inside the private Secret Service session the
+        /// outer `demo` starts).
+        #[arg(long, hide = true)]
+        in_session: bool,
+    },
     /// Build every WASM plugin into a component and an installable plugin dir
     /// (target/debug/bundled-plugins, target/test-plugins).
     BuildPlugins,
@@ -86,7 +91,7 @@ fn main() -> anyhow::Result<()> {
             keep_services,
             args,
         } => test(keep_services, &args),
-        Command::Demo => demo::run(),
+        Command::Demo { in_session } => demo::run(in_session),
         Command::Bench { args } => bench::command(&args),
         Command::Services { args } => services::command(&util::repo_root(), &args),
         Command::PackDrivers { release } => {

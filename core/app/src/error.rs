@@ -99,6 +99,12 @@ pub enum Error {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// A vault's application config can only live in the OS credential store, and there is
+    /// none (the prompt fallback of local passwords cannot hold a KSM key).
+    #[error(
+        "a Keeper vault's Secrets Manager configuration is kept only in the OS credential store, and none is available ({0}); start one (gnome-keyring, KeePassXC's Secret Service) and attach again: the one-time token was not used"
+    )]
+    NoCredentialStoreForVault(String),
     /// No enabled connection source may read a vault.
     #[error(
         "no installed connection source reads Keeper vaults: install the bundled `keeper-vault` plugin and grant it keeper-vault, then attach the vault"

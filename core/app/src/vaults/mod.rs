@@ -151,7 +151,12 @@ impl App {
         };
         // The credential store must work before the token is spent: a spent token cannot be
         // retried.
-        self.store().secrets.probe()?;
+        self.store().secrets.probe().map_err(|e| match e {
+            keeperdb_model::secrets::SecretStoreError::Unavailable(why) => {
+                Error::NoCredentialStoreForVault(why)
+            }
+            other => other.into(),
+        })?;
         let settings = VaultSettings {
             host: token.host().to_string(),
             proxy: proxy_url,
