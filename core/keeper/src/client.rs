@@ -34,7 +34,8 @@ impl std::fmt::Debug for BoundConfig {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+/// A call to run on the client's thread: with the client, or with why it could not be made.
+type Job = Box<dyn FnOnce(Result<&mut Worker, &VaultError>) + Send>;
 
 /// What lives on the client's thread.
 struct Worker {
@@ -106,6 +107,9 @@ impl KsmClient {
         &self.settings
     }
 
+    /// Start the client's thread. Making the SDK client (its HTTP clients, the system's CA
+    /// certificates) takes a while, so it happens there while the caller goes on (loading the
+    /// plugin, opening other vaults); a failure is the answer to every call.
     fn start(
         name: &str,
         settings: VaultSettings,
@@ -114,7 +118,6 @@ impl KsmClient {
         proxy_password: Option<SecretString>,
     ) -> Result<Self, VaultError> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        let (ready_tx, ready) = mpsc::channel::<Result<(), VaultError>>();
         let config_json = config.map(|c| c.0.expose_secret().to_string());
         let worker_settings = settings.clone();
         let worker_name = name.to_string();
@@ -122,13 +125,7 @@ impl KsmClient {
             .name(format!("keeperdb-vault-{name}"))
             .spawn(move || {
                 let made = catch_unwind(AssertUnwindSafe(|| {
-                    Worker::new(
-                        &worker_name,
-                        &worker_settings,
-                        config_json,
-                        token,
-                        proxy_password,
-                    )
+                    Worker::new(&worker_name, &worker_settings, config_json, token, proxy_password)
                 }))
                 .unwrap_or_else(|_| {
                     Err(VaultError::Client {
@@ -136,31 +133,16 @@ impl KsmClient {
                         what: "the client could not be created".into(),
                     })
                 });
-                let mut worker = match made {
-                    Ok(worker) => {
-                        let _ = ready_tx.send(Ok(()));
-                        worker
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
                 // Ends when the last handle is dropped; the SDK is dropped here, off any runtime.
-                for job in queue {
-                    job(&mut worker);
+                match made {
+                    Ok(mut worker) => queue.into_iter().for_each(|job| job(Ok(&mut worker))),
+                    Err(e) => queue.into_iter().for_each(|job| job(Err(&e))),
                 }
             })
             .map_err(|_| VaultError::Client {
                 host: settings.host.clone(),
                 what: "no thread could be started for it".into(),
             })?;
-        ready.recv().unwrap_or_else(|_| {
-            Err(VaultError::Client {
-                host: settings.host.clone(),
-                what: "the client stopped while starting".into(),
-            })
-        })?;
         Ok(Self {
             name: name.to_string(),
             settings,
@@ -183,7 +165,14 @@ impl KsmClient {
             .as_deref()
             .map(|p| format!(" through {}", display_proxy(p)))
             .unwrap_or_default();
-        let job: Job = Box::new(move |worker: &mut Worker| {
+        let job: Job = Box::new(move |worker: Result<&mut Worker, &VaultError>| {
+            let worker = match worker {
+                Ok(worker) => worker,
+                Err(e) => {
+                    let _ = tx.send(Err(e.clone()));
+                    return;
+                }
+            };
             worker.throttled.store(0, Ordering::Relaxed);
             let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut worker.sm)));
             let result = match outcome {

@@ -18,7 +18,7 @@ pub enum VaultErrorKind {
 }
 
 /// Why a vault call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum VaultError {
     /// What was pasted is not a one-time token.
     #[error("this is not a one-time access token: {0}")]

@@ -19,10 +19,14 @@ pub(crate) struct VaultSource {
 }
 
 impl VaultSource {
-    /// Whether the failure just seen means the vault could not be reached (rather than a
-    /// refusal, a bad record or a plugin bug).
+    /// Whether the failure just seen means the vault could not be asked (the network, the
+    /// service, or a setting such as a CA bundle that went missing), rather than a refusal, a
+    /// bad record or a plugin bug.
     fn unreachable(&self) -> bool {
-        self.vault.take_last_failure() == Some(VaultErrorKind::Unavailable)
+        matches!(
+            self.vault.take_last_failure(),
+            Some(VaultErrorKind::Unavailable | VaultErrorKind::Config)
+        )
     }
 }
 
