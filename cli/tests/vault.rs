@@ -487,9 +487,18 @@ fn token_and_network_failures_each_say_what_is_wrong_and_exit_4() {
     let out = connect_with(&kdb, &emu, "keyless", &keyless, &["--no-secret-service"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("kept only in the OS credential store") && err.contains("not used"), "{err}");
-    assert!(!err.contains("password_storage"), "a fallback that cannot hold a key: {err}");
-    assert_success(&connect_with(&kdb, &emu, "keyless", &keyless, &[]), "the token was not spent");
+    assert!(
+        err.contains("kept only in the OS credential store") && err.contains("not used"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("password_storage"),
+        "a fallback that cannot hold a key: {err}"
+    );
+    assert_success(
+        &connect_with(&kdb, &emu, "keyless", &keyless, &[]),
+        "the token was not spent",
+    );
 
     // A name that is taken is refused before the token is read, so it is not spent.
     let spare = emu.issue_default_token().unwrap();

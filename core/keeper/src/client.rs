@@ -125,7 +125,13 @@ impl KsmClient {
             .name(format!("keeperdb-vault-{name}"))
             .spawn(move || {
                 let made = catch_unwind(AssertUnwindSafe(|| {
-                    Worker::new(&worker_name, &worker_settings, config_json, token, proxy_password)
+                    Worker::new(
+                        &worker_name,
+                        &worker_settings,
+                        config_json,
+                        token,
+                        proxy_password,
+                    )
                 }))
                 .unwrap_or_else(|_| {
                     Err(VaultError::Client {
