@@ -381,19 +381,7 @@ fn print_report(rows: &[Row], repeat: usize) {
 fn vault() -> Result<()> {
     eprintln!("bench: building keeperdb and its bundle (release)");
     let release = crate::install::build_release()?;
-    let ca = util::target_dir().join("ksm-ca");
-    let ca_arg = ca.to_string_lossy().into_owned();
-    util::cargo(&[
-        "run",
-        "-q",
-        "-p",
-        "keeperdb-ksm-emulator",
-        "--",
-        "make-ca",
-        "--out",
-        &ca_arg,
-    ])?;
-    let ca_pem = ca.join("ca.pem");
+    let (ca, ca_pem) = crate::make_ksm_ca()?;
     crate::setup::with_secret_service(
         "cargo",
         &["bench", "-p", "keeperdb-cli", "--bench", "vault_list"],

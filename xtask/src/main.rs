@@ -115,19 +115,7 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     let plugins = build_plugins()?;
     // The KSM SDK trusts only the CA named by SSL_CERT_FILE, and tests cannot set it safely
     // themselves: make the emulator's CA once and hand it to every test process.
-    let ca = util::target_dir().join("ksm-ca");
-    let ca_arg = ca.to_string_lossy().into_owned();
-    util::cargo(&[
-        "run",
-        "-q",
-        "-p",
-        "keeperdb-ksm-emulator",
-        "--",
-        "make-ca",
-        "--out",
-        &ca_arg,
-    ])?;
-    let ca_pem = ca.join("ca.pem");
+    let (ca, ca_pem) = make_ksm_ca()?;
     // The official JavaScript and Python SDKs the emulator is tested with, beside the Rust one.
     let ksm_sdks = ksm_sdks::install()?;
 
@@ -165,6 +153,24 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     // Stop the servers whatever the outcome, so a failed run leaves nothing behind.
     let stopped = services::stop(&repo);
     result.and(stopped)
+}
+
+/// The KSM emulator's CA in `target/ksm-ca` (made once, then reused): its dir and `ca.pem`.
+pub(crate) fn make_ksm_ca() -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let ca = util::target_dir().join("ksm-ca");
+    let ca_arg = ca.to_string_lossy().into_owned();
+    util::cargo(&[
+        "run",
+        "-q",
+        "-p",
+        "keeperdb-ksm-emulator",
+        "--",
+        "make-ca",
+        "--out",
+        &ca_arg,
+    ])?;
+    let pem = ca.join("ca.pem");
+    Ok((ca, pem))
 }
 
 /// Build the WASM plugins and run their own (native) unit tests.

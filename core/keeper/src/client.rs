@@ -102,11 +102,6 @@ impl KsmClient {
         &self.name
     }
 
-    /// Its settings.
-    pub fn settings(&self) -> &VaultSettings {
-        &self.settings
-    }
-
     /// Start the client's thread. Making the SDK client (its HTTP clients, the system's CA
     /// certificates) takes a while, so it happens there while the caller goes on (loading the
     /// plugin, opening other vaults); a failure is the answer to every call.

@@ -24,7 +24,6 @@ mod vault;
 
 pub use client::{BoundConfig, KsmClient};
 pub use error::{VaultError, VaultErrorKind};
-pub use records::is_secret_type;
 pub use settings::{ProxyUrl, VaultSettings};
-pub use token::{OneTimeToken, REGIONS, host_of_region_or_host, region_of_host};
+pub use token::{OneTimeToken, REGIONS, region_of_host};
 pub use vault::KsmVault;

@@ -25,7 +25,7 @@ const SECRET_TYPES: [&str; 12] = [
 ];
 
 /// Whether a field of this type is withheld from plugins.
-pub fn is_secret_type(field_type: &str) -> bool {
+fn is_secret_type(field_type: &str) -> bool {
     SECRET_TYPES
         .iter()
         .any(|t| t.eq_ignore_ascii_case(field_type))

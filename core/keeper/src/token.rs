@@ -108,17 +108,6 @@ fn parse_host(prefix: &str) -> Result<String, VaultError> {
     }
 }
 
-/// The host a region code or host name stands for (for settings given without a token).
-pub fn host_of_region_or_host(text: &str) -> Result<String, VaultError> {
-    match REGIONS
-        .iter()
-        .find(|(code, _)| code.eq_ignore_ascii_case(text.trim()))
-    {
-        Some((_, host)) => Ok(host.to_string()),
-        None => parse_host(text.trim()),
-    }
-}
-
 /// The region code of a host, if it is one of Keeper's.
 pub fn region_of_host(host: &str) -> Option<&'static str> {
     REGIONS.iter().find(|(_, h)| *h == host).map(|(c, _)| *c)

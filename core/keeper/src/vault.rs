@@ -51,11 +51,6 @@ impl KsmVault {
         self.last_failure.lock().ok().and_then(|mut f| f.take())
     }
 
-    /// Every record the application sees, with links, secrets withheld.
-    pub fn records(&self, with_links: bool) -> Result<Vec<VaultRecord>, VaultError> {
-        self.fetch(Vec::new(), Vec::new(), with_links)
-    }
-
     fn fetch(
         &self,
         uids: Vec<String>,

@@ -223,15 +223,11 @@ impl App {
             }
             let ours = |source: &str| source.rsplit_once('@').is_some_and(|(_, v)| v == a.name);
             let failure = listing.failures.iter().find(|f| ours(&f.source));
-            let outcome = match failure {
-                Some(f) => Err(f.error.to_string()),
-                None if listing.stale.iter().any(|(s, _)| ours(s)) => Err(listing
-                    .stale
-                    .iter()
-                    .find(|(s, _)| ours(s))
-                    .map(|(_, st)| st.reason.clone())
-                    .unwrap_or_default()),
-                None => {
+            let stale = listing.stale.iter().find(|(s, _)| ours(s));
+            let outcome = match (failure, stale) {
+                (Some(f), _) => Err(f.error.to_string()),
+                (None, Some((_, stale))) => Err(stale.reason.clone()),
+                (None, None) => {
                     let cached = ListingCache::new(self.store().dir().cache_path(), &a.name).load();
                     let connections = listing
                         .connections
