@@ -141,6 +141,7 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
             app.ensure_local(&connection)?;
             let removed = app.store().remove(&connection)?;
             println!("removed {} ({})", removed.spec.name, removed.id);
+            crate::storage::after_change(app);
             Ok(())
         }
     }
@@ -361,6 +362,7 @@ fn add(app: &App, args: AddArgs) -> anyhow::Result<()> {
             saved.connection.spec.name, saved.connection.id
         );
     }
+    crate::storage::after_change(app);
     Ok(())
 }
 
@@ -385,6 +387,7 @@ fn edit(app: &App, args: EditArgs) -> anyhow::Result<()> {
         "updated {} ({})",
         saved.connection.spec.name, saved.connection.id
     );
+    crate::storage::after_change(app);
     Ok(())
 }
 

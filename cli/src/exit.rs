@@ -94,6 +94,22 @@ fn hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     if let Some(keeperdb_core::Error::NoVaultSource) = cause.downcast_ref() {
         return Some("`keeperdb plugins install keeper-vault`");
     }
+    if let Some(keeperdb_core::Error::Sync(e)) = cause.downcast_ref() {
+        use keeperdb_core::sync::SyncError;
+        match e {
+            SyncError::NoBackend => {
+                return Some("`keeperdb plugins install keeper-storage`");
+            }
+            SyncError::NotEnabled => return Some("`keeperdb storage enable --vault NAME`"),
+            SyncError::GatewayMode => return Some("`keeperdb prefs set mode standalone`"),
+            SyncError::EnabledElsewhere(_) | SyncError::VaultChanged(_) => {
+                return Some(
+                    "`keeperdb storage disable`, then `keeperdb storage enable --vault NAME`",
+                );
+            }
+            _ => {}
+        }
+    }
     if let Some(keeperdb_core::Error::NoVault(_)) = cause.downcast_ref() {
         return Some("see `keeperdb vault list`");
     }

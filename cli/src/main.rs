@@ -10,12 +10,13 @@ mod query;
 mod schema;
 mod session;
 mod shell;
+mod storage;
 mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use keeperdb_core::App;
 
@@ -55,6 +56,9 @@ enum Command {
     /// Attach, list, refresh and disconnect Keeper vaults.
     #[command(subcommand)]
     Vault(vault::Command),
+    /// Sync saved connections and preferences into a Keeper vault, and restore them from it.
+    #[command(subcommand)]
+    Storage(storage::Command),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -63,7 +67,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = cli_command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -85,6 +92,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, with `storage` hidden in gateway mode (where it is refused when typed).
+fn cli_command() -> clap::Command {
+    let command = Cli::command();
+    let gateway = App::open(config_dir_arg()).is_ok_and(|app| !app.storage_available());
+    if gateway {
+        command.mut_subcommand("storage", |s| s.hide(true))
+    } else {
+        command
+    }
+}
+
+/// `--config-dir` as given, read before clap parses (help depends on the config's mode).
+fn config_dir_arg() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--config-dir" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(dir) = arg.to_str().and_then(|a| a.strip_prefix("--config-dir=")) {
+            return Some(PathBuf::from(dir));
+        }
+    }
+    std::env::var_os(keeperdb_core::store::CONFIG_DIR_ENV).map(PathBuf::from)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let mut app = App::open(cli.config_dir)?;
     if let Some(sink) = progress::terminal_sink() {
@@ -98,10 +133,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(args) => Ok(schema::run(&app, args)?),
         Command::Plugins(cmd) => plugins::run(&app, cmd),
         Command::Vault(cmd) => vault::run(&app, cmd),
+        Command::Storage(cmd) => storage::run(&app, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
-                &mut Cli::command(),
+                &mut cli_command(),
                 "keeperdb",
                 &mut std::io::stdout(),
             );

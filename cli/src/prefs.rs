@@ -32,6 +32,7 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
         Command::Set { key, value } => {
             let prefs = app.store().set_preference(&key, &value)?;
             println!("{key} = {}", prefs.get(&key)?);
+            crate::storage::after_change(app);
         }
         Command::List { json } => {
             let entries = app.store().preferences()?.entries();

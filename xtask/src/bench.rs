@@ -1,4 +1,5 @@
-//! `cargo xtask bench vault` runs the CLI's `vault_list` bench target (see there).
+//! `cargo xtask bench vault` and `cargo xtask bench storage` run the CLI's `vault_list` and
+//! `storage_sync` bench targets (see there).
 //!
 //! `cargo xtask bench query`: stream rows x 10 mixed columns to CSV with `keeperdb query`
 //! and with the engine's own CLI (`psql --csv`, `sqlite3 -csv`) in the same run, and print
@@ -57,17 +58,21 @@ pub fn command(args: &[String]) -> Result<()> {
             }
             "query" if what.is_none() => what = Some("query"),
             "vault" if what.is_none() => what = Some("vault"),
+            "storage" if what.is_none() => what = Some("storage"),
             other => bail!(
-                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault)"
+                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault | cargo xtask bench storage)"
             ),
         }
     }
     if what == Some("vault") {
-        return vault();
+        return ksm_bench("vault_list");
+    }
+    if what == Some("storage") {
+        return ksm_bench("storage_sync");
     }
     if what != Some("query") {
         bail!(
-            "usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault"
+            "usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault | cargo xtask bench storage"
         );
     }
     if !Path::new("/usr/bin/time").exists() {
@@ -376,15 +381,16 @@ fn print_report(rows: &[Row], repeat: usize) {
     }
 }
 
-/// `bench vault`: the release keeperdb and its bundle, the emulator CA, a Secret Service, and
-/// the `vault_list` bench target of the CLI, which prints the figures.
-fn vault() -> Result<()> {
+/// `bench vault` and `bench storage`: the release keeperdb and its bundle, the emulator CA, a
+/// Secret Service, and the CLI's bench target (`vault_list`, `storage_sync`), which prints the
+/// figures.
+fn ksm_bench(target: &str) -> Result<()> {
     eprintln!("bench: building keeperdb and its bundle (release)");
     let release = crate::install::build_release()?;
     let (ca, ca_pem) = crate::make_ksm_ca()?;
     crate::setup::with_secret_service(
         "cargo",
-        &["bench", "-p", "keeperdb-cli", "--bench", "vault_list"],
+        &["bench", "-p", "keeperdb-cli", "--bench", target],
         &[
             ("KEEPERDB_BENCH_BIN", &release.binary),
             ("KEEPERDB_BUNDLED_PLUGINS_DIR", &release.bundle),

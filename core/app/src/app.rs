@@ -28,7 +28,7 @@ pub struct App {
     store: LocalStore,
     plugins: PluginStore,
     drivers: DriverSet,
-    progress: Option<ProgressSink>,
+    pub(crate) progress: Option<ProgressSink>,
 }
 
 /// What a user named, resolved: the connection and its credentials, fetched just now.
@@ -110,7 +110,7 @@ impl App {
         let wanted = match self.plugins.list() {
             Ok(entries) => entries
                 .iter()
-                .any(|e| e.installed.enabled && e.installed.kind != PluginKind::Driver),
+                .any(|e| e.installed.enabled && e.installed.kind == PluginKind::ConnectionSource),
             Err(e) => {
                 registry.add_source(crate::plugins::failed_source("plugins", e.to_string()));
                 false
@@ -136,6 +136,42 @@ impl App {
         for source in unopened {
             registry.add_source(source);
         }
+    }
+
+    /// The storage backend plugin `id`, loaded with the attached vault `vault` behind its
+    /// `keeper-vault`, ready for `concurrency` calls at once.
+    pub(crate) fn load_storage_backend(
+        &self,
+        id: &str,
+        vault: &str,
+        concurrency: usize,
+    ) -> Result<Arc<dyn keeperdb_model::storage::StorageBackend>> {
+        let (bindings, unopened) = self.vault_bindings(Some(vault));
+        let Some(binding) = bindings.into_iter().next() else {
+            let why = unopened
+                .first()
+                .and_then(|s| s.list().err())
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| format!("no vault named `{vault}` is attached"));
+            return Err(crate::sync::SyncError::Backend {
+                backend: id.to_string(),
+                error: keeperdb_model::storage::StorageError::Unavailable(why),
+            }
+            .into());
+        };
+        binding
+            .vault
+            .client()
+            .widen(concurrency)
+            .map_err(|error| Error::Vault {
+                name: vault.to_string(),
+                error,
+            })?;
+        let entry = self.plugins.info(id)?;
+        let rt = self.runtime()?;
+        Ok(self
+            .plugins
+            .load_storage(&rt, &self.load_options(), &entry, binding.vault)?)
     }
 
     /// The engines the available drivers serve, with their URL schemes and default ports.

@@ -105,11 +105,14 @@ pub enum Error {
         "a Keeper vault's Secrets Manager configuration is kept only in the OS credential store, and none is available ({0}); start one (gnome-keyring, KeePassXC's Secret Service) and attach again: the one-time token was not used"
     )]
     NoCredentialStoreForVault(String),
-    /// No enabled connection source may read a vault.
+    /// No enabled plugin may use a vault.
     #[error(
-        "no installed connection source reads Keeper vaults: install the bundled `keeper-vault` plugin and grant it keeper-vault, then attach the vault"
+        "no installed plugin uses Keeper vaults: install the bundled `keeper-vault` plugin (vault records as connections) or `keeper-storage` (storage sync) and grant it keeper-vault, then attach the vault"
     )]
     NoVaultSource,
+    /// Storage sync.
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
     /// Only keeperdb's own saved connections can be changed; this one belongs to its source.
     #[error(
         "`{name}` comes from {badge} ({source_id}); change it there, keeperdb only edits its own saved connections"
@@ -146,6 +149,10 @@ impl Error {
             Error::Vault { error, .. } => match error.kind() {
                 keeperdb_keeper::VaultErrorKind::Config => ErrorKind::Config,
                 _ => ErrorKind::Source,
+            },
+            Error::Sync(e) => match e.kind() {
+                crate::sync::SyncErrorKind::Config => ErrorKind::Config,
+                crate::sync::SyncErrorKind::Backend => ErrorKind::Source,
             },
             _ => ErrorKind::Config,
         }

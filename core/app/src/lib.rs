@@ -17,6 +17,7 @@ pub mod secret_store;
 pub mod session;
 pub mod sql;
 pub mod store;
+pub mod sync;
 pub mod vaults;
 
 pub use app::{App, Resolved, looks_like_url};

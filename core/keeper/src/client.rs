@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use keeper_secrets_manager_core::custom_error::KSMRError;
@@ -34,6 +34,17 @@ impl std::fmt::Debug for BoundConfig {
     }
 }
 
+/// What a call does, which decides what a refusal means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallMode {
+    /// Spends the one-time token.
+    Bind,
+    /// Reads records or folders.
+    Read,
+    /// Creates or deletes records or folders.
+    Write,
+}
+
 /// A call to run on the client's thread: with the client, or with why it could not be made.
 type Job = Box<dyn FnOnce(Result<&mut Worker, &VaultError>) + Send>;
 
@@ -44,11 +55,21 @@ struct Worker {
     throttled: Arc<AtomicU32>,
 }
 
-/// A KSM client for one attachment. Cheap to share; calls are serialised on its thread.
+/// A KSM client for one attachment. Cheap to share. Calls run on its threads: one at first,
+/// more when [`KsmClient::widen`] asks for concurrent calls.
 pub struct KsmClient {
     name: String,
     settings: VaultSettings,
     jobs: mpsc::Sender<Job>,
+    spawn: Mutex<Spawner>,
+}
+
+/// What starting one more worker thread needs.
+struct Spawner {
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    config: Option<SecretString>,
+    proxy_password: Option<SecretString>,
+    workers: usize,
 }
 
 impl std::fmt::Debug for KsmClient {
@@ -75,8 +96,8 @@ impl KsmClient {
         let _span =
             tracing::info_span!("vault.bind", vault = %client.name, host = %client.settings.host)
                 .entered();
-        client.call(true, |sm| sm.get_secrets(Vec::new()).map(drop))?;
-        let config = client.call(true, |sm| {
+        client.call(CallMode::Bind, |sm| sm.get_secrets(Vec::new()).map(drop))?;
+        let config = client.call(CallMode::Bind, |sm| {
             let map = sm.config.read_storage()?;
             let obj: HashMap<String, String> = map
                 .into_iter()
@@ -102,9 +123,9 @@ impl KsmClient {
         &self.name
     }
 
-    /// Start the client's thread. Making the SDK client (its HTTP clients, the system's CA
-    /// certificates) takes a while, so it happens there while the caller goes on (loading the
-    /// plugin, opening other vaults); a failure is the answer to every call.
+    /// Start the client's first thread. Making the SDK client (its HTTP clients, the system's
+    /// CA certificates) takes a while, so it happens there while the caller goes on (loading
+    /// the plugin, opening other vaults); a failure is the answer to every call.
     fn start(
         name: &str,
         settings: VaultSettings,
@@ -113,11 +134,49 @@ impl KsmClient {
         proxy_password: Option<SecretString>,
     ) -> Result<Self, VaultError> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        let config_json = config.map(|c| c.0.expose_secret().to_string());
-        let worker_settings = settings.clone();
-        let worker_name = name.to_string();
+        let client = Self {
+            name: name.to_string(),
+            settings,
+            jobs,
+            spawn: Mutex::new(Spawner {
+                queue: Arc::new(Mutex::new(queue)),
+                config: config.map(|c| c.0.clone()),
+                proxy_password,
+                workers: 0,
+            }),
+        };
+        client.spawn_worker(token)?;
+        Ok(client)
+    }
+
+    /// Let up to `workers` calls run at once (each thread has its own SDK client on the same
+    /// application config). Only a bound client widens; the binding client stays single.
+    pub fn widen(&self, workers: usize) -> Result<(), VaultError> {
+        loop {
+            let have = self.spawn.lock().map(|s| s.workers).unwrap_or(usize::MAX);
+            if have >= workers {
+                return Ok(());
+            }
+            self.spawn_worker(None)?;
+        }
+    }
+
+    fn spawn_worker(&self, token: Option<SecretString>) -> Result<(), VaultError> {
+        let mut spawn = self.spawn.lock().map_err(|_| VaultError::Client {
+            host: self.settings.host.clone(),
+            what: "its threads are gone".into(),
+        })?;
+        if spawn.workers > 0 && spawn.config.is_none() {
+            // A client that is binding has no saved config to start more workers from.
+            return Ok(());
+        }
+        let queue = spawn.queue.clone();
+        let config_json = spawn.config.as_ref().map(|c| c.expose_secret().to_string());
+        let proxy_password = spawn.proxy_password.clone();
+        let worker_settings = self.settings.clone();
+        let worker_name = self.name.clone();
         std::thread::Builder::new()
-            .name(format!("keeperdb-vault-{name}"))
+            .name(format!("keeperdb-vault-{}-{}", self.name, spawn.workers))
             .spawn(move || {
                 let made = catch_unwind(AssertUnwindSafe(|| {
                     Worker::new(
@@ -135,27 +194,33 @@ impl KsmClient {
                     })
                 });
                 // Ends when the last handle is dropped; the SDK is dropped here, off any runtime.
-                match made {
-                    Ok(mut worker) => queue.into_iter().for_each(|job| job(Ok(&mut worker))),
-                    Err(e) => queue.into_iter().for_each(|job| job(Err(&e))),
+                let mut worker = made;
+                loop {
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    match &mut worker {
+                        Ok(w) => job(Ok(w)),
+                        Err(e) => job(Err(e)),
+                    }
                 }
             })
             .map_err(|_| VaultError::Client {
-                host: settings.host.clone(),
+                host: self.settings.host.clone(),
                 what: "no thread could be started for it".into(),
             })?;
-        Ok(Self {
-            name: name.to_string(),
-            settings,
-            jobs,
-        })
+        spawn.workers += 1;
+        Ok(())
     }
 
-    /// Run `f` on the client's thread and map its failure into keeperdb's words. `binding`
-    /// says whether a token is being spent, which changes what a refusal means.
+    /// Run `f` on one of the client's threads and map its failure into keeperdb's words. `mode`
+    /// says whether a token is being spent or the vault changed, which decides what a refusal
+    /// means.
     pub(crate) fn call<R: Send + 'static>(
         &self,
-        binding: bool,
+        mode: CallMode,
         f: impl FnOnce(&mut SecretsManager) -> Result<R, KSMRError> + Send + 'static,
     ) -> Result<R, VaultError> {
         let (tx, rx) = mpsc::channel();
@@ -178,7 +243,7 @@ impl KsmClient {
             let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut worker.sm)));
             let result = match outcome {
                 Ok(Ok(value)) => Ok(value),
-                Ok(Err(e)) => Err(classify(&e, worker, &host, &via, binding)),
+                Ok(Err(e)) => Err(classify(&e, worker, &host, &via, mode)),
                 Err(_) => Err(VaultError::Client {
                     host: host.clone(),
                     what: "it stopped on an answer it could not handle (a malformed response or record)".into(),
@@ -252,7 +317,7 @@ impl Worker {
 
 /// The SDK's error in keeperdb's words. The SDK's text is read to tell cases apart (it is the
 /// only place the server's error code surfaces) but never copied into the message.
-fn classify(e: &KSMRError, worker: &Worker, host: &str, via: &str, binding: bool) -> VaultError {
+fn classify(e: &KSMRError, worker: &Worker, host: &str, via: &str, mode: CallMode) -> VaultError {
     let host = host.to_string();
     let via = via.to_string();
     if let Some(failure) = worker.slot.lock().ok().and_then(|mut s| s.take()) {
@@ -278,20 +343,31 @@ fn classify(e: &KSMRError, worker: &Worker, host: &str, via: &str, binding: bool
                 .max(THROTTLE_RETRIES),
         };
     }
+    if let KSMRError::RecordDataError(_) = e {
+        // The SDK checks a record before sending it; its reason names only field types.
+        let what = if e.to_string().contains("non-empty") {
+            "a standard field has an empty value"
+        } else {
+            "it has a field type or title Keeper does not allow"
+        };
+        return VaultError::RecordRefused(what);
+    }
     let text = e.to_string();
     let has = |needle: &str| text.contains(needle);
     if has("Signature is invalid") {
-        return if binding {
+        return if mode == CallMode::Bind {
             VaultError::TokenUsed
         } else {
             VaultError::AccessRevoked { host }
         };
     }
     if has("access_denied") {
-        return if binding {
-            VaultError::TokenNotAccepted { host }
-        } else {
-            VaultError::AccessRevoked { host }
+        return match mode {
+            CallMode::Bind => VaultError::TokenNotAccepted { host },
+            // The client was just able to read (a sync lists first): a refused change means
+            // the application may only read.
+            CallMode::Write => VaultError::NotEditable { host },
+            CallMode::Read => VaultError::AccessRevoked { host },
         };
     }
     let what = if has("invalid_client_version") {

@@ -15,6 +15,8 @@ pub enum VaultErrorKind {
     NotFound,
     /// A setting (proxy, CA bundle, stored config) is unusable.
     Config,
+    /// A record to write was refused before it was sent (its data is not a valid record).
+    Invalid,
 }
 
 /// Why a vault call failed.
@@ -41,6 +43,14 @@ pub enum VaultError {
         "{host} refused the Secrets Manager application's access: the application or this client device was removed in Keeper, or its access to the shared folders was revoked. Attach the vault again with a new one-time token"
     )]
     AccessRevoked {
+        /// The host asked.
+        host: String,
+    },
+    /// The application may read but not change the vault.
+    #[error(
+        "{host} refused a change to the vault: the Secrets Manager application may only read its shared folders. In Keeper, give the application the \"Can Edit\" permission on the shared folder (Secrets Manager > the application > Edit), then try again"
+    )]
+    NotEditable {
         /// The host asked.
         host: String,
     },
@@ -105,6 +115,11 @@ pub enum VaultError {
         /// What is wrong.
         reason: String,
     },
+    /// A record to write is not one Keeper accepts; nothing was sent.
+    #[error(
+        "the record was not written: Keeper does not accept it ({0}); nothing was sent to the vault"
+    )]
+    RecordRefused(&'static str),
     /// A record is not visible to the application.
     #[error("vault record {0} is not shared with the Secrets Manager application (or was deleted)")]
     RecordNotFound(String),
@@ -134,7 +149,9 @@ impl VaultError {
             VaultError::MalformedToken(_)
             | VaultError::TokenNotAccepted { .. }
             | VaultError::TokenUsed => VaultErrorKind::Token,
-            VaultError::AccessRevoked { .. } => VaultErrorKind::Access,
+            VaultError::AccessRevoked { .. } | VaultError::NotEditable { .. } => {
+                VaultErrorKind::Access
+            }
             VaultError::Unreachable { .. }
             | VaultError::Tls { .. }
             | VaultError::Throttled { .. }
@@ -146,6 +163,7 @@ impl VaultError {
             VaultError::Proxy(_) | VaultError::CaBundle { .. } | VaultError::Config { .. } => {
                 VaultErrorKind::Config
             }
+            VaultError::RecordRefused(_) => VaultErrorKind::Invalid,
         }
     }
 }

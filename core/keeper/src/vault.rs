@@ -11,9 +11,9 @@ use keeperdb_wasm_host::VaultCapability;
 use keeperdb_wasm_host::vault_types::{
     Error as PluginError, Folder, NewField, NewRecord, VaultRecord,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::client::KsmClient;
+use crate::client::{CallMode, KsmClient};
 use crate::records::{field_value, to_vault_record};
 use crate::{VaultError, VaultErrorKind};
 
@@ -59,14 +59,15 @@ impl KsmVault {
     ) -> Result<Vec<VaultRecord>, VaultError> {
         let _span = tracing::info_span!("vault.get_secrets", vault = %self.client.name(), uids = uids.len(), with_links).entered();
         let whole = uids.is_empty() && folders.is_empty();
-        let records: Vec<VaultRecord> = self.track(self.client.call(false, move |sm| {
-            let query = QueryOptions::with_links(uids, folders, with_links);
-            let records = sm.get_secrets_with_options(query)?;
-            Ok(records
-                .iter()
-                .map(|r| to_vault_record(r, with_links))
-                .collect())
-        }))?;
+        let records: Vec<VaultRecord> =
+            self.track(self.client.call(CallMode::Read, move |sm| {
+                let query = QueryOptions::with_links(uids, folders, with_links);
+                let records = sm.get_secrets_with_options(query)?;
+                Ok(records
+                    .iter()
+                    .map(|r| to_vault_record(r, with_links))
+                    .collect())
+            }))?;
         if whole {
             self.records_seen.store(records.len(), Ordering::Relaxed);
         }
@@ -76,7 +77,7 @@ impl KsmVault {
 
     fn folders(&self) -> Result<Vec<KeeperFolder>, VaultError> {
         let _span = tracing::info_span!("vault.get_folders", vault = %self.client.name()).entered();
-        self.track(self.client.call(false, |sm| sm.get_folders()))
+        self.track(self.client.call(CallMode::Read, |sm| sm.get_folders()))
     }
 
     fn track<R>(&self, result: Result<R, VaultError>) -> Result<R, VaultError> {
@@ -93,7 +94,7 @@ impl KsmVault {
         let _span = tracing::info_span!("vault.resolve_field", vault = %self.client.name(), record = record_uid, field).entered();
         let uid = record_uid.to_string();
         let name = field.to_string();
-        let found = self.track(self.client.call(false, move |sm| {
+        let found = self.track(self.client.call(CallMode::Read, move |sm| {
             let records = sm.get_secrets(vec![uid.clone()])?;
             Ok(records
                 .iter()
@@ -115,7 +116,17 @@ impl KsmVault {
 fn to_plugin(e: VaultError) -> PluginError {
     match e.kind() {
         VaultErrorKind::NotFound => PluginError::NotFound(e.to_string()),
-        _ => PluginError::Unavailable(e.to_string()),
+        // Refusals: asking again will not help.
+        VaultErrorKind::Access | VaultErrorKind::Token => PluginError::Denied(e.to_string()),
+        VaultErrorKind::Invalid => {
+            PluginError::InvalidData(keeperdb_wasm_host::vault_types::InvalidData {
+                what: "the record to write".into(),
+                message: e.to_string(),
+            })
+        }
+        VaultErrorKind::Unavailable | VaultErrorKind::Config => {
+            PluginError::Unavailable(e.to_string())
+        }
     }
 }
 
@@ -135,6 +146,11 @@ fn shared_folder_of(uid: &str, folders: &[KeeperFolder]) -> Option<String> {
 }
 
 fn keeper_field(f: &NewField) -> Result<KeeperField, PluginError> {
+    if let Some(secret) = &f.secret {
+        let mut field = KeeperField::new(f.field_type.clone(), f.label.clone());
+        field.value = serde_json::json!([secret.expose_secret()]);
+        return Ok(field);
+    }
     let value: serde_json::Value = serde_json::from_str(&f.value).map_err(|e| {
         PluginError::InvalidData(keeperdb_wasm_host::vault_types::InvalidData {
             what: format!("field `{}`", f.field_type),
@@ -207,7 +223,7 @@ impl VaultCapability for KsmVault {
         let sub = (shared != parent_uid).then(|| parent_uid.to_string());
         let name = name.to_string();
         let _span = tracing::info_span!("vault.create_folder", vault = %self.client.name(), parent = parent_uid).entered();
-        self.track(self.client.call(false, move |sm| {
+        self.track(self.client.call(CallMode::Write, move |sm| {
             sm.create_folder(CreateOptions::new(shared, sub), name, folders)
         }))
         .map_err(to_plugin)
@@ -229,7 +245,7 @@ impl VaultCapability for KsmVault {
         let _span = tracing::info_span!("vault.create_record", vault = %self.client.name(), folder = folder_uid).entered();
         self.track(
             self.client
-                .call(false, move |sm| sm.create_secret(folder, create)),
+                .call(CallMode::Write, move |sm| sm.create_secret(folder, create)),
         )
         .map_err(to_plugin)
     }
@@ -242,7 +258,7 @@ impl VaultCapability for KsmVault {
         let deleted = self
             .track(
                 self.client
-                    .call(false, move |sm| sm.delete_secret(vec![target])),
+                    .call(CallMode::Write, move |sm| sm.delete_secret(vec![target])),
             )
             .map_err(to_plugin)?;
         if deleted.contains(uid) {

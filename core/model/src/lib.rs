@@ -35,8 +35,11 @@ pub const HOST_API_VERSION: semver::Version = semver::Version::new(
 /// Every host API version this build serves, oldest first; the last is [`HOST_API_VERSION`].
 /// A 0.x minor may change what crosses the boundary, so each is served by bindings of its own
 /// and a plugin built for an older one keeps working.
-pub static SERVED_API_VERSIONS: [semver::Version; 2] =
-    [semver::Version::new(0, 1, 0), HOST_API_VERSION];
+pub static SERVED_API_VERSIONS: [semver::Version; 3] = [
+    semver::Version::new(0, 1, 0),
+    semver::Version::new(0, 2, 0),
+    HOST_API_VERSION,
+];
 
 /// The newest served API version that `wanted` accepts (a manifest's range, or `^X.Y.Z` for
 /// what a component or driver was built against).
@@ -44,7 +47,7 @@ pub fn served_api_matching(wanted: &semver::VersionReq) -> Option<&'static semve
     SERVED_API_VERSIONS.iter().rev().find(|v| wanted.matches(v))
 }
 
-/// The served versions as text, for messages: `0.1.0, 0.2.0`.
+/// The served versions as text, for messages: `0.1.0, 0.2.0, 0.3.0`.
 pub fn served_api_list() -> String {
     SERVED_API_VERSIONS
         .iter()

@@ -294,7 +294,9 @@ paths = ["~/.pgpass"]
         let err = m.check_api().unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains("pgpass") && text.contains("^2.0") && text.contains("0.1.0, 0.2.0"),
+            text.contains("pgpass")
+                && text.contains("^2.0")
+                && text.contains("0.1.0, 0.2.0, 0.3.0"),
             "{text}"
         );
     }

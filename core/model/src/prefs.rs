@@ -41,6 +41,26 @@ pub enum PasswordStorage {
     Prompt,
 }
 
+/// Who is the authority for credentials.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// keeperdb keeps its own connections, and may mirror them into a vault (storage sync).
+    #[default]
+    Standalone,
+    /// A Keeper Gateway is the only credential authority: no connection or password is
+    /// mirrored anywhere, so storage sync is unavailable.
+    Gateway,
+}
+
+/// Storage sync settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoragePrefs {
+    /// Sync after each change of a saved connection or a preference, not only on demand.
+    pub auto: bool,
+}
+
 /// SQL editor settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -85,6 +105,10 @@ pub struct Preferences {
     pub confirm_production_writes: bool,
     /// SQL editor settings.
     pub editor: EditorPrefs,
+    /// Standalone (the default) or behind a Keeper Gateway.
+    pub mode: Mode,
+    /// Storage sync settings.
+    pub storage: StoragePrefs,
     /// Keys this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -100,6 +124,8 @@ impl Default for Preferences {
             password_storage: PasswordStorage::default(),
             confirm_production_writes: true,
             editor: EditorPrefs::default(),
+            mode: Mode::default(),
+            storage: StoragePrefs::default(),
             extra: BTreeMap::new(),
         }
     }

@@ -80,6 +80,7 @@ impl HostState {
             vault: VaultState {
                 granted: grants.keeper_vault,
                 vault: options.vault.clone(),
+                ..VaultState::default()
             },
         }
     }

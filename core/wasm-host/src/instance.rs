@@ -1,6 +1,7 @@
-//! Running one call of a loaded plugin: the instance is created lazily, every call runs under
-//! the deadline, a failure is explained (timeout, memory, stack, abort, with the last error
-//! the plugin logged) and drops the instance so the next call starts a fresh one.
+//! Running one call of a loaded plugin: instances are created lazily, one per concurrent
+//! caller, and kept in a pool; every call runs under the deadline, a failure is explained
+//! (timeout, memory, stack, abort, with the last error the plugin logged) and drops that
+//! instance so a later call starts a fresh one.
 
 use std::sync::MutexGuard;
 
@@ -20,19 +21,19 @@ pub(crate) struct Live {
 impl LoadedPlugin {
     /// Create an instance now (normally done lazily by the first call); for warm-start checks.
     pub fn instantiate(&self) -> Result<(), WasmError> {
-        let mut live = self.lock();
-        if live.is_none() {
-            *live = Some(self.new_instance("instantiate")?);
+        let mut idle = self.lock();
+        if idle.is_empty() {
+            idle.push(self.new_instance("instantiate")?);
         }
         Ok(())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Live>> {
-        // A panic while holding the lock can only come from the host side; the instance is
-        // rebuilt on the next call anyway.
+    fn lock(&self) -> MutexGuard<'_, Vec<Live>> {
+        // The lock is held only to take or return an instance, never during a call; a poisoned
+        // pool is emptied and refilled on demand.
         self.live.lock().unwrap_or_else(|poisoned| {
             let mut guard = poisoned.into_inner();
-            *guard = None;
+            guard.clear();
             guard
         })
     }
@@ -86,28 +87,29 @@ impl LoadedPlugin {
         }
     }
 
-    /// Run one export under the deadline; on any trap drop the instance.
+    /// Run one export under the deadline on an idle instance (a new one when all are busy,
+    /// so concurrent callers run in parallel); on any trap drop that instance.
     pub(crate) fn call<R>(
         &self,
         call: &'static str,
         f: impl FnOnce(&Exports, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, WasmError> {
         let _span = tracing::info_span!("plugin_call", plugin = %self.manifest.id, call).entered();
-        let mut guard = self.lock();
-        if guard.is_none() {
-            *guard = Some(self.new_instance(call)?);
-        }
-        let Some(live) = guard.as_mut() else {
-            unreachable!("instance was just created")
+        let idle = self.lock().pop();
+        let mut live = match idle {
+            Some(live) => live,
+            None => self.new_instance(call)?,
         };
         live.store.set_epoch_deadline(self.runtime.deadline_ticks());
         live.store.data_mut().log.last_error = None;
         match f(&live.exports, &mut live.store) {
-            Ok(value) => Ok(value),
+            Ok(value) => {
+                self.lock().push(live);
+                Ok(value)
+            }
             Err(e) => {
                 let err = self.call_error(call, &e, live.store.data());
                 tracing::warn!("{err}");
-                *guard = None;
                 Err(err)
             }
         }

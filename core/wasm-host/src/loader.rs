@@ -58,8 +58,8 @@ pub struct LoadedPlugin {
     pub(crate) pre: InstancePre<HostState>,
     pub(crate) grants: Arc<Grants>,
     pub(crate) options: LoadOptions,
-    /// The current instance; none until the first call and after a failed one.
-    pub(crate) live: Mutex<Option<Live>>,
+    /// Idle instances; empty until the first call. A failed call's instance is dropped.
+    pub(crate) live: Mutex<Vec<Live>>,
     pub(crate) api: semver::Version,
 }
 
@@ -111,6 +111,18 @@ impl LoadedPlugin {
         };
 
         let api = check_component(&component, engine, &manifest, &grants)?;
+        if manifest.kind == PluginKind::StorageBackend && api < crate::v0::STORAGE_MIN_API {
+            // Before 0.3.0 a storage item could not carry its secret by reference.
+            return Err(WasmError::IncompatibleApi {
+                plugin: manifest.id.clone(),
+                name: "storage".into(),
+                found: api.to_string(),
+                served: format!(
+                    "{} and newer for storage backends",
+                    crate::v0::STORAGE_MIN_API
+                ),
+            });
+        }
         let linker = cap::linker(engine, &grants).map_err(|e| WasmError::Compile {
             plugin: manifest.id.clone(),
             message: format!("{e:#}"),
@@ -127,7 +139,7 @@ impl LoadedPlugin {
             pre,
             grants,
             options,
-            live: Mutex::new(None),
+            live: Mutex::new(Vec::new()),
             api,
         })
     }

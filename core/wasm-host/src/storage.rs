@@ -1,10 +1,13 @@
 //! [`WasmStorage`]: a loaded `storage-backend` plugin as a [`StorageBackend`]; the sync
-//! algorithm stays in the host, the plugin only lists, puts and removes items.
+//! algorithm stays in the host, the plugin only lists, puts and removes items. Secrets cross by
+//! reference both ways: a put lends the plugin a handle, and a stored item names the vault field
+//! the host reads itself.
 
 use std::sync::Arc;
 
 use keeperdb_model::manifest::PluginKind;
-use keeperdb_model::storage::{NewItem, StorageBackend, StorageError, StoredItem};
+use keeperdb_model::storage::{NewItem, SecretRef, StorageBackend, StorageError, StoredItem};
+use secrecy::SecretString;
 
 use crate::WasmError;
 use crate::loader::LoadedPlugin;
@@ -47,6 +50,8 @@ impl WasmStorage {
                 message: sanitize(&d.message),
             },
             PluginError::Unavailable(m) => StorageError::Unavailable(sanitize(m)),
+            PluginError::Denied(m) => StorageError::Denied(sanitize(m)),
+            PluginError::NotFound(m) => StorageError::NotFound(sanitize(m)),
             other => StorageError::Plugin {
                 plugin: self.plugin.manifest.id.clone(),
                 message: other.describe(),
@@ -90,5 +95,15 @@ impl StorageBackend for WasmStorage {
             .call("remove", |exports, store| exports.remove(store, remote_ref))
             .map_err(|e| self.fail(e))?;
         answer.map_err(|e| self.answer_error(&e))
+    }
+
+    fn read_secret(&self, secret: &SecretRef) -> Result<SecretString, StorageError> {
+        let vault = self.plugin.options.vault.as_ref().ok_or_else(|| {
+            StorageError::Unavailable("no Keeper vault is attached to the storage backend".into())
+        })?;
+        let _span = tracing::info_span!("storage.read_secret", plugin = %self.plugin.manifest.id, record = %secret.record_uid).entered();
+        vault
+            .resolve_field(&secret.record_uid, &secret.field)
+            .map_err(|e| self.answer_error(&e))
     }
 }

@@ -436,7 +436,7 @@ fn an_incompatible_api_version_is_refused() {
     // In the manifest's range.
     let dir = bundled("pgpass", tmp.path());
     let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap();
-    std::fs::write(dir.join(MANIFEST_FILE), manifest.replace("^0.2", "^3.0")).unwrap();
+    std::fs::write(dir.join(MANIFEST_FILE), manifest.replace("^0.3", "^3.0")).unwrap();
     let err = LoadedPlugin::load(
         &runtime(),
         &dir,
@@ -547,6 +547,7 @@ fn a_storage_backend_lists_puts_removes_and_reports_progress() {
         local_id: local_id.into(),
         kind: ItemKind::Connection,
         payload: payload.into(),
+        secret: None,
     };
     let first = storage.put(&item("a", "{\"name\":\"a\"}")).unwrap();
     let second = storage.put(&item("a", "{\"name\":\"a2\"}")).unwrap();

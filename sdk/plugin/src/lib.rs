@@ -17,7 +17,7 @@
 //!    crate-type = ["cdylib"]
 //!
 //!    [dependencies]
-//!    keeperdb-plugin = { version = "0.2", features = ["connection-source"] }
+//!    keeperdb-plugin = { version = "0.3", features = ["connection-source"] }
 //!
 //!    [profile.release]
 //!    panic = "abort"
@@ -51,7 +51,7 @@
 //!    id = "my-source"          # lowercase letters, digits, `-`
 //!    version = "0.1.0"
 //!    kind = "connection-source"
-//!    api = "^0.2"              # host API versions you work with
+//!    api = "^0.3"              # host API versions you work with
 //!    payload = "payload.wasm"
 //!    sha256 = "..."            # sha256sum payload.wasm
 //!    badge = "Mine"            # shown beside your connections
@@ -98,6 +98,48 @@
 //! A source returns passwords only from [`ConnectionSource::credentials`], called at connect
 //! time. Where the secret lives in the Keeper vault, return [`Secret::VaultField`] and let the
 //! host fetch it, so it never passes through plugin memory. Never log a secret.
+//!
+//! ## A storage backend
+//!
+//! A storage backend mirrors the host's saved connections and its preferences somewhere else.
+//! The host runs the sync (what to push, recreate or remove, and the progress shown); the
+//! backend only lists, writes and removes items. Enable the feature `storage-backend`,
+//! implement `StorageBackend` and export it with `export_storage_backend!`; the manifest says
+//! `kind = "storage-backend"` and `api = "^0.3"` (storage backends need host API 0.3.0, which
+//! carries secrets by reference).
+//!
+//! - `list_items`: every item you hold, each a `StoredItem` with the local id it mirrors, your
+//!   own reference to it (`remote_ref`, e.g. a record UID), its `ItemKind` and its payload
+//!   exactly as it was put. Keep an item you cannot read in the list (with a payload that says
+//!   what is wrong) so the host sees its local id and never writes it twice.
+//! - `put`: write a `NewItem` as a new item and return its reference. Leave an older item with
+//!   the same local id alone: the host removes it once the new one is written.
+//! - `remove`: remove an item by reference; [`Error::NotFound`] when there is none.
+//!
+//! A payload is JSON text and never holds a secret. A connection's password travels as a
+//! *handle*: `NewItem::secret` is an opaque string, valid during that `put` call only. Put it
+//! into the field that is to hold the secret and the host writes the value there, so it never
+//! enters the plugin:
+//!
+//! ```ignore
+//! use keeperdb_plugin::vault::NewField;
+//!
+//! if let Some(handle) = item.secret.clone() {
+//!     // The same as NewField::secret("password", None, handle).
+//!     fields.push(NewField {
+//!         field_type: "password".into(),
+//!         label: None,
+//!         value: "[]".into(),
+//!         secret: Some(handle),
+//!     });
+//! }
+//! ```
+//!
+//! Never ask for the value, and keep the handle nowhere else: it means nothing after the call.
+//! When listing, say where the secret is kept with `StoredItem::secret`
+//! (`Some(VaultFieldRef { record_uid, field: "password".into() })`): the vault lists secret
+//! fields empty and `redacted`, and the host reads the field itself when it restores the item.
+//! An item without a secret (or a backend that cannot keep one) answers `None`.
 #![warn(missing_docs)]
 
 // The generated bindings name this crate by its absolute path so that the export macros work
@@ -119,7 +161,7 @@ compile_error!(
 pub mod bindings {
     #[cfg(feature = "connection-source")]
     wit_bindgen::generate!({
-        path: "../wit/0.2",
+        path: "../wit/0.3",
         world: "connection-source",
         export_macro_name: "__export_world",
         pub_export_macro: true,
@@ -129,7 +171,7 @@ pub mod bindings {
 
     #[cfg(all(feature = "storage-backend", not(feature = "connection-source")))]
     wit_bindgen::generate!({
-        path: "../wit/0.2",
+        path: "../wit/0.3",
         world: "storage-backend",
         export_macro_name: "__export_world",
         pub_export_macro: true,
@@ -146,7 +188,7 @@ use bindings::keeperdb::plugin::types;
 pub use types::{Connection, Credentials, Error, InvalidData, Secret, TlsMode, VaultFieldRef};
 
 /// The WIT package version this SDK was built against; the host checks it at load.
-pub const API_VERSION: &str = "0.2.0";
+pub const API_VERSION: &str = "0.3.0";
 
 impl Connection {
     /// A connection with an id, a name and an engine, everything else unset.
@@ -220,14 +262,19 @@ pub trait ConnectionSource {
 pub use bindings::exports::keeperdb::plugin::storage::{ItemKind, NewItem, StoredItem};
 
 /// A remote mirror of the local connections and preferences. The host runs the sync
-/// algorithm; a backend only lists, writes and removes items.
+/// algorithm; a backend only lists, writes and removes items (see the crate docs, "A storage
+/// backend").
 #[cfg(feature = "storage-backend")]
 pub trait StorageBackend {
-    /// Every item the backend holds.
+    /// Every item the backend holds, each with where its secret is kept
+    /// ([`StoredItem::secret`]). Err only when the backend cannot be read at all.
     fn list_items() -> Result<Vec<StoredItem>, Error>;
-    /// Write an item; returns its new `remote_ref`.
+    /// Write an item as a new one; returns its new `remote_ref`. An older item with the same
+    /// local id is left alone (the host removes it). [`NewItem::secret`] is a handle, valid
+    /// during this call only: write it into a [`vault::NewField`] with
+    /// [`vault::NewField::secret`], never ask for the value.
     fn put(item: NewItem) -> Result<String, Error>;
-    /// Remove an item by `remote_ref`.
+    /// Remove an item by `remote_ref`; [`Error::NotFound`] when there is none.
     fn remove(remote_ref: String) -> Result<(), Error>;
 }
 
@@ -384,7 +431,12 @@ pub mod http {
 }
 
 /// The user's Keeper vault, through the host's KSM client (capability `keeper-vault`).
-/// Secret field values are withheld; return a [`crate::Secret::VaultField`] instead.
+/// Secret field values are withheld (listed empty, with [`Field::redacted`] set): a source
+/// returns a [`crate::Secret::VaultField`] instead, a storage backend writes secrets with a
+/// handle ([`NewField::secret`]) and lists them as a [`crate::VaultFieldRef`].
+///
+/// [`Field::redacted`]: crate::vault::Field::redacted
+/// [`NewField::secret`]: crate::vault::NewField::secret
 pub mod vault {
     use crate::Error;
     use crate::bindings::keeperdb::plugin::keeper_vault as kv;
@@ -398,7 +450,10 @@ pub mod vault {
 
     /// Records in one folder, or in all folders. Links are fetched only when asked for
     /// (`with_links`): a PAM Database's links name the PAM User it logs in with.
-    pub fn list_records(folder_uid: Option<&str>, with_links: bool) -> Result<Vec<VaultRecord>, Error> {
+    pub fn list_records(
+        folder_uid: Option<&str>,
+        with_links: bool,
+    ) -> Result<Vec<VaultRecord>, Error> {
         kv::list_records(folder_uid, with_links)
     }
 
@@ -416,24 +471,65 @@ pub mod vault {
                 fields
                     .iter()
                     .find(|f| f.label.as_deref() == Some(name))
-                    .or_else(|| fields.iter().find(|f| f.field_type.eq_ignore_ascii_case(name)))
+                    .or_else(|| {
+                        fields
+                            .iter()
+                            .find(|f| f.field_type.eq_ignore_ascii_case(name))
+                    })
             })
         }
 
         /// A custom field by label, matched case-insensitively (`Database`, `database`).
         pub fn custom_field(&self, label: &str) -> Option<&Field> {
-            self.custom
-                .iter()
-                .find(|f| f.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(label)))
+            self.custom.iter().find(|f| {
+                f.label
+                    .as_deref()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(label))
+            })
         }
     }
 
-    /// Create a folder; returns its UID.
+    impl NewField {
+        /// A field whose value is a JSON array (`["text"]`, `[{"hostName":"h","port":"5432"}]`);
+        /// build it with a JSON library, never by pasting strings together.
+        pub fn new(
+            field_type: impl Into<String>,
+            label: Option<&str>,
+            value: impl Into<String>,
+        ) -> Self {
+            NewField {
+                field_type: field_type.into(),
+                label: label.map(str::to_string),
+                value: value.into(),
+                secret: None,
+            }
+        }
+
+        /// A field that holds the secret `handle` stands for (a storage backend's
+        /// `NewItem::secret`): the host writes the value, so it never enters the plugin.
+        pub fn secret(
+            field_type: impl Into<String>,
+            label: Option<&str>,
+            handle: impl Into<String>,
+        ) -> Self {
+            NewField {
+                field_type: field_type.into(),
+                label: label.map(str::to_string),
+                value: "[]".into(),
+                secret: Some(handle.into()),
+            }
+        }
+    }
+
+    /// Create a folder named `name` inside a shared folder (or one of its folders); returns
+    /// its UID. [`Error::Denied`] when the application may not edit `parent_uid`.
     pub fn create_folder(parent_uid: &str, name: &str) -> Result<String, Error> {
         kv::create_folder(parent_uid, name)
     }
 
-    /// Create a record in a folder; returns its UID.
+    /// Create a record in a folder; returns its UID. A field with a `secret` handle gets the
+    /// secret the handle stands for as its value; an unknown or expired handle, like a folder
+    /// the application may not edit, fails with [`Error::Denied`].
     pub fn create_record(folder_uid: &str, record: &NewRecord) -> Result<String, Error> {
         kv::create_record(folder_uid, record)
     }

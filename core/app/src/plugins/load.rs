@@ -53,8 +53,9 @@ impl PluginStore {
     ) -> Result<LoadedPlugins, PluginError> {
         let mut out = LoadedPlugins::default();
         for entry in self.list()? {
-            // Drivers are native libraries, loaded on demand by `load_enabled_drivers`.
-            if !entry.installed.enabled || entry.installed.kind == PluginKind::Driver {
+            // Drivers are native libraries, loaded on demand by `load_enabled_drivers`; storage
+            // backends only for a sync, bound to its vault (`load_storage`).
+            if !entry.installed.enabled || entry.installed.kind != PluginKind::ConnectionSource {
                 continue;
             }
             let id = entry.id.clone();
@@ -157,6 +158,26 @@ impl PluginStore {
             vault: binding.vault.clone(),
             cache: binding.cache.clone(),
         }))
+    }
+
+    /// A storage backend plugin, with `vault` behind its `keeper-vault` capability.
+    pub(crate) fn load_storage(
+        &self,
+        runtime: &WasmRuntime,
+        base: &LoadOptions,
+        entry: &PluginEntry,
+        vault: keeperdb_keeper::KsmVault,
+    ) -> Result<Arc<dyn StorageBackend>, PluginError> {
+        let manifest = Manifest::load(&entry.dir)?;
+        check_against_state(&entry.id, &manifest, &entry.installed)?;
+        if !entry.installed.enabled {
+            return Err(PluginError::Disabled(entry.id.clone()));
+        }
+        let mut options = base.clone();
+        options.granted = entry.installed.granted.keys().cloned().collect();
+        options.vault = Some(Arc::new(vault));
+        let plugin = Arc::new(LoadedPlugin::load(runtime, &entry.dir, options)?);
+        Ok(Arc::new(WasmStorage::new(plugin)?))
     }
 
     fn load_one(

@@ -89,6 +89,9 @@ pub enum PluginError {
     /// No plugin with that id is installed.
     #[error("no plugin `{0}` is installed")]
     NotInstalled(String),
+    /// The plugin is installed but disabled.
+    #[error("plugin `{0}` is disabled; enable it to use it")]
+    Disabled(String),
     /// Installing would go back to an older version.
     #[error(
         "plugin `{id}` {installed} is installed; refusing to replace it with the older {offered} (remove it first to downgrade)"

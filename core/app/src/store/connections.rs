@@ -29,14 +29,19 @@ struct SavedConnection {
     spec: ConnectionSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     password: Option<PasswordSource>,
+    /// Changes whenever the stored password does, so storage sync sees a new password without
+    /// reading or hashing it. Not secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_rev: Option<String>,
 }
 
 impl SavedConnection {
-    fn new(connection: Connection, password: Option<PasswordSource>) -> Self {
+    fn new(connection: Connection, password: Option<PasswordSource>, rev: Option<String>) -> Self {
         Self {
             id: connection.id,
             spec: connection.spec,
             password,
+            password_rev: rev,
         }
     }
 
@@ -68,6 +73,8 @@ pub struct SavedConnectionView {
     pub connection: Connection,
     /// Where its password lives, if it has one.
     pub password: Option<PasswordSource>,
+    /// Changes whenever the stored password changes (not secret).
+    pub password_rev: Option<String>,
 }
 
 /// What to do with the password when saving a connection.
@@ -94,6 +101,7 @@ impl LocalStore {
             .map(|s| SavedConnectionView {
                 connection: s.connection(),
                 password: s.password,
+                password_rev: s.password_rev,
             })
             .collect())
     }
@@ -124,13 +132,18 @@ impl LocalStore {
             {
                 return Err(StoreError::DuplicateName(connection.spec.name.clone()));
             }
+            let rev = new_rev(&password, None);
             let source = store.apply_password(&connection.id, password, None)?;
-            file.connections
-                .push(SavedConnection::new(connection.clone(), source));
+            file.connections.push(SavedConnection::new(
+                connection.clone(),
+                source,
+                rev.clone(),
+            ));
             store.write_connections_or_rollback(&file, &connection.id, source)?;
             Ok(SavedConnectionView {
                 connection,
                 password: source,
+                password_rev: rev,
             })
         })
     }
@@ -160,12 +173,65 @@ impl LocalStore {
                 return Err(StoreError::DuplicateName(updated.spec.name));
             }
             let _span = tracing::info_span!("store.edit", id = %id).entered();
+            let rev = new_rev(&password, old.password_rev.clone());
             let source = store.apply_password(&id, password, old.password)?;
-            file.connections[index] = SavedConnection::new(updated.clone(), source);
+            file.connections[index] = SavedConnection::new(updated.clone(), source, rev.clone());
             store.write_connections(&file)?;
             Ok(SavedConnectionView {
                 connection: updated,
                 password: source,
+                password_rev: rev,
+            })
+        })
+    }
+    /// Save a connection restored from storage sync under its own id, replacing the one with
+    /// that id, with the password it had (`secret`, stored first) and its password revision, so
+    /// the next sync sees it unchanged. Refused when another connection has its name.
+    pub fn put_restored(
+        &self,
+        connection: Connection,
+        password: Option<PasswordSource>,
+        secret: Option<SecretString>,
+        rev: Option<String>,
+    ) -> Result<SavedConnectionView, StoreError> {
+        connection.spec.validate()?;
+        let _span = tracing::info_span!("store.restore", id = %connection.id).entered();
+        self.locked(|store| {
+            let mut file = store.read_connections()?;
+            let index = file.connections.iter().position(|s| s.id == connection.id);
+            if file
+                .connections
+                .iter()
+                .any(|s| s.id != connection.id && s.spec.name == connection.spec.name)
+            {
+                return Err(StoreError::DuplicateName(connection.spec.name.clone()));
+            }
+            let old = index.and_then(|i| file.connections[i].password);
+            let source = match (password, secret) {
+                (Some(PasswordSource::Keyring), Some(secret)) => {
+                    store.secrets.set(connection.id.as_str(), &secret)?;
+                    Some(PasswordSource::Keyring)
+                }
+                (Some(PasswordSource::Keyring), None) => {
+                    // The vault holds no password for it: ask at connect rather than fail then.
+                    store.forget_password(&connection.id, old);
+                    Some(PasswordSource::Prompt)
+                }
+                (other, _) => {
+                    store.forget_password(&connection.id, old);
+                    other
+                }
+            };
+            let saved = SavedConnection::new(connection.clone(), source, rev.clone());
+            match index {
+                Some(i) => file.connections[i] = saved,
+                None => file.connections.push(saved),
+            }
+            store.write_connections_or_rollback(&file, &connection.id, source)?;
+            Ok(SavedConnectionView {
+                connection,
+                password: source,
+                password_rev: rev,
             })
         })
     }
@@ -291,6 +357,15 @@ impl LocalStore {
             "# keeperdb saved connections. Passwords are not here: they live in the OS credential store.\n{body}"
         );
         write_atomic(&path, text.as_bytes())
+    }
+}
+
+/// The password revision after `change`: a fresh one for a new password, none without one.
+fn new_rev(change: &PasswordChange, current: Option<String>) -> Option<String> {
+    match change {
+        PasswordChange::Keep => current,
+        PasswordChange::Set(_) => Some(uuid::Uuid::new_v4().simple().to_string()),
+        PasswordChange::Prompt | PasswordChange::Clear => None,
     }
 }
 

@@ -21,6 +21,25 @@ impl LocalStore {
             }
         }
     }
+    /// Replace every preference (restored from storage sync); keys this version does not know
+    /// are kept from the file.
+    pub fn replace_preferences(&self, preferences: &Preferences) -> Result<(), StoreError> {
+        preferences
+            .validate()
+            .map_err(|message| StoreError::Corrupt {
+                path: self.preferences_path(),
+                message,
+            })?;
+        self.locked(|store| {
+            let mut updated = preferences.clone();
+            updated.extra = store.preferences()?.extra;
+            let text = toml::to_string_pretty(&updated).map_err(|e| StoreError::Corrupt {
+                path: store.preferences_path(),
+                message: e.to_string(),
+            })?;
+            write_atomic(&store.preferences_path(), text.as_bytes())
+        })
+    }
     /// Change one preference.
     pub fn set_preference(&self, key: &str, value: &str) -> Result<Preferences, StoreError> {
         self.locked(|store| {

@@ -120,12 +120,13 @@ impl App {
         if self.store().vault_attachment(name)?.is_some() {
             return Err(StoreError::DuplicateVault(name.to_string()).into());
         }
-        let has_source = self.plugins().list()?.iter().any(|e| {
+        // A vault is of use to a source that lists it or to a storage backend that syncs to it.
+        let has_user = self.plugins().list()?.iter().any(|e| {
             e.installed.enabled
-                && e.installed.kind == PluginKind::ConnectionSource
+                && e.installed.kind != PluginKind::Driver
                 && e.installed.granted.contains_key(capability::KEEPER_VAULT)
         });
-        if !has_source {
+        if !has_user {
             return Err(Error::NoVaultSource);
         }
         Ok(())

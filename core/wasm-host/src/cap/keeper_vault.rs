@@ -2,6 +2,7 @@
 //! [`VaultCapability`] the embedder attaches. The keys stay on the host side, and secret
 //! field values never reach a plugin.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use secrecy::SecretString;
@@ -70,18 +71,21 @@ pub struct VaultRecord {
 }
 
 /// A field to write into a new record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NewField {
     /// Field type.
     pub field_type: String,
     /// Label.
     pub label: Option<String>,
-    /// Value as a JSON array.
+    /// Value as a JSON array; ignored when `secret` is set.
     pub value: String,
+    /// A secret the host substituted for the handle the plugin wrote: the field's value is
+    /// `[secret]`. Never from plugin memory.
+    pub secret: Option<SecretString>,
 }
 
 /// A record to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NewRecord {
     /// Record type.
     pub record_type: String,
@@ -128,9 +132,29 @@ pub trait VaultCapability: Send + Sync {
 pub(crate) struct VaultState {
     pub granted: bool,
     pub vault: Option<Arc<dyn VaultCapability>>,
+    /// Secrets the plugin may write during the current call, by the handle it was given.
+    pub handles: HashMap<String, SecretString>,
+    pub lent: u64,
 }
 
 impl VaultState {
+    /// Lend `secret` to the plugin for one call: the handle it may put in a new field.
+    pub(crate) fn lend(&mut self, secret: SecretString) -> String {
+        self.lent += 1;
+        let handle = format!("keeperdb-secret-{}", self.lent);
+        self.handles.insert(handle.clone(), secret);
+        handle
+    }
+
+    /// The secret behind a handle lent for this call.
+    pub(crate) fn redeem(&self, handle: &str) -> Result<SecretString, PluginError> {
+        self.handles.get(handle).cloned().ok_or_else(|| {
+            PluginError::Denied(
+                "a new field names a secret handle this call was not given (handles are valid only during the call that received them)".into(),
+            )
+        })
+    }
+
     /// The attached vault, if this plugin may use it.
     pub(crate) fn vault(&self) -> Result<&dyn VaultCapability, PluginError> {
         if !self.granted {

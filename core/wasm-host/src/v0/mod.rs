@@ -1,12 +1,13 @@
 //! Everything bound to the `keeperdb:plugin@0.x` WIT packages. A 0.x minor may change what
 //! crosses the boundary, so each minor this host serves has its own bindings (`v0_1`, `v0_2`,
-//! generated from sdk/wit/0.1 and sdk/wit/0.2); the host code they share is written once in
+//! `v0_3`, generated from sdk/wit/0.1, 0.2 and 0.3); the host code they share is written once in
 //! `shared/` and compiled into each. The linker holds every served minor's imports side by
 //! side, and [`Exports`] calls a component through the bindings of the minor it was built for.
 //! A new minor is a new folder here, a new WIT folder, and a line in each dispatch below.
 
 mod v0_1;
 mod v0_2;
+mod v0_3;
 
 use keeperdb_model::manifest::PluginKind;
 use keeperdb_model::storage::{NewItem, StoredItem};
@@ -30,7 +31,8 @@ macro_rules! link_every_minor {
             get: fn(&mut T) -> &mut $state,
         ) -> wasmtime::Result<()> {
             v0_1::$name(linker, get)?;
-            v0_2::$name(linker, get)
+            v0_2::$name(linker, get)?;
+            v0_3::$name(linker, get)
         }
     };
 }
@@ -59,37 +61,52 @@ link_every_minor!(
 /// Link the functionless `types` interface of every served minor.
 pub(crate) fn add_types_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     v0_1::add_types_to_linker(linker)?;
-    v0_2::add_types_to_linker(linker)
+    v0_2::add_types_to_linker(linker)?;
+    v0_3::add_types_to_linker(linker)
 }
+
+/// The oldest API a storage backend may be built for: 0.3.0 carries secrets by reference.
+pub(crate) const STORAGE_MIN_API: semver::Version = semver::Version::new(0, 3, 0);
 
 /// The exports of one live instance, through the bindings of the minor it was built for.
 pub(crate) enum Exports {
-    V0_1(v0_1::Exports),
-    V0_2(v0_2::Exports),
+    V0_1(v0_1::SourceExports),
+    V0_2(v0_2::SourceExports),
+    V0_3(v0_3::SourceExports),
+    Storage(v0_3::StorageExports),
 }
 
-/// Call the same method on whichever minor's exports these are.
-macro_rules! dispatch {
+/// Call the same method on whichever minor's source exports these are.
+macro_rules! dispatch_source {
     ($self:ident, $e:ident => $call:expr) => {
         match $self {
             Exports::V0_1($e) => $call,
             Exports::V0_2($e) => $call,
+            Exports::V0_3($e) => $call,
+            Exports::Storage(_) => Err(wasmtime::Error::msg("not a connection source")),
         }
     };
 }
 
 impl Exports {
     /// Instantiate the world of a plugin of `kind`, built against API `api` (one the loader
-    /// checked this host serves).
+    /// checked this host serves, and for a storage backend at least [`STORAGE_MIN_API`]).
     pub(crate) fn instantiate(
         pre: &InstancePre<HostState>,
         kind: PluginKind,
         api: &semver::Version,
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<Self> {
-        match (api.major, api.minor) {
-            (0, 1) => v0_1::Exports::instantiate(pre, kind, store).map(Exports::V0_1),
-            (0, 2) => v0_2::Exports::instantiate(pre, kind, store).map(Exports::V0_2),
+        match (kind, api.major, api.minor) {
+            (PluginKind::StorageBackend, 0, 3) => {
+                v0_3::StorageExports::instantiate(pre, store).map(Exports::Storage)
+            }
+            (PluginKind::StorageBackend, ..) => Err(wasmtime::Error::msg(format!(
+                "storage backends need host API {STORAGE_MIN_API} or newer, not {api}"
+            ))),
+            (_, 0, 1) => v0_1::SourceExports::instantiate(pre, store).map(Exports::V0_1),
+            (_, 0, 2) => v0_2::SourceExports::instantiate(pre, store).map(Exports::V0_2),
+            (_, 0, 3) => v0_3::SourceExports::instantiate(pre, store).map(Exports::V0_3),
             _ => Err(wasmtime::Error::msg(format!(
                 "no bindings for host API {api}"
             ))),
@@ -101,7 +118,7 @@ impl Exports {
         &self,
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<Result<PluginListing, PluginError>> {
-        dispatch!(self, e => e.list_connections(store))
+        dispatch_source!(self, e => e.list_connections(store))
     }
 
     /// `source.fetch-credentials`.
@@ -110,7 +127,14 @@ impl Exports {
         store: &mut Store<HostState>,
         connection: &Descriptor,
     ) -> wasmtime::Result<Result<PluginCredentials, PluginError>> {
-        dispatch!(self, e => e.fetch_credentials(store, connection))
+        dispatch_source!(self, e => e.fetch_credentials(store, connection))
+    }
+
+    fn storage(&self) -> wasmtime::Result<&v0_3::StorageExports> {
+        match self {
+            Exports::Storage(s) => Ok(s),
+            _ => Err(wasmtime::Error::msg("not a storage backend")),
+        }
     }
 
     /// `storage.list-items`.
@@ -118,7 +142,7 @@ impl Exports {
         &self,
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<Result<Vec<StoredItem>, PluginError>> {
-        dispatch!(self, e => e.list_items(store))
+        self.storage()?.list_items(store)
     }
 
     /// `storage.put`.
@@ -127,7 +151,7 @@ impl Exports {
         store: &mut Store<HostState>,
         item: &NewItem,
     ) -> wasmtime::Result<Result<String, PluginError>> {
-        dispatch!(self, e => e.put(store, item))
+        self.storage()?.put(store, item)
     }
 
     /// `storage.remove`.
@@ -136,7 +160,7 @@ impl Exports {
         store: &mut Store<HostState>,
         remote_ref: &str,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        dispatch!(self, e => e.remove(store, remote_ref))
+        self.storage()?.remove(store, remote_ref)
     }
 }
 

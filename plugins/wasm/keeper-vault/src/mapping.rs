@@ -72,7 +72,9 @@ pub fn map_record(record: &VaultRecord, linked_user: Option<&VaultRecord>) -> Ma
             c.database = host_name;
         }
         if c.database.is_none() {
-            return Mapped::Skipped("it names no database file (the host or `Database` field)".into());
+            return Mapped::Skipped(
+                "it names no database file (the host or `Database` field)".into(),
+            );
         }
     } else {
         let Some(host) = host_name else {
@@ -86,7 +88,13 @@ pub fn map_record(record: &VaultRecord, linked_user: Option<&VaultRecord>) -> Ma
         c.port = port;
     }
     c.user = linked_user.and_then(login_of).or_else(|| login_of(record));
-    c.tls = use_ssl(record).map(|on| if on { TlsMode::Require } else { TlsMode::Prefer });
+    c.tls = use_ssl(record).map(|on| {
+        if on {
+            TlsMode::Require
+        } else {
+            TlsMode::Prefer
+        }
+    });
     Mapped::Connection(c)
 }
 
@@ -112,12 +120,12 @@ pub fn engine_of(record: &VaultRecord) -> Option<String> {
     let text = if record.record_type == PAM_DATABASE {
         first_text(record.field("databaseType")).or_else(|| pam_setting(record, "protocol"))
     } else {
-        first_text(
-            record
-                .fields
-                .iter()
-                .find(|f| f.field_type == "text" && f.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case("type"))),
-        )
+        first_text(record.fields.iter().find(|f| {
+            f.field_type == "text"
+                && f.label
+                    .as_deref()
+                    .is_some_and(|l| l.eq_ignore_ascii_case("type"))
+        }))
         .or_else(|| first_text(record.field("databaseType")))
     }?;
     normalize_engine(&text)
@@ -154,7 +162,11 @@ pub fn normalize_engine(text: &str) -> Option<String> {
             id.push('-');
         }
     }
-    let id = id.trim_end_matches('-').chars().take(32).collect::<String>();
+    let id = id
+        .trim_end_matches('-')
+        .chars()
+        .take(32)
+        .collect::<String>();
     (!id.is_empty()).then_some(id)
 }
 
@@ -165,12 +177,18 @@ pub fn login_of(record: &VaultRecord) -> Option<String> {
 
 /// The `useSSL` checkbox (`Use SSL` in some templates), when the record has one.
 fn use_ssl(record: &VaultRecord) -> Option<bool> {
-    let field = [&record.fields, &record.custom].into_iter().flatten().find(|f| {
-        f.field_type == "checkbox"
-            && f.label.as_deref().is_some_and(|l| {
-                l.chars().filter(|c| !c.is_whitespace()).collect::<String>().eq_ignore_ascii_case("usessl")
-            })
-    })?;
+    let field = [&record.fields, &record.custom]
+        .into_iter()
+        .flatten()
+        .find(|f| {
+            f.field_type == "checkbox"
+                && f.label.as_deref().is_some_and(|l| {
+                    l.chars()
+                        .filter(|c| !c.is_whitespace())
+                        .collect::<String>()
+                        .eq_ignore_ascii_case("usessl")
+                })
+        })?;
     match values(field)?.first()? {
         Value::Bool(b) => Some(*b),
         Value::String(s) => Some(s.eq_ignore_ascii_case("true")),
@@ -271,14 +289,21 @@ mod tests {
             DATABASE,
             vec![
                 field("text", Some("type"), r#"["PostgreSQL 16"]"#),
-                field("host", None, r#"[{"hostName":" db.internal ","port":"6432"}]"#),
+                field(
+                    "host",
+                    None,
+                    r#"[{"hostName":" db.internal ","port":"6432"}]"#,
+                ),
                 field("login", None, r#"["app"]"#),
             ],
             vec![field("text", Some("database"), r#"["orders"]"#)],
         );
         let c = connection(map_record(&r, None));
         assert_eq!(c.engine, "postgres");
-        assert_eq!((c.host.as_deref(), c.port), (Some("db.internal"), Some(6432)));
+        assert_eq!(
+            (c.host.as_deref(), c.port),
+            (Some("db.internal"), Some(6432))
+        );
         assert_eq!(c.user.as_deref(), Some("app"));
         assert_eq!(c.database.as_deref(), Some("orders"));
         assert_eq!(c.name, "Orders – Primär");
@@ -291,14 +316,26 @@ mod tests {
         let r = record(
             PAM_DATABASE,
             vec![
-                field("pamHostname", None, r#"[{"hostName":"pg.internal","port":""}]"#),
-                field("pamSettings", None, r#"[{"connection":{"protocol":"postgresql","database":"sales"}}]"#),
+                field(
+                    "pamHostname",
+                    None,
+                    r#"[{"hostName":"pg.internal","port":""}]"#,
+                ),
+                field(
+                    "pamSettings",
+                    None,
+                    r#"[{"connection":{"protocol":"postgresql","database":"sales"}}]"#,
+                ),
                 field("checkbox", Some("Use SSL"), "[true]"),
                 field("databaseType", None, r#"["mariadb"]"#),
             ],
             vec![],
         );
-        let user = record("pamUser", vec![field("login", None, r#"["pam_admin"]"#)], vec![]);
+        let user = record(
+            "pamUser",
+            vec![field("login", None, r#"["pam_admin"]"#)],
+            vec![],
+        );
         let c = connection(map_record(&r, Some(&user)));
         assert_eq!(c.engine, "mariadb", "databaseType wins over the protocol");
         assert_eq!(c.port, None, "an empty port means the engine's default");
@@ -327,14 +364,24 @@ mod tests {
 
     #[test]
     fn records_that_cannot_be_mapped_say_why() {
-        let no_host = record(DATABASE, vec![field("text", Some("type"), r#"["mysql"]"#)], vec![]);
-        assert!(matches!(map_record(&no_host, None), Mapped::Skipped(why) if why.contains("no host")));
+        let no_host = record(
+            DATABASE,
+            vec![field("text", Some("type"), r#"["mysql"]"#)],
+            vec![],
+        );
+        assert!(
+            matches!(map_record(&no_host, None), Mapped::Skipped(why) if why.contains("no host"))
+        );
         for port in [r#""99999""#, r#""abc""#, "0", "true"] {
             let bad_port = record(
                 DATABASE,
                 vec![
                     field("text", Some("type"), r#"["mysql"]"#),
-                    field("host", None, &format!(r#"[{{"hostName":"h","port":{port}}}]"#)),
+                    field(
+                        "host",
+                        None,
+                        &format!(r#"[{{"hostName":"h","port":{port}}}]"#),
+                    ),
                 ],
                 vec![],
             );
@@ -343,11 +390,20 @@ mod tests {
                 "{port}"
             );
         }
-        let no_type = record(DATABASE, vec![field("host", None, r#"[{"hostName":"h"}]"#)], vec![]);
-        assert!(matches!(map_record(&no_type, None), Mapped::Skipped(why) if why.contains("database type")));
+        let no_type = record(
+            DATABASE,
+            vec![field("host", None, r#"[{"hostName":"h"}]"#)],
+            vec![],
+        );
+        assert!(
+            matches!(map_record(&no_type, None), Mapped::Skipped(why) if why.contains("database type"))
+        );
         let hostile = record(
             DATABASE,
-            vec![field("text", Some("type"), "{not json"), field("host", None, r#""text""#)],
+            vec![
+                field("text", Some("type"), "{not json"),
+                field("host", None, r#""text""#),
+            ],
             vec![],
         );
         assert!(matches!(map_record(&hostile, None), Mapped::Skipped(_)));

@@ -4,10 +4,9 @@
 //! minor's own folder.
 
 use keeperdb_model::connection::TlsMode;
-use keeperdb_model::storage::{ItemKind, NewItem, StoredItem};
 
-use super::{keeper_vault, log, storage, types};
-use crate::cap::keeper_vault::{Field, Folder, NewField, NewRecord};
+use super::{keeper_vault, log, types};
+use crate::cap::keeper_vault::{Field, Folder};
 use crate::cap::log::Level;
 use crate::types::{Descriptor, InvalidData, PluginCredentials, PluginError, PluginSecret};
 
@@ -130,45 +129,6 @@ impl From<types::Credentials> for PluginCredentials {
     }
 }
 
-impl From<ItemKind> for storage::ItemKind {
-    fn from(kind: ItemKind) -> Self {
-        match kind {
-            ItemKind::Connection => storage::ItemKind::Connection,
-            ItemKind::Preferences => storage::ItemKind::Preferences,
-        }
-    }
-}
-
-impl From<storage::ItemKind> for ItemKind {
-    fn from(kind: storage::ItemKind) -> Self {
-        match kind {
-            storage::ItemKind::Connection => ItemKind::Connection,
-            storage::ItemKind::Preferences => ItemKind::Preferences,
-        }
-    }
-}
-
-impl From<storage::StoredItem> for StoredItem {
-    fn from(i: storage::StoredItem) -> Self {
-        StoredItem {
-            local_id: i.local_id,
-            remote_ref: i.remote_ref,
-            kind: i.kind.into(),
-            payload: i.payload,
-        }
-    }
-}
-
-impl From<&NewItem> for storage::NewItem {
-    fn from(item: &NewItem) -> Self {
-        storage::NewItem {
-            local_id: item.local_id.clone(),
-            kind: item.kind.into(),
-            payload: item.payload.clone(),
-        }
-    }
-}
-
 impl From<Folder> for keeper_vault::Folder {
     fn from(f: Folder) -> Self {
         keeper_vault::Folder {
@@ -187,28 +147,6 @@ impl From<Field> for keeper_vault::Field {
             label: f.label,
             value: f.value,
             redacted: f.redacted,
-        }
-    }
-}
-
-impl From<keeper_vault::NewField> for NewField {
-    fn from(f: keeper_vault::NewField) -> Self {
-        NewField {
-            field_type: f.field_type,
-            label: f.label,
-            value: f.value,
-        }
-    }
-}
-
-impl From<keeper_vault::NewRecord> for NewRecord {
-    fn from(r: keeper_vault::NewRecord) -> Self {
-        NewRecord {
-            record_type: r.record_type,
-            title: r.title,
-            fields: r.fields.into_iter().map(Into::into).collect(),
-            custom: r.custom.into_iter().map(Into::into).collect(),
-            notes: r.notes,
         }
     }
 }

@@ -1,28 +1,12 @@
 //! Bindings of `keeperdb:plugin@0.1.0` (sdk/wit/0.1, frozen): the generated worlds, and the host
 //! code every minor shares (`../shared`) compiled against them, plus this minor's own
-//! `keeper-vault`.
+//! `keeper-vault`. Storage backends need 0.3.0, so only the source world is bound here.
 
 /// The `connection-source` world; also the home of the shared imports.
 pub(crate) mod source_world {
     wasmtime::component::bindgen!({
         path: "../../sdk/wit/0.1",
         world: "connection-source",
-    });
-}
-
-/// The `storage-backend` world, reusing the imports generated above.
-pub(crate) mod storage_world {
-    wasmtime::component::bindgen!({
-        path: "../../sdk/wit/0.1",
-        world: "storage-backend",
-        with: {
-            "keeperdb:plugin/types": super::source_world::keeperdb::plugin::types,
-            "keeperdb:plugin/log": super::source_world::keeperdb::plugin::log,
-            "keeperdb:plugin/progress": super::source_world::keeperdb::plugin::progress,
-            "keeperdb:plugin/fs-read": super::source_world::keeperdb::plugin::fs_read,
-            "keeperdb:plugin/http": super::source_world::keeperdb::plugin::http,
-            "keeperdb:plugin/keeper-vault": super::source_world::keeperdb::plugin::keeper_vault,
-        },
     });
 }
 
@@ -37,13 +21,15 @@ mod exports;
 #[allow(clippy::duplicate_mod)]
 #[path = "../shared/imports.rs"]
 mod imports;
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/plain_new_record.rs"]
+mod plain_new_record;
 mod vault;
 
-pub(crate) use exports::Exports;
+pub(crate) use exports::SourceExports;
 pub(crate) use imports::{
     add_fs_read_to_linker, add_http_to_linker, add_keeper_vault_to_linker, add_log_to_linker,
     add_progress_to_linker, add_types_to_linker,
 };
 
 use source_world::keeperdb::plugin::{fs_read, http, keeper_vault, log, progress, types};
-use storage_world::exports::keeperdb::plugin::storage;

@@ -33,7 +33,11 @@ impl ConnectionSource for Hostile {
         let mut zero_port = Connection::new("zero-port", "zero-port", "postgres");
         zero_port.port = Some(0);
         list.push(zero_port);
-        list.push(Connection::new("bad-engine", "bad-engine", "no such;engine"));
+        list.push(Connection::new(
+            "bad-engine",
+            "bad-engine",
+            "no such;engine",
+        ));
         let mut escapes = Connection::new("evil\u{1b}[31m", "evil", "mysql");
         escapes.host = Some(String::new());
         list.push(escapes);

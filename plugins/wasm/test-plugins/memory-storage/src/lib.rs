@@ -1,5 +1,6 @@
 //! Test-only storage backend: items live in instance memory; `put` reports progress and
-//! recreates an item under a new remote ref, as the vault backend does. A payload of `trap`
+//! recreates an item under a new remote ref, as the vault backend does. It keeps no secret (an
+//! item's secret handle is dropped, and items list with `secret: None`). A payload of `trap`
 //! makes `put` abort, to check that state is rebuilt from scratch afterwards.
 
 use std::sync::Mutex;
@@ -37,6 +38,9 @@ impl StorageBackend for Memory {
             remote_ref: remote_ref.clone(),
             kind: item.kind,
             payload: item.payload,
+            // Nothing secret is kept here: the handle is valid during this call only, and only a
+            // vault field can take it.
+            secret: None,
         });
         keeperdb_plugin::progress::report(items.len() as u64, 0, "Configuring...");
         Ok(remote_ref)
