@@ -281,9 +281,14 @@ paths = ["~/.pgpass"]
         assert_eq!(m.kind, PluginKind::ConnectionSource);
         assert_eq!(m.capabilities["fs-read"].paths, vec!["~/.pgpass"]);
         assert_eq!(m.check_api().unwrap(), &semver::Version::new(0, 1, 0));
-        let newer = Manifest::parse(&GOOD.replace("^0.1", "^0.2"), Path::new("plugin.toml"));
+        let middle = Manifest::parse(&GOOD.replace("^0.1", "^0.2"), Path::new("plugin.toml"));
         assert_eq!(
-            newer.unwrap().check_api().unwrap(),
+            middle.unwrap().check_api().unwrap(),
+            &semver::Version::new(0, 2, 0)
+        );
+        let newest = Manifest::parse(&GOOD.replace("^0.1", "^0.3"), Path::new("plugin.toml"));
+        assert_eq!(
+            newest.unwrap().check_api().unwrap(),
             &crate::HOST_API_VERSION
         );
     }

@@ -63,7 +63,7 @@ pub enum StorageError {
     #[error("{0}")]
     Denied(String),
     /// The item asked for does not exist (already removed).
-    #[error("{0}")]
+    #[error("not found: {0}")]
     NotFound(String),
     /// A stored item could not be read.
     #[error("invalid stored item {remote_ref}: {message}")]
