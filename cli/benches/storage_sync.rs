@@ -8,9 +8,6 @@
 //! (`KEEPERDB_BENCH_BIN`, `KEEPERDB_BUNDLED_PLUGINS_DIR`), the emulator CA the SDK trusts
 //! (`KEEPERDB_KSM_CA_DIR`, `SSL_CERT_FILE`) and a Secret Service.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keeper_secrets_manager_core::dto::dtos::RecordCreate;
@@ -22,16 +19,13 @@ use keeperdb_core::{App, Engine};
 use keeperdb_ksm_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Fault, FaultRule, Seed};
 use secrecy::SecretString;
 use serde_json::json;
+use support::{Kdb, env_path};
+
+mod support;
 
 const LATENCY: Duration = Duration::from_millis(50);
 /// keeperdb's sync concurrency (core/app/src/sync).
 const CONCURRENCY: f64 = 8.0;
-
-fn env_path(var: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("{var} is not set: run this through `cargo xtask bench storage`"))
-}
 
 fn vault() -> EmulatorHandle {
     let seed = json!({"folders": [{"name": "Team"}], "records": []});
@@ -43,76 +37,21 @@ fn vault() -> EmulatorHandle {
     .expect("emulator starts")
 }
 
-struct Kdb {
-    bin: PathBuf,
-    plugins: PathBuf,
-    config: tempfile::TempDir,
+/// A config dir with storage sync enabled for an attached vault.
+fn storage_config(emu: &EmulatorHandle) -> Kdb {
+    let kdb = Kdb::with_plugin("keeper-storage");
+    kdb.attach("bench", emu);
+    kdb.ok(&["storage", "enable", "--vault", "bench"], None);
+    kdb
 }
 
-impl Kdb {
-    fn new(emu: &EmulatorHandle) -> Self {
-        let kdb = Kdb {
-            bin: env_path("KEEPERDB_BENCH_BIN"),
-            plugins: env_path("KEEPERDB_BUNDLED_PLUGINS_DIR"),
-            config: tempfile::tempdir().expect("tempdir"),
-        };
-        kdb.ok(&["plugins", "install", "keeper-storage", "--allow"], None);
-        let token = emu.issue_default_token().expect("token");
-        let (key, id, proxy) = (
-            emu.server_public_key(),
-            emu.server_public_key_id(),
-            emu.proxy_url(),
-        );
-        let ca = emu.ca_pem_path().to_string_lossy().into_owned();
-        kdb.ok(
-            &[
-                "vault",
-                "connect",
-                "--name",
-                "bench",
-                "--proxy",
-                &proxy,
-                "--ca-bundle",
-                &ca,
-                "--server-public-key",
-                &key,
-                "--server-public-key-id",
-                &id,
-            ],
-            Some(&format!("{token}\n")),
-        );
-        kdb.ok(&["storage", "enable", "--vault", "bench"], None);
-        kdb
-    }
+/// Filling and timing a config dir.
+trait Fill {
+    fn add_connections(&self, n: usize);
+    fn timed(&self, args: &[&str]) -> Duration;
+}
 
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> Vec<u8> {
-        let mut child = Command::new(&self.bin)
-            .args(args)
-            .env("KEEPERDB_CONFIG_DIR", self.config.path())
-            .env("KEEPERDB_BUNDLED_PLUGINS_DIR", &self.plugins)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("keeperdb runs");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("stdin");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("keeperdb runs");
-        assert!(
-            out.status.success(),
-            "keeperdb {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
+impl Fill for Kdb {
     fn add_connections(&self, n: usize) {
         let app = App::open(Some(self.config.path().to_path_buf())).expect("config");
         for i in 0..n {
@@ -197,7 +136,7 @@ fn main() {
     );
     for n in [245usize, 1000] {
         let emu = vault();
-        let kdb = Kdb::new(&emu);
+        let kdb = storage_config(&emu);
         kdb.add_connections(n);
         emu.set_faults(vec![FaultRule::new(Fault::Latency(LATENCY))]);
         let before = emu.stats().requests;

@@ -8,24 +8,18 @@
 //! (`KEEPERDB_BENCH_BIN`, `KEEPERDB_BUNDLED_PLUGINS_DIR`), the emulator CA the SDK trusts
 //! (`KEEPERDB_KSM_CA_DIR`, `SSL_CERT_FILE`) and a Secret Service.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keeper_secrets_manager_core::dto::payload::QueryOptions;
 use keeper_secrets_manager_core::prelude::*;
 use keeperdb_ksm_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Fault, FaultRule, Seed};
 use serde_json::json;
+use support::{Kdb, env_path};
+
+mod support;
 
 const RECORDS: usize = 1_000;
 const RUNS: usize = 7;
-
-fn env_path(var: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("{var} is not set: run this through `cargo xtask bench vault`"))
-}
 
 fn vault(name: &str) -> EmulatorHandle {
     let records: Vec<_> = (0..RECORDS)
@@ -84,78 +78,12 @@ fn bare_sdk(emu: &EmulatorHandle, config: &str) -> Duration {
     started.elapsed()
 }
 
-struct Kdb {
-    bin: PathBuf,
-    plugins: PathBuf,
-    config: tempfile::TempDir,
+/// Timing a listing.
+trait List {
+    fn list(&self, expected: usize) -> Duration;
 }
 
-impl Kdb {
-    fn new() -> Self {
-        let kdb = Kdb {
-            bin: env_path("KEEPERDB_BENCH_BIN"),
-            plugins: env_path("KEEPERDB_BUNDLED_PLUGINS_DIR"),
-            config: tempfile::tempdir().expect("tempdir"),
-        };
-        kdb.ok(&["plugins", "install", "keeper-vault", "--allow"], None);
-        kdb
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> Vec<u8> {
-        let mut child = Command::new(&self.bin)
-            .args(args)
-            .env("KEEPERDB_CONFIG_DIR", self.config.path())
-            .env("KEEPERDB_BUNDLED_PLUGINS_DIR", &self.plugins)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("keeperdb runs");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("stdin");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("keeperdb runs");
-        assert!(
-            out.status.success(),
-            "keeperdb {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn attach(&self, name: &str, emu: &EmulatorHandle) {
-        let token = emu.issue_default_token().expect("token");
-        let (key, id, proxy) = (
-            emu.server_public_key(),
-            emu.server_public_key_id(),
-            emu.proxy_url(),
-        );
-        let ca = emu.ca_pem_path().to_string_lossy().into_owned();
-        self.ok(
-            &[
-                "vault",
-                "connect",
-                "--name",
-                name,
-                "--proxy",
-                &proxy,
-                "--ca-bundle",
-                &ca,
-                "--server-public-key",
-                &key,
-                "--server-public-key-id",
-                &id,
-            ],
-            Some(&format!("{token}\n")),
-        );
-    }
-
+impl List for Kdb {
     fn list(&self, expected: usize) -> Duration {
         let started = Instant::now();
         let out = self.ok(&["connections", "list", "--json"], None);
@@ -182,11 +110,11 @@ fn main() {
     let a = vault("alpha");
     let b = vault("beta");
     let (config_a, config_b) = (bound_config(&a), bound_config(&b));
-    let only_a = Kdb::new();
+    let only_a = Kdb::with_plugin("keeper-vault");
     only_a.attach("alpha", &a);
-    let only_b = Kdb::new();
+    let only_b = Kdb::with_plugin("keeper-vault");
     only_b.attach("beta", &b);
-    let both = Kdb::new();
+    let both = Kdb::with_plugin("keeper-vault");
     both.attach("alpha", &a);
     both.attach("beta", &b);
 

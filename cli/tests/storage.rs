@@ -139,6 +139,15 @@ fn assert_vault_mirrors(emu: &EmulatorHandle, kdb: &Kdb) {
     );
 }
 
+/// The titles of the storage records in the vault.
+fn titles(emu: &EmulatorHandle) -> Vec<String> {
+    stored(emu)
+        .values()
+        .flatten()
+        .map(|r| r.title.clone())
+        .collect()
+}
+
 fn creates_and_deletes(emu: &EmulatorHandle) -> (u64, u64) {
     let s = emu.stats();
     let n = |e: &str| s.by_endpoint.get(e).copied().unwrap_or(0);
@@ -375,11 +384,7 @@ fn two_config_dirs_syncing_to_one_vault_lose_nothing_of_each_other() {
     assert_success(&a.run(&["connections", "remove", "alpha-0000"]), "remove");
     sync(&a);
     sync(&b);
-    let titles: Vec<String> = stored(&emu)
-        .values()
-        .flatten()
-        .map(|r| r.title.clone())
-        .collect();
+    let titles = titles(&emu);
     assert!(!titles.contains(&"alpha-0000".to_string()));
     for t in ["alpha-0001", "alpha-0002", "beta-0000", "beta-0001"] {
         assert!(titles.contains(&t.to_string()), "{t} was lost: {titles:?}");
@@ -565,39 +570,22 @@ fn gateway_mode_hides_the_storage_commands_and_says_why_when_they_are_typed() {
 fn with_storage_auto_a_change_is_synced_at_once() {
     let emu = storage_emulator(true);
     let kdb = storage_config(&emu);
+    let add = |name: &str| {
+        let url = format!("postgres://u@{name}.internal/db");
+        assert_success(
+            &kdb.run(&["connections", "add", &url, "--name", name]),
+            "add",
+        );
+    };
     assert_success(&kdb.run(&["prefs", "set", "storage.auto", "true"]), "auto");
-    let out = kdb.run(&[
-        "connections",
-        "add",
-        "postgres://u@auto.internal/db",
-        "--name",
-        "auto-1",
-    ]);
-    assert_success(&out, "add");
-    let titles: Vec<String> = stored(&emu)
-        .values()
-        .flatten()
-        .map(|r| r.title.clone())
-        .collect();
-    assert!(titles.contains(&"auto-1".to_string()), "{titles:?}");
+    add("auto-1");
+    assert!(titles(&emu).contains(&"auto-1".to_string()));
     assert_success(
         &kdb.run(&["prefs", "set", "storage.auto", "false"]),
         "auto off",
     );
-    let out = kdb.run(&[
-        "connections",
-        "add",
-        "postgres://u@manual.internal/db",
-        "--name",
-        "manual-1",
-    ]);
-    assert_success(&out, "add");
-    let titles: Vec<String> = stored(&emu)
-        .values()
-        .flatten()
-        .map(|r| r.title.clone())
-        .collect();
-    assert!(!titles.contains(&"manual-1".to_string()), "{titles:?}");
+    add("manual-1");
+    assert!(!titles(&emu).contains(&"manual-1".to_string()));
 }
 
 #[test]

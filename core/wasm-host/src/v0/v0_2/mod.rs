@@ -22,6 +22,9 @@ mod exports;
 #[path = "../shared/imports.rs"]
 mod imports;
 #[allow(clippy::duplicate_mod)]
+#[path = "../shared/linked_records.rs"]
+mod linked_records;
+#[allow(clippy::duplicate_mod)]
 #[path = "../shared/plain_new_record.rs"]
 mod plain_new_record;
 mod vault;

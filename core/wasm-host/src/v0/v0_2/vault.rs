@@ -1,23 +1,8 @@
 //! What 0.2.0 added: `keeper-vault` records with their links and fetched by UID, and a
 //! listing that carries the entries a source skipped.
 
-use super::source_world::exports::keeperdb::plugin::source;
 use super::{keeper_vault, types};
-use crate::cap::keeper_vault::{RecordLink, VaultRecord, VaultState};
-use crate::types::PluginListing;
-
-impl From<source::Listing> for PluginListing {
-    fn from(listing: source::Listing) -> Self {
-        PluginListing {
-            connections: listing.connections.into_iter().map(Into::into).collect(),
-            skipped: listing
-                .skipped
-                .into_iter()
-                .map(|s| (s.entry, s.reason))
-                .collect(),
-        }
-    }
-}
+use crate::cap::keeper_vault::VaultState;
 
 impl keeper_vault::Host for VaultState {
     fn list_folders(&mut self) -> Result<Vec<keeper_vault::Folder>, types::Error> {
@@ -59,31 +44,5 @@ impl keeper_vault::Host for VaultState {
 
     fn delete_record(&mut self, uid: String) -> Result<(), types::Error> {
         Ok(self.vault()?.delete_record(&uid)?)
-    }
-}
-
-impl From<RecordLink> for keeper_vault::RecordLink {
-    fn from(l: RecordLink) -> Self {
-        keeper_vault::RecordLink {
-            record_uid: l.record_uid,
-            path: l.path,
-            is_admin: l.is_admin,
-            is_launch_credential: l.is_launch_credential,
-        }
-    }
-}
-
-impl From<VaultRecord> for keeper_vault::VaultRecord {
-    fn from(r: VaultRecord) -> Self {
-        keeper_vault::VaultRecord {
-            uid: r.uid,
-            record_type: r.record_type,
-            title: r.title,
-            folder_uid: r.folder_uid,
-            fields: r.fields.into_iter().map(Into::into).collect(),
-            custom: r.custom.into_iter().map(Into::into).collect(),
-            notes: r.notes,
-            links: r.links.into_iter().map(Into::into).collect(),
-        }
     }
 }

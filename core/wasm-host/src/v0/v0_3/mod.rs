@@ -38,6 +38,9 @@ mod exports;
 #[allow(clippy::duplicate_mod)]
 #[path = "../shared/imports.rs"]
 mod imports;
+#[allow(clippy::duplicate_mod)]
+#[path = "../shared/linked_records.rs"]
+mod linked_records;
 mod storage;
 mod vault;
 
