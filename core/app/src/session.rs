@@ -142,6 +142,13 @@ impl Session {
 
     /// Stream a statement's answer into `out` as `format`, one page at a time (constant
     /// memory), asking `stop` between pages whether to give up.
+    ///
+    /// `stop` is meant to be raised together with the [canceller](Self::canceller): once it
+    /// is, nothing more is written, but the rows are read on (and dropped) until the driver
+    /// ends the result, so that a cancel the server acted on comes back as the engine's error
+    /// ([`StreamError::Driver`], kind `Cancelled`, with its code) rather than as a plain
+    /// [`StreamError::Stopped`], which then means the result ended without the server
+    /// saying it stopped it.
     pub fn stream(
         &self,
         result: StatementResult,
@@ -159,9 +166,9 @@ impl Session {
                 };
                 let mut w =
                     keeperdb_format::writer(format, reader.schema(), &options, Box::new(out));
-                for batch in &mut reader {
+                while let Some(batch) = reader.next() {
                     if stop() {
-                        return Err(StreamError::Stopped);
+                        return Err(drain(reader.by_ref()));
                     }
                     let batch = batch.map_err(StreamError::of_arrow)?;
                     w.write_batch(&batch).map_err(StreamError::of_format)?;
@@ -174,4 +181,15 @@ impl Session {
             }
         }
     }
+}
+
+/// Read a stopped result on to its end without writing it: the driver's error if it ends with
+/// one (a server-side cancel does), else [`StreamError::Stopped`].
+fn drain(reader: &mut dyn Iterator<Item = Result<RecordBatch, ArrowError>>) -> StreamError {
+    for batch in reader {
+        if let Err(e) = batch {
+            return StreamError::of_arrow(e);
+        }
+    }
+    StreamError::Stopped
 }

@@ -151,8 +151,9 @@ pub(crate) enum CancelTarget {
 }
 
 pub(crate) struct CancelState {
-    /// Set by a cancel; a statement that then finishes normally still reports `Cancelled`
-    /// (MySQL's `SLEEP()` returns 1 when killed rather than failing).
+    /// Set by a cancel, for SQLite's interrupt flag (see [`CancelState::settle`]). It never
+    /// turns a statement's own answer into `Cancelled`: only the engine's error does that, so
+    /// a cancel that did not reach the server cannot pass for one that did.
     pub requested: AtomicBool,
     pub target: CancelTarget,
     pub rt: Handle,
@@ -200,11 +201,6 @@ impl CancelState {
             )),
         }
     }
-}
-
-/// The `Cancelled` error a statement reports when a cancel arrived while it ran.
-pub(crate) fn cancelled() -> DriverError {
-    DriverError::new(ErrorKind::Cancelled, "the statement was cancelled")
 }
 
 /// An open connection to one of the engines.

@@ -274,8 +274,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     };
     if stmt.columns().is_empty() {
         let result = bind(stmt.query(), &args).execute(&mut *conn).await;
-        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-            .await;
+        tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
         return;
     }
     let (kinds, mut page) = schema_of(stmt.columns());
@@ -320,7 +319,7 @@ async fn run_text(
             }
         };
         let Some(first) = first else {
-            tx.send(done(Ok(affected), cancel, ctx)).await;
+            tx.send(done(Ok(affected), ctx)).await;
             return;
         };
         let (kinds, mut page) = schema_of(first.columns());

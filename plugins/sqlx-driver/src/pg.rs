@@ -128,8 +128,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             // Scripts with several statements cannot be prepared: run them as one simple query.
             if err.code.as_deref() == Some("42601") && err.message.contains("multiple commands") {
                 let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await;
-                tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-                    .await;
+                tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
             } else {
                 tx.send(Msg::Err(err)).await;
             }
@@ -139,8 +138,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
 
     if stmt.columns().is_empty() {
         let result = bind(stmt.query(), &args).execute(&mut *conn).await;
-        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-            .await;
+        tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
         return;
     }
 

@@ -298,6 +298,8 @@ fn cancel_stops_a_long_query_from_another_thread() {
     let mut conn = pg();
     let err = cancel_while_running(conn.as_mut(), "SELECT pg_sleep(30)");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
+    // query_canceled: only the server's own cancel gives this code.
+    assert_eq!(err.code.as_deref(), Some("57014"), "{}", err.message);
     // The connection is usable afterwards.
     let b = query(conn.as_mut(), "SELECT 7 AS seven");
     assert_eq!(col(&b, "seven").as_primitive::<Int32Type>().value(0), 7);
@@ -344,10 +346,18 @@ fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
         "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000000) g",
     );
     assert!(reader.next().unwrap().unwrap().num_rows() > 0);
+    let started = std::time::Instant::now();
     canceller.cancel().expect("cancel accepted");
     let err = error_at_end(reader.as_mut()).expect("the rows ended without reporting the cancel");
+    // Reading the 20 million rows to their end takes far longer: the server stopped sending.
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the rows went on for {took:?}"
+    );
     let err = keeperdb_driver_host::driver_error_of(&err).expect("a driver error");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
+    assert_eq!(err.code.as_deref(), Some("57014"), "{}", err.message);
     drop(reader);
     let b = query(conn.as_mut(), "SELECT 1 AS one");
     assert_eq!(b.num_rows(), 1);

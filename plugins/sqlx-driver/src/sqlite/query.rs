@@ -93,8 +93,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     };
     if stmt.columns().is_empty() {
         let result = bind(stmt.query(), &args).execute(&mut *conn).await;
-        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-            .await;
+        tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
         return;
     }
     let names: Vec<String> = stmt

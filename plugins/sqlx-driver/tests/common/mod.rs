@@ -204,8 +204,21 @@ pub fn engine_type(batch: &RecordBatch, name: &str) -> String {
 }
 
 /// Cancel from another thread, repeating until the statement has ended (a cancel that lands
-/// before the statement starts is, rightly, a no-op).
+/// before the statement starts is, rightly, a no-op). The error, after checking that it came
+/// well before `sql` (a 30 s sleep) could have ended by itself: a cancel that missed the
+/// server would only fail once the sleep was over.
 pub fn cancel_while_running(conn: &mut dyn DriverConnection, sql: &str) -> DriverError {
+    let started = std::time::Instant::now();
+    let err = cancel_repeatedly(conn, sql);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "`{sql}` took {took:?} to end after a cancel: the cancel did not stop it on the server ({err:?})"
+    );
+    err
+}
+
+fn cancel_repeatedly(conn: &mut dyn DriverConnection, sql: &str) -> DriverError {
     let canceller = conn.canceller();
     let finished = Arc::new(AtomicBool::new(false));
     let flag = finished.clone();
