@@ -43,10 +43,14 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         password: setup.password(),
     };
     // The option setters below mirror pg.rs, but sqlx gives the two builders no common trait.
+    // The session keeps the server's SQL mode, as the `mariadb`/`mysql` clients do: sqlx
+    // would add PIPES_AS_CONCAT (turning `0 || 0` into '00') and NO_ENGINE_SUBSTITUTION.
     let mut opts = MySqlConnectOptions::new()
         .host(setup.host())
         .port(setup.port(3306))
-        .ssl_mode(ssl_mode(&p.tls)?);
+        .ssl_mode(ssl_mode(&p.tls)?)
+        .pipes_as_concat(false)
+        .no_engine_substitution(false);
     if let Some(user) = &p.user {
         opts = opts.username(user);
     }
@@ -60,6 +64,17 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         opts = opts.ssl_ca(ca);
     }
     let mut conn = connect_within(setup, &ctx, opts.connect()).await?;
+    // sqlx's handshake asks for CLIENT_IGNORE_SPACE, which puts IGNORE_SPACE into the
+    // session's mode (function names become reserved); take it out again unless the server's
+    // own mode has it.
+    sqlx::raw_sql(
+        "SET SESSION sql_mode = IF(FIND_IN_SET('IGNORE_SPACE', @@GLOBAL.sql_mode) > 0, \
+         @@SESSION.sql_mode, TRIM(BOTH ',' FROM \
+         REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',IGNORE_SPACE,', ',')))",
+    )
+    .execute(&mut conn)
+    .await
+    .map_err(|e| map(e, &ctx))?;
     if p.read_only {
         sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")
             .execute(&mut conn)

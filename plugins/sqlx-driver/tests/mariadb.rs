@@ -277,3 +277,20 @@ fn statements_the_prepared_protocol_refuses_run_as_text_rows_and_all() {
     );
     exec(conn.as_mut(), "DROP TABLE text_probe");
 }
+
+#[test]
+fn the_session_keeps_the_servers_sql_mode() {
+    let mut conn = maria();
+    let b = query(
+        conn.as_mut(),
+        "SELECT @@SESSION.sql_mode = @@GLOBAL.sql_mode AS same, CAST(0 || 0 AS CHAR) AS pipes, @@SESSION.sql_mode AS s, @@GLOBAL.sql_mode AS g",
+    );
+    let modes = (strings(&b, "s"), strings(&b, "g"));
+    assert_eq!(
+        col(&b, "same").as_primitive::<Int32Type>().value(0),
+        1,
+        "{modes:?}"
+    );
+    // `||` is OR unless the server's own mode says PIPES_AS_CONCAT: the mariadb client gives 0.
+    assert_eq!(col(&b, "pipes").as_string::<i32>().value(0), "0");
+}
