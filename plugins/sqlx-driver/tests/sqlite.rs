@@ -80,11 +80,18 @@ fn values_keep_their_types_and_null_is_not_empty() {
         col(&b, "b").as_binary::<i32>().value(0),
         [0xde, 0xad, 0xbe, 0xef]
     );
-    // A NUMERIC column holding 0.99 and 3 reads as numbers, not text.
-    assert_eq!(col(&b, "n").data_type(), &DataType::Float64);
-    assert_eq!(col(&b, "n").as_primitive::<Float64Type>().value(0), 0.99);
+    // A NUMERIC column holding the REAL 0.99 and the INTEGER 3 keeps each as sqlite3 shows
+    // it: one Float64 column would print the integer as `3.0`.
+    assert_eq!(col(&b, "n").data_type(), &DataType::Utf8);
+    assert_eq!(strings(&b, "n"), ["0.99", "3"]);
     assert_eq!(engine_type(&b, "i"), "INTEGER");
-    assert_eq!(engine_type(&b, "n"), "REAL");
+    assert_eq!(engine_type(&b, "n"), "NUMERIC");
+    // ...and a whole REAL among integers keeps its decimal point, as sqlite3 writes it.
+    let b = query(
+        conn.as_mut(),
+        "SELECT 3 AS v UNION ALL SELECT 3.0 UNION ALL SELECT 1e308",
+    );
+    assert_eq!(strings(&b, "v"), ["3", "3.0", "1.0e+308"]);
     // Expressions without a declared type take the type of their values.
     let b = query(
         conn.as_mut(),

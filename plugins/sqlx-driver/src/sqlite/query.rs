@@ -56,6 +56,7 @@ fn append_row(row: &SqliteRow, cols: &mut [Col]) -> Result<usize, DriverError> {
                 let f = <f64 as Decode<Sqlite>>::decode(v).map_err(decode_err)?;
                 match col {
                     Col::I64(_) if f.fract() == 0.0 && f.abs() < 9.0e15 => col.append_i64(f as i64),
+                    Col::Utf8(_) => col.append_str(&raw::real_text(f)),
                     _ => col.append_f64(f),
                 }
             }
