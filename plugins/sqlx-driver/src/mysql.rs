@@ -178,7 +178,18 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
     for (i, (kind, col)) in kinds.iter().zip(cols.iter_mut()).enumerate() {
         let v = row.try_get_raw(i).map_err(|e| internal(e.to_string()))?;
         if v.is_null() {
-            col.append_null();
+            // sqlx calls a zero date NULL; it is a value (`d IS NULL` is 0 on the server).
+            let zero = matches!(kind, MyKind::Date | MyKind::DateTime | MyKind::Timestamp)
+                && is_zero_date(&v);
+            match (zero, kind) {
+                (true, MyKind::Date) => col.append_date(i32::MIN),
+                (true, _) => col.append_timestamp(i64::MIN),
+                (false, _) => {
+                    col.append_null();
+                    Ok(())
+                }
+            }
+            .map_err(|e| column_error(i, row.columns()[i].name(), e))?;
             continue;
         }
         bytes += 8;
@@ -194,30 +205,27 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
                 bytes += b.len();
                 col.append_bytes(b)
             }
-            // Zero dates ('0000-00-00') have no calendar value: they come out as NULL.
-            MyKind::Date => match <NaiveDate as Decode<MySql>>::decode(v) {
+            // Zero dates ('0000-00-00') have no calendar value: they travel as the extremes
+            // (i32::MIN days, i64::MIN microseconds), which the renderer shows as the mysql
+            // client does, `0000-00-00 00:00:00`; no real date is that far back.
+            MyKind::Date => match <NaiveDate as Decode<MySql>>::decode(v.clone()) {
                 Ok(d) => {
                     let days = d.signed_duration_since(UNIX_EPOCH_DATE).num_days();
                     col.append_date(i32::try_from(days).map_err(|_| internal("date out of range"))?)
                 }
-                Err(_) => {
-                    col.append_null();
-                    Ok(())
-                }
+                // The text protocol's zero date is not NULL to sqlx, and does not parse.
+                Err(_) if is_zero_date(&v) => col.append_date(i32::MIN),
+                Err(e) => Err(partial_date(e)),
             },
-            MyKind::DateTime => match <NaiveDateTime as Decode<MySql>>::decode(v) {
+            MyKind::DateTime => match <NaiveDateTime as Decode<MySql>>::decode(v.clone()) {
                 Ok(t) => col.append_timestamp(t.and_utc().timestamp_micros()),
-                Err(_) => {
-                    col.append_null();
-                    Ok(())
-                }
+                Err(_) if is_zero_date(&v) => col.append_timestamp(i64::MIN),
+                Err(_) if is_zero_date(&v) => col.append_timestamp(i64::MIN),
+                Err(e) => Err(partial_date(e)),
             },
-            MyKind::Timestamp => match <DateTime<Utc> as Decode<MySql>>::decode(v) {
+            MyKind::Timestamp => match <DateTime<Utc> as Decode<MySql>>::decode(v.clone()) {
                 Ok(t) => col.append_timestamp(t.timestamp_micros()),
-                Err(_) => {
-                    col.append_null();
-                    Ok(())
-                }
+                Err(e) => Err(partial_date(e)),
             },
             MyKind::Time => {
                 let t = <MySqlTime as Decode<MySql>>::decode(v).map_err(decode_err)?;
@@ -235,6 +243,28 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
         r.map_err(|e| column_error(i, row.columns()[i].name(), e))?;
     }
     Ok(bytes)
+}
+
+/// Whether a DATE/DATETIME/TIMESTAMP value is MySQL's zero date (`0000-00-00`, any time).
+fn is_zero_date(v: &sqlx::mysql::MySqlValueRef<'_>) -> bool {
+    let Ok(b) = <&[u8] as Decode<MySql>>::decode(v.clone()) else {
+        return false;
+    };
+    // Text protocol: the client's own text. Binary: a length byte, then year (2 bytes), month
+    // and day, ...; length 0 means all zeros.
+    b.starts_with(b"0000-00-00")
+        || b.first()
+            .is_some_and(|len| usize::from(*len) + 1 == b.len())
+            && b[1..].iter().take(4).all(|x| *x == 0)
+}
+
+/// A date with a zero month or day (`2024-00-10`, allowed by some SQL modes): no calendar
+/// value holds it, and reading it as NULL would be wrong.
+fn partial_date(e: sqlx::error::BoxDynError) -> DriverError {
+    DriverError::new(
+        keeperdb_driver_sdk::ErrorKind::Query,
+        format!("{e}; read the column as text instead, e.g. CAST(col AS CHAR)"),
+    )
 }
 
 /// The type name to show: text in a `_bin` collation is named as text, not as bytes.
