@@ -142,17 +142,42 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         return;
     }
 
-    let kinds: Vec<PgKind> = stmt
+    let mut kinds: Vec<PgKind> = stmt
         .columns()
         .iter()
         .map(|c| kind_of(c.type_info()))
         .collect();
-    let shapes: Vec<Shape> = kinds.iter().map(PgKind::shape).collect();
-    let fields = stmt
+    // Names and type names as the statement the user wrote has them.
+    let names: Vec<(String, String)> = stmt
         .columns()
         .iter()
+        .map(|c| {
+            (
+                c.name().to_string(),
+                c.type_info().name().to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    let stmt = match as_text(&kinds, &sql, &args) {
+        // Types without a binary decoder come as the server's own text for them (what psql
+        // shows), from the same statement wrapped so that only those columns are cast.
+        Some(wrapped) => match conn.prepare(AssertSqlSafe(wrapped).into_sql_str()).await {
+            Ok(wrapped) if wrapped.columns().len() == kinds.len() => {
+                for k in kinds.iter_mut().filter(|k| k.needs_text()) {
+                    *k = PgKind::Text;
+                }
+                wrapped
+            }
+            // A statement that cannot sit in a WITH (FETCH, SELECT INTO, ...): its bytes.
+            _ => stmt,
+        },
+        None => stmt,
+    };
+    let shapes: Vec<Shape> = kinds.iter().map(PgKind::shape).collect();
+    let fields = names
+        .iter()
         .zip(&shapes)
-        .map(|(c, s)| field(c.name(), s, &c.type_info().name().to_ascii_lowercase()))
+        .map(|((name, ty), s)| field(name, s, ty))
         .collect();
     let mut page = Page::new(fields, &shapes);
     if !tx.send(Msg::Schema(page.schema.clone())).await {
@@ -170,6 +195,39 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         .await
     };
     finish(end, conn, &tx, &cancel).await;
+}
+
+/// `sql` wrapped so that the columns whose type has no binary decoder here are cast to text
+/// by the server (`::text` is the type's output function: ranges, geometry, tsvector, void,
+/// composites, ...); `None` when every column decodes. The statement's own columns are
+/// renamed `cN` in a WITH, so duplicate or odd names cannot clash; a data-modifying statement
+/// with RETURNING still runs once.
+fn as_text(kinds: &[PgKind], sql: &str, args: &Args) -> Option<String> {
+    if !args.is_empty() || !kinds.iter().any(PgKind::needs_text) {
+        return None;
+    }
+    let mut body = sql.trim_end();
+    while let Some(b) = body.strip_suffix(';') {
+        body = b.trim_end();
+    }
+    let list: Vec<String> = (1..=kinds.len()).map(|i| format!("c{i}")).collect();
+    let select: Vec<String> = kinds
+        .iter()
+        .zip(&list)
+        .map(|(k, c)| {
+            if k.needs_text() {
+                format!("{c}::text")
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    // The body on lines of its own: a trailing `--` comment cannot swallow the parenthesis.
+    Some(format!(
+        "WITH keeperdb_q({}) AS (\n{body}\n) SELECT {} FROM keeperdb_q",
+        list.join(", "),
+        select.join(", ")
+    ))
 }
 
 fn append_row(row: &PgRow, kinds: &[PgKind], cols: &mut [Col]) -> Result<usize, DriverError> {
@@ -215,17 +273,21 @@ enum PgKind {
     TimestampTz,
     Interval,
     Numeric,
-    Money,
     Char,
     Inet,
     MacAddr,
     Bits,
     Array(Box<PgKind>),
-    /// A type we cannot decode: its binary form is passed on as bytes.
+    /// A type we cannot decode: asked for as text (see [`as_text`]), or, for a statement
+    /// that cannot be wrapped, its binary form passed on as bytes.
     Raw,
 }
 
 fn kind_of(ti: &PgTypeInfo) -> PgKind {
+    // int2vector and oidvector are arrays inside, but print as `1 2`: take their text.
+    if matches!(ti.oid().map(|o| o.0), Some(22) | Some(30)) {
+        return PgKind::Raw;
+    }
     match ti.kind() {
         PgTypeKind::Domain(base) => return kind_of(base),
         PgTypeKind::Enum(_) => return PgKind::Text,
@@ -247,7 +309,8 @@ fn kind_of(ti: &PgTypeInfo) -> PgKind {
         }
         Some(700) => PgKind::F4,
         Some(701) => PgKind::F8,
-        Some(790) => PgKind::Money,
+        // money's text follows the server's lc_monetary (`$12.50`): take the server's.
+        Some(790) => PgKind::Raw,
         Some(1082) => PgKind::Date,
         Some(1083) => PgKind::Time,
         Some(1114) => PgKind::Timestamp,
@@ -266,6 +329,15 @@ fn kind_of(ti: &PgTypeInfo) -> PgKind {
 }
 
 impl PgKind {
+    /// No binary decoder here: the value is asked for as the server's text.
+    fn needs_text(&self) -> bool {
+        match self {
+            PgKind::Raw => true,
+            PgKind::Array(inner) => inner.needs_text(),
+            _ => false,
+        }
+    }
+
     fn shape(&self) -> Shape {
         match self {
             PgKind::Bool => Shape::Bool,
@@ -279,7 +351,6 @@ impl PgKind {
             | PgKind::Uuid
             | PgKind::TimeTz
             | PgKind::Numeric
-            | PgKind::Money
             | PgKind::Char
             | PgKind::Inet
             | PgKind::MacAddr
@@ -377,12 +448,6 @@ fn append(col: &mut Col, kind: &PgKind, b: &[u8]) -> Result<(), DriverError> {
             col.append_interval(months, days, micros)
         }
         PgKind::Numeric => col.append_str(&numeric_text(b)?),
-        PgKind::Money => {
-            let cents = i64::from_be_bytes(be(b, 0, "money")?);
-            let sign = if cents < 0 { "-" } else { "" };
-            let abs = cents.unsigned_abs();
-            col.append_str(&format!("{sign}{}.{:02}", abs / 100, abs % 100))
-        }
         PgKind::Inet => col.append_str(&inet_text(b)?),
         PgKind::MacAddr => {
             let m: [u8; 6] = be(b, 0, "macaddr")?;
