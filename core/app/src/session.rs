@@ -183,6 +183,52 @@ impl Session {
     }
 }
 
+/// Several statements' results written to one stream so that it stays one document in
+/// formats that have a document structure: for JSON, more than one statement gives a JSON
+/// array with one element per statement (its rows as the usual array of objects, or
+/// `{"rows_affected": N}` for a statement without rows); a single statement gives its rows
+/// alone, as before. Every other format is the results one after the other.
+#[derive(Debug)]
+pub struct ScriptOutput {
+    wrap: bool,
+    written: usize,
+}
+
+impl ScriptOutput {
+    /// Output for `statements` statements in `format`.
+    pub fn new(format: OutputFormat, statements: usize) -> Self {
+        Self {
+            wrap: format == OutputFormat::Json && statements > 1,
+            written: 0,
+        }
+    }
+
+    /// Call before each statement's result is streamed.
+    pub fn before_result(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.wrap {
+            out.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Call after a statement that returned no rows.
+    pub fn affected(&mut self, rows: u64, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.wrap {
+            write!(out, "{{\"rows_affected\":{rows}}}\n")?;
+        }
+        Ok(())
+    }
+
+    /// Call once every statement ran.
+    pub fn finish(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.wrap && self.written > 0 {
+            out.write_all(b"]\n")?;
+        }
+        Ok(())
+    }
+}
+
 /// Read a stopped result on to its end without writing it: the driver's error if it ends with
 /// one (a server-side cancel does), else [`StreamError::Stopped`].
 fn drain(reader: &mut dyn Iterator<Item = Result<RecordBatch, ArrowError>>) -> StreamError {

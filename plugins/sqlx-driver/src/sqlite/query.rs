@@ -93,8 +93,14 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         }
     };
     if stmt.columns().is_empty() {
+        let before = changes_so_far(conn).await;
         let result = bind(stmt.query(), &args).execute(&mut *conn).await;
-        tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
+        // sqlite3_changes still holds the last INSERT/UPDATE/DELETE's count after DDL (a DROP
+        // TABLE after inserting 2 rows "affects" 2): a statement that changed nothing on the
+        // connection affected no rows.
+        let unchanged = before.is_some() && before == changes_so_far(conn).await;
+        let result = result.map(|r| if unchanged { 0 } else { r.rows_affected() });
+        tx.send(done(result, &ctx)).await;
         return;
     }
     let names: Vec<String> = stmt
@@ -172,4 +178,10 @@ fn first_page(columns: &[sqlx::sqlite::SqliteColumn], first: &[SqliteRow]) -> Pa
         }
     }
     page_for(columns, &seen)
+}
+
+/// The connection's running count of changed rows; `None` if the handle cannot be had.
+async fn changes_so_far(conn: &mut SqliteConnection) -> Option<i64> {
+    let mut handle = conn.lock_handle().await.ok()?;
+    Some(raw::total_changes(&mut handle))
 }

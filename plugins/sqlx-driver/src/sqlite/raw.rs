@@ -213,6 +213,14 @@ fn prepare(
     Ok(Some(stmt))
 }
 
+/// Rows changed on this connection since it opened, triggers included (never reset by DDL,
+/// unlike `sqlite3_changes`, which keeps the last INSERT/UPDATE/DELETE's count).
+pub(super) fn total_changes(handle: &mut LockedSqliteHandle<'_>) -> i64 {
+    let db = handle.as_raw_handle();
+    // SAFETY: a valid, open connection handle held locked for the call.
+    unsafe { ffi::sqlite3_total_changes64(db.as_ptr()) }
+}
+
 /// A REAL's text exactly as SQLite itself (and so the sqlite3 shell) writes it: `%!.15g`,
 /// which always keeps a decimal point (`3.0`, `1.0e+308`).
 pub(super) fn real_text(f: f64) -> String {
