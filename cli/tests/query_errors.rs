@@ -68,6 +68,30 @@ fn wrong_password_exits_3_and_never_prints_a_password() {
 }
 
 #[test]
+fn a_wrong_password_that_occurs_in_the_message_is_not_revealed_by_a_mask() {
+    // The port, the user name, a letter: the message reads as it would with any other wrong
+    // password, nothing masked (a mask over the password's text would show where it is).
+    let kdb = Kdb::new();
+    for url in [pg_url(), mariadb_url()] {
+        let mut u = url::Url::parse(&url).unwrap();
+        let port = u.port().unwrap().to_string();
+        let user = u.username().to_string();
+        let target = format!("127.0.0.1:{port}");
+        for wrong in [port.as_str(), user.as_str(), "e"] {
+            u.set_password(Some(wrong)).unwrap();
+            let out = kdb.run(&["query", u.as_str(), "SELECT 1"]);
+            assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+            let text = stderr(&out);
+            assert!(!text.contains("***"), "password {wrong:?}: {text}");
+            assert!(
+                text.contains(&target) && text.contains(&user),
+                "password {wrong:?}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
 fn unreachable_host_exits_3() {
     // A port that was just free: nothing listens there.
     let port = TcpListener::bind("127.0.0.1:0")

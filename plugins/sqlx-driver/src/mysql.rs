@@ -38,10 +38,7 @@ fn ssl_mode(tls: &str) -> Result<MySqlSslMode, DriverError> {
 pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), DriverError> {
     let p = &setup.params;
     let target = setup.target(3306);
-    let ctx = Ctx {
-        target: &target,
-        password: setup.password(),
-    };
+    let ctx = Ctx { target: &target };
     // The option setters below mirror pg.rs, but sqlx gives the two builders no common trait.
     // The session keeps the server's SQL mode, as the `mariadb`/`mysql` clients do: sqlx
     // would add PIPES_AS_CONCAT (turning `0 || 0` into '00') and NO_ENGINE_SUBSTITUTION.

@@ -34,10 +34,7 @@ fn ssl_mode(tls: &str) -> Result<PgSslMode, DriverError> {
 pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), DriverError> {
     let p = &setup.params;
     let target = setup.target(5432);
-    let ctx = Ctx {
-        target: &target,
-        password: setup.password(),
-    };
+    let ctx = Ctx { target: &target };
     // The option setters below mirror mysql.rs, but sqlx gives the two builders no common trait.
     let mut opts = PgConnectOptions::new_without_pgpass()
         .host(setup.host())

@@ -31,7 +31,6 @@ impl<C> Locked<C> {
     pub async fn lock(&self) -> (MutexGuard<'_, C>, Ctx<'_>) {
         let ctx = Ctx {
             target: &self.target,
-            password: None,
         };
         (self.conn.lock().await, ctx)
     }
@@ -89,7 +88,6 @@ where
     pub async fn send(&self) -> Result<(), DriverError> {
         let ctx = Ctx {
             target: &self.target,
-            password: None,
         };
         let mut side = self.opts.connect().await.map_err(|e| map(e, &ctx))?;
         sqlx::raw_sql(AssertSqlSafe(self.sql.clone()))

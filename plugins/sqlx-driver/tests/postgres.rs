@@ -263,6 +263,13 @@ fn a_wrong_password_is_an_auth_error_that_does_not_repeat_it() {
 }
 
 #[test]
+fn a_password_that_occurs_in_the_message_is_not_revealed_by_a_mask() {
+    let (c, _) = from_url(&service_url(PG));
+    let user = c.spec.user.clone().unwrap();
+    assert_no_mask_reveals_the_password(PG, &user, "authentication failed");
+}
+
+#[test]
 fn an_unreachable_host_is_a_connection_error() {
     let err = closed_port_error(PG);
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);

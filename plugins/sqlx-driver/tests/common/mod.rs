@@ -252,6 +252,29 @@ pub fn wrong_password_error(var: &str) -> DriverError {
     refused(&c, &creds, Duration::from_secs(10))
 }
 
+/// The right user with the given wrong password.
+pub fn refused_with_password(var: &str, password: &str) -> DriverError {
+    let (c, _) = from_url(&service_url(var));
+    let creds = Credentials::new(c.spec.user.clone(), Some(password.to_string().into()));
+    refused(&c, &creds, Duration::from_secs(10))
+}
+
+/// Wrong passwords whose text occurs in the message anyway (the user name, parts of words):
+/// the message must say what the server said, nothing masked, since masking their text
+/// wherever it occurs would show the password.
+pub fn assert_no_mask_reveals_the_password(var: &str, user: &str, words: &str) {
+    for password in [user, "e", "a", words] {
+        let err = refused_with_password(var, password);
+        assert!(
+            !err.message.contains("***"),
+            "password {password:?}: {}",
+            err.message
+        );
+        assert!(err.message.contains(user), "{}", err.message);
+        assert!(err.message.contains(words), "{}", err.message);
+    }
+}
+
 /// A loopback port nobody listens on.
 pub fn closed_port_error(var: &str) -> DriverError {
     let (mut c, creds) = from_url(&service_url(var));
