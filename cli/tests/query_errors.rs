@@ -416,3 +416,36 @@ fn an_engine_that_is_no_id_is_refused_by_name() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_read_only_connection_stays_read_only_on_every_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ro.db");
+    std::fs::File::create(&db).unwrap();
+    let kdb = Kdb::new();
+    let table = format!("kdb_ro_{}", std::process::id());
+    let sqlite = db.to_str().unwrap().to_string();
+    for (url, lift) in [
+        (pg_url(), "set transaction read write"),
+        (mariadb_url(), "set session transaction read write"),
+        (sqlite.clone(), "pragma query_only = off"),
+    ] {
+        let ro = if url == sqlite {
+            format!("sqlite:{url}?read_only=true")
+        } else {
+            format!("{url}?read_only=true")
+        };
+        let script = format!("begin; {lift}; create table {table} (id int); commit");
+        let out = kdb.run(&["query", &ro, &script, "--format", "csv"]);
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", stderr(&out));
+        // The table was not made.
+        let probe = kdb.run(&[
+            "query",
+            &url,
+            &format!("SELECT * FROM {table}"),
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(probe.status.code(), Some(1), "{url}: {table} exists");
+    }
+}

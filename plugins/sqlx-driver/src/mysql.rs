@@ -16,7 +16,7 @@ use sqlx::{
 
 use crate::columns::{Col, Page, Shape, field};
 use crate::errors::{Ctx, column_error, decode_err, internal, map, unknown_tls_mode};
-use crate::session::{Locked, SideCancel, bind, connect_within};
+use crate::session::{Locked, SideCancel, bind, connect_within, restore_read_only};
 use crate::stream::{Msg, Tx, done, finish, pump};
 use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
@@ -87,8 +87,12 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         sql: format!("KILL QUERY {id}"),
         target: target.clone(),
     };
+    let mut locked = Locked::new(conn, target);
+    if p.read_only {
+        locked.restore = crate::read_only::restore_sql("mysql");
+    }
     Ok((
-        EngineConn::MySql(Arc::new(Locked::new(conn, target))),
+        EngineConn::MySql(Arc::new(locked)),
         CancelTarget::MySql(cancel),
     ))
 }
@@ -298,6 +302,7 @@ fn schema_of(columns: &[sqlx::mysql::MySqlColumn]) -> (Vec<MyKind>, Page) {
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
     let (mut guard, ctx) = shared.lock().await;
     let conn: &mut MySqlConnection = &mut guard;
+    restore_read_only(shared.restore, conn).await;
     let stmt = match conn
         .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
         .await

@@ -13,7 +13,7 @@ use sqlx::{
 
 use crate::columns::{Col, Page, Shape, field};
 use crate::errors::{Ctx, column_error, internal, map, unknown_tls_mode};
-use crate::session::{Locked, SideCancel, bind, connect_within};
+use crate::session::{Locked, SideCancel, bind, connect_within, restore_read_only};
 use crate::stream::{Msg, Tx, done, finish, pump};
 use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
@@ -78,10 +78,11 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         sql: format!("SELECT pg_cancel_backend({pid})"),
         target: target.clone(),
     };
-    Ok((
-        EngineConn::Pg(Arc::new(Locked::new(conn, target))),
-        CancelTarget::Pg(cancel),
-    ))
+    let mut locked = Locked::new(conn, target);
+    if p.read_only {
+        locked.restore = crate::read_only::restore_sql("postgres");
+    }
+    Ok((EngineConn::Pg(Arc::new(locked)), CancelTarget::Pg(cancel)))
 }
 
 pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
@@ -115,6 +116,7 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
     let (mut guard, ctx) = shared.lock().await;
     let conn: &mut PgConnection = &mut guard;
+    restore_read_only(shared.restore, conn).await;
     let stmt = match conn
         .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
         .await

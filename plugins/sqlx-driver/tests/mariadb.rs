@@ -208,6 +208,38 @@ fn a_read_only_connection_refuses_writes() {
 }
 
 #[test]
+fn no_statement_can_make_a_read_only_connection_writable() {
+    let (mut c, creds) = from_url(&service_url(MARIADB));
+    let mut rw = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    exec(rw.as_mut(), "CREATE TABLE IF NOT EXISTS ro_probe (id INT)");
+    c.spec.read_only = true;
+    let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    for sql in [
+        "SET SESSION TRANSACTION READ WRITE",
+        "START TRANSACTION READ WRITE",
+        "SET @@session.transaction_read_only = 0",
+        "SET SESSION tx_read_only = 0",
+    ] {
+        let err = expect_error(conn.as_mut(), sql);
+        assert!(err.message.contains("read-only"), "{sql}: {}", err.message);
+    }
+    // A switch built at run time is undone before the next statement.
+    exec(
+        conn.as_mut(),
+        "SET @s = CONCAT('SET SESSION TRANSACTION READ', ' WRITE')",
+    );
+    exec(conn.as_mut(), "PREPARE lift FROM @s");
+    exec(conn.as_mut(), "EXECUTE lift");
+    let err = expect_error(conn.as_mut(), "INSERT INTO ro_probe VALUES (1)");
+    assert!(
+        err.code.as_deref().is_some_and(|c| c.starts_with("1792")),
+        "{:?} {}",
+        err.code,
+        err.message
+    );
+}
+
+#[test]
 fn cancel_stops_a_long_query_from_another_thread() {
     let mut conn = maria();
     let err = cancel_while_running(conn.as_mut(), "SELECT SLEEP(30)");

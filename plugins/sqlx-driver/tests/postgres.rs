@@ -294,6 +294,34 @@ fn a_read_only_connection_refuses_writes() {
 }
 
 #[test]
+fn no_statement_can_make_a_read_only_connection_writable() {
+    let (mut c, creds) = from_url(&service_url(PG));
+    c.spec.read_only = true;
+    let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    // Naming the switch is refused before it reaches the server...
+    for sql in [
+        "begin; set transaction read write; create table ro_bypass (id int); commit",
+        "SET default_transaction_read_only = off",
+        "BEGIN READ WRITE",
+    ] {
+        let err = expect_error(conn.as_mut(), sql);
+        assert!(err.message.contains("read-only"), "{sql}: {}", err.message);
+    }
+    // ...and a switch built at run time is undone before the next statement.
+    query(
+        conn.as_mut(),
+        "SELECT set_config('default_transaction_' || 'read_' || 'only', 'off', false) AS s",
+    );
+    let err = expect_error(conn.as_mut(), "CREATE TABLE ro_bypass (id int)");
+    assert_eq!(err.code.as_deref(), Some("25006"), "{}", err.message);
+    // Reading still works, and after a failed transaction ROLLBACK still runs.
+    exec(conn.as_mut(), "BEGIN");
+    expect_error(conn.as_mut(), "CREATE TABLE ro_bypass (id int)");
+    exec(conn.as_mut(), "ROLLBACK");
+    assert_eq!(query(conn.as_mut(), "SELECT 1 AS one").num_rows(), 1);
+}
+
+#[test]
 fn the_tls_mode_is_honoured() {
     // The test server has no TLS: `require` must fail rather than silently go clear-text.
     let err = tls_required_error(PG);
