@@ -449,3 +449,35 @@ fn a_read_only_connection_stays_read_only_on_every_engine() {
         assert_eq!(probe.status.code(), Some(1), "{url}: {table} exists");
     }
 }
+
+#[test]
+fn query_timeout_secs_cancels_a_long_statement_on_every_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("slow.db");
+    std::fs::File::create(&db).unwrap();
+    let kdb = Kdb::new();
+    let set = kdb.run(&["prefs", "set", "query_timeout_secs", "2"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    for (url, sql) in [
+        (pg_url(), "SELECT pg_sleep(30)".to_string()),
+        (mariadb_url(), "SELECT SLEEP(30)".to_string()),
+        (
+            db.to_str().unwrap().to_string(),
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+             SELECT count(*) FROM c"
+                .to_string(),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = kdb.run(&["query", &url, &sql, "--format", "csv"]);
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("query_timeout_secs"),
+            "{url}: {}",
+            stderr(&out)
+        );
+        // Generous: the statement would run 30 s (SQLite's for ever) without the limit.
+        assert!(took < std::time::Duration::from_secs(15), "{url}: {took:?}");
+    }
+}
