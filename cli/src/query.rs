@@ -10,6 +10,7 @@ use keeperdb_core::format::OutputFormat;
 use crate::exit::Exit;
 use crate::session::{self, Outcome, Session};
 use keeperdb_core::App;
+use keeperdb_core::session::ScriptOutput;
 use keeperdb_core::sql::split_statements;
 
 /// Arguments of `keeperdb query`.
@@ -72,10 +73,17 @@ pub fn run(app: &App, args: QueryArgs) -> Result<(), Exit> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let footer = format == OutputFormat::Table && out.is_terminal();
+    let mut script = ScriptOutput::new(format, statements.len());
     for sql in &statements {
+        if let Err(e) = script.before_result(&mut out) {
+            return output_end(e);
+        }
         match session.run(sql, format, footer, &mut out) {
             Ok(Outcome::Rows(_)) => {}
             Ok(Outcome::Affected(n)) => {
+                if let Err(e) = script.affected(n, &mut out) {
+                    return output_end(e);
+                }
                 if format == OutputFormat::Table {
                     eprintln!("OK, {n} row{} affected", if n == 1 { "" } else { "s" });
                 }
@@ -88,6 +96,20 @@ pub fn run(app: &App, args: QueryArgs) -> Result<(), Exit> {
             }
         }
     }
+    if let Err(e) = script.finish(&mut out) {
+        return output_end(e);
+    }
     let _ = out.flush();
     Ok(())
+}
+
+/// Writing to stdout failed between results: a closed pipe ends quietly, as above.
+fn output_end(e: io::Error) -> Result<(), Exit> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return Ok(());
+    }
+    Err(Exit::new(
+        crate::exit::QUERY,
+        format!("cannot write the output: {e}"),
+    ))
 }

@@ -43,11 +43,18 @@ pub fn connect_failure(connection: &Connection, e: &DriverError) -> Exit {
 
 /// Map a failure of a statement (or of reading its rows).
 pub fn statement_failure(e: &DriverError) -> Exit {
-    if interrupted() {
-        return Exit::interrupted();
-    }
     match e.kind {
-        DriverErrorKind::Cancelled => Exit::interrupted(),
+        // The server's own word that it stopped the statement, with its code (57014, 1317):
+        // the user (and a script) can tell a cancel that reached the server from one that
+        // did not.
+        DriverErrorKind::Cancelled => Exit::new(
+            exit::INTERRUPTED,
+            format!(
+                "interrupted: the server cancelled the query: {}",
+                with_code(e)
+            ),
+        ),
+        _ if interrupted() => Exit::interrupted(),
         DriverErrorKind::Connection | DriverErrorKind::Auth => Exit::new(
             exit::CONNECTION,
             format!("connection lost: {}", with_code(e)),

@@ -380,11 +380,7 @@ fn passwords_go_to_the_secret_service_and_nowhere_else() {
         .to_string();
 
     // The Secret Service holds it, under the connection's id.
-    let lookup = Command::new("secret-tool")
-        .args(["lookup", "service", "keeperdb", "username", &id])
-        .output()
-        .unwrap();
-    assert_eq!(text(&lookup.stdout).trim_end(), secret);
+    assert_eq!(stored_password(&id).as_deref(), Some(secret));
 
     // No file under the config dir holds it, and no output shows it.
     assert!(!all_file_contents(&env.config).contains(secret));
@@ -398,20 +394,31 @@ fn passwords_go_to_the_secret_service_and_nowhere_else() {
         "second-pw\n",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lookup = Command::new("secret-tool")
-        .args(["lookup", "service", "keeperdb", "username", &id])
-        .output()
-        .unwrap();
-    assert_eq!(text(&lookup.stdout).trim_end(), "second-pw");
+    assert_eq!(stored_password(&id).as_deref(), Some("second-pw"));
     env.ok(&["connections", "remove", "orders"]);
-    let lookup = Command::new("secret-tool")
-        .args(["lookup", "service", "keeperdb", "username", &id])
-        .output()
-        .unwrap();
-    assert!(
-        text(&lookup.stdout).is_empty(),
+    assert_eq!(
+        stored_password(&id),
+        None,
         "the stored password is removed with the connection"
     );
+}
+
+/// The password the Secret Service holds for a connection id, asked with `secret-tool`: `None`
+/// only when the service answered that it has none (exit 1, nothing on stderr), so a
+/// `secret-tool` that cannot reach the service fails the test instead of passing for "removed".
+fn stored_password(id: &str) -> Option<String> {
+    let lookup = Command::new("secret-tool")
+        .args(["lookup", "service", "keeperdb", "username", id])
+        .output()
+        .expect("secret-tool runs");
+    match lookup.status.code() {
+        Some(0) => Some(text(&lookup.stdout).trim_end().to_string()),
+        Some(1) if lookup.stderr.is_empty() && lookup.stdout.is_empty() => None,
+        other => panic!(
+            "secret-tool lookup failed ({other:?}): {}",
+            text(&lookup.stderr)
+        ),
+    }
 }
 
 #[test]

@@ -68,6 +68,30 @@ fn wrong_password_exits_3_and_never_prints_a_password() {
 }
 
 #[test]
+fn a_wrong_password_that_occurs_in_the_message_is_not_revealed_by_a_mask() {
+    // The port, the user name, a letter: the message reads as it would with any other wrong
+    // password, nothing masked (a mask over the password's text would show where it is).
+    let kdb = Kdb::new();
+    for url in [pg_url(), mariadb_url()] {
+        let mut u = url::Url::parse(&url).unwrap();
+        let port = u.port().unwrap().to_string();
+        let user = u.username().to_string();
+        let target = format!("127.0.0.1:{port}");
+        for wrong in [port.as_str(), user.as_str(), "e"] {
+            u.set_password(Some(wrong)).unwrap();
+            let out = kdb.run(&["query", u.as_str(), "SELECT 1"]);
+            assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+            let text = stderr(&out);
+            assert!(!text.contains("***"), "password {wrong:?}: {text}");
+            assert!(
+                text.contains(&target) && text.contains(&user),
+                "password {wrong:?}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
 fn unreachable_host_exits_3() {
     // A port that was just free: nothing listens there.
     let port = TcpListener::bind("127.0.0.1:0")
@@ -391,4 +415,69 @@ fn an_engine_that_is_no_id_is_refused_by_name() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_read_only_connection_stays_read_only_on_every_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ro.db");
+    std::fs::File::create(&db).unwrap();
+    let kdb = Kdb::new();
+    let table = format!("kdb_ro_{}", std::process::id());
+    let sqlite = db.to_str().unwrap().to_string();
+    for (url, lift) in [
+        (pg_url(), "set transaction read write"),
+        (mariadb_url(), "set session transaction read write"),
+        (sqlite.clone(), "pragma query_only = off"),
+    ] {
+        let ro = if url == sqlite {
+            format!("sqlite:{url}?read_only=true")
+        } else {
+            format!("{url}?read_only=true")
+        };
+        let script = format!("begin; {lift}; create table {table} (id int); commit");
+        let out = kdb.run(&["query", &ro, &script, "--format", "csv"]);
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", stderr(&out));
+        // The table was not made.
+        let probe = kdb.run(&[
+            "query",
+            &url,
+            &format!("SELECT * FROM {table}"),
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(probe.status.code(), Some(1), "{url}: {table} exists");
+    }
+}
+
+#[test]
+fn query_timeout_secs_cancels_a_long_statement_on_every_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("slow.db");
+    std::fs::File::create(&db).unwrap();
+    let kdb = Kdb::new();
+    let set = kdb.run(&["prefs", "set", "query_timeout_secs", "2"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    for (url, sql) in [
+        (pg_url(), "SELECT pg_sleep(30)".to_string()),
+        (mariadb_url(), "SELECT SLEEP(30)".to_string()),
+        (
+            db.to_str().unwrap().to_string(),
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+             SELECT count(*) FROM c"
+                .to_string(),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = kdb.run(&["query", &url, &sql, "--format", "csv"]);
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("query_timeout_secs"),
+            "{url}: {}",
+            stderr(&out)
+        );
+        // Generous: the statement would run 30 s (SQLite's for ever) without the limit.
+        assert!(took < std::time::Duration::from_secs(15), "{url}: {took:?}");
+    }
 }

@@ -197,3 +197,42 @@ fn interactive_shell_keeps_whole_statements_in_history() {
         "one entry per statement: {history:?}"
     );
 }
+
+#[test]
+fn several_statements_with_format_json_give_one_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("script.db");
+    // An empty file is an empty SQLite database.
+    std::fs::File::create(&db).unwrap();
+    let lite = db.to_str().unwrap().to_string();
+    let kdb = Kdb::new();
+    let table = format!("kdb_script_{}", std::process::id());
+    for url in [pg_url(), mariadb_url(), lite] {
+        let script = format!(
+            "CREATE TABLE {table} (n int); INSERT INTO {table} VALUES (1), (2); \
+             SELECT n FROM {table} ORDER BY n; SELECT 'x' AS s; DROP TABLE {table}"
+        );
+        let out = kdb.query(&url, &script, "json");
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+            panic!(
+                "{url}: not one JSON document ({e}): {}",
+                String::from_utf8_lossy(&out)
+            )
+        });
+        assert_eq!(
+            doc,
+            serde_json::json!([
+                {"rows_affected": 0},
+                {"rows_affected": 2},
+                [{"n": 1}, {"n": 2}],
+                [{"s": "x"}],
+                {"rows_affected": 0}
+            ]),
+            "{url}"
+        );
+        // One statement stays its rows alone.
+        let one: serde_json::Value =
+            serde_json::from_slice(&kdb.query(&url, "SELECT 1 AS one", "json")).unwrap();
+        assert_eq!(one, serde_json::json!([{"one": 1}]), "{url}");
+    }
+}

@@ -177,3 +177,33 @@ fn every_mariadb_type_matches_the_mariadb_cli() {
     assert_eq!(ours[2][12], Some(Vec::new()));
     assert_eq!(ours[4][12], None);
 }
+
+#[test]
+fn zero_dates_and_the_servers_sql_mode_match_the_mariadb_cli() {
+    let url = mariadb_url();
+    let table = format!("kdb_zero_{}", std::process::id());
+    // The server's mode allows zero dates (no NO_ZERO_DATE); the test server's mode is kept.
+    mariadb(
+        &url,
+        &format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int, d date, dt datetime, ts timestamp NULL); \
+             INSERT INTO {table} VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'), \
+             (2, '2024-01-02', '2024-01-02 03:04:05', NULL);"
+        ),
+        &[],
+    );
+    let select = format!(
+        "SELECT id, d, dt, ts, d IS NULL AS d_null, 0 || 0 AS pipes FROM {table} ORDER BY id"
+    );
+    let kdb = Kdb::new();
+    let ours = kdb.query(&url, &select, "csv");
+    let theirs = mariadb(&url, &select, &["--batch"]);
+    mariadb(&url, &format!("DROP TABLE {table}"), &[]);
+    let ours = parse_csv(&ours);
+    assert_eq!(
+        ours[1][1].as_deref(),
+        Some(&b"0000-00-00"[..]),
+        "a zero date is not NULL"
+    );
+    assert_same(&ours, &parse_batch(&theirs), "mariadb --batch");
+}

@@ -124,6 +124,42 @@ fn every_postgres_type_matches_psql_csv() {
     assert_eq!(ours[4][9], None, "NULL text is an unquoted empty field");
 }
 
+/// Built-in types without a binary decoder in the driver: each shows the text psql shows.
+#[test]
+fn types_without_a_decoder_show_what_psql_shows() {
+    let url = pg_url();
+    let ty = format!("kdb_pair_{}", std::process::id());
+    psql(
+        &url,
+        &format!("DROP TYPE IF EXISTS {ty}; CREATE TYPE {ty} AS (n int, label text);"),
+    );
+    let select = format!(
+        "SELECT int4range(1, 5) AS r, '[2024-01-01,2024-02-01)'::daterange AS dr, \
+         point(1.5, 2) AS p, box(point(0, 0), point(1, 1)) AS bx, \
+         circle(point(0, 0), 2) AS c, lseg(point(0, 0), point(1, 1)) AS ls, \
+         'a fat cat'::tsvector AS tv, to_tsquery('fat & cat') AS tq, \
+         pg_sleep(0) AS v, ROW(1, 'a b') AS rec, ROW(2, 'x')::{ty} AS named, \
+         'pg_class'::regclass AS rc, ARRAY[int4range(1, 2), NULL] AS ra, \
+         '1 2'::int2vector AS iv, 'c'::\"char\" AS ch, 12.5::money AS m, \
+         '<a>x</a>'::xml AS x, '0/16B3748'::pg_lsn AS lsn, 1 AS one -- trailing comment"
+    );
+    let kdb = Kdb::new();
+    let ours = kdb.query(&url, &select, "csv");
+    let theirs = native(
+        "psql",
+        &[&url, "-X", "--csv", "-P", "null=<<NULL>>", "-c", &select],
+        &[("PGTZ", "UTC")],
+    );
+    psql(&url, &format!("DROP TYPE {ty}"));
+    let ours = parse_csv(&ours);
+    assert_same(&ours, &parse_csv_marked(&theirs, b"<<NULL>>"), "psql --csv");
+    assert_eq!(
+        ours[1][0].as_deref(),
+        Some(&b"[1,5)"[..]),
+        "text, not wire bytes"
+    );
+}
+
 #[test]
 fn postgres_json_output_keeps_nulls_numbers_and_nested_json() {
     let url = pg_url();

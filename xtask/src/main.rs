@@ -127,7 +127,8 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     let archive = install::dist(&release)?;
 
     let services = services::start(&repo)?;
-    let runner: Vec<&str> = if util::succeeds("cargo", &["nextest", "--version"]) {
+    let nextest = util::succeeds("cargo", &["nextest", "--version"]);
+    let runner: Vec<&str> = if nextest {
         vec!["nextest", "run", "--workspace", "--no-fail-fast"]
     } else {
         vec!["test", "--workspace", "--no-fail-fast"]
@@ -145,7 +146,13 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     env.push(("KEEPERDB_INSTALLED_PREFIX", &installed));
     env.push(("KEEPERDB_DIST_ARCHIVE", &archive));
     env.extend(service_env.iter().map(|(k, v)| (k.as_str(), v.as_path())));
-    let result = setup::with_secret_service("cargo", &args, &env);
+    let mut result = setup::with_secret_service("cargo", &args, &env);
+    // nextest runs no doc tests: run them too, so the examples in the docs (the driver
+    // template in keeperdb-driver-sdk) compile for real. They need no services.
+    if nextest && extra.is_empty() {
+        let docs = util::cargo(&["test", "--doc", "--workspace", "--no-fail-fast"]);
+        result = result.and(docs);
+    }
     let _ = std::fs::remove_dir_all(&installed);
     if keep_services {
         return result;

@@ -265,7 +265,16 @@ impl App {
                 other?
             }
         };
-        Ok(Session::new(connection, conn))
+        let mut session = Session::new(connection, conn);
+        // A preferences file that cannot be read leaves the defaults (no limit); the shell
+        // that shows preferences reports the file.
+        let timeout = self
+            .store
+            .preferences()
+            .map(|p| p.query_timeout_secs)
+            .unwrap_or_default();
+        session.set_query_timeout(Some(Duration::from_secs(u64::from(timeout))));
+        Ok(session)
     }
 
     /// Only keeperdb's own saved connections can be changed; one from another source belongs

@@ -3,13 +3,15 @@
 //! terminal, a Stop button in a GUI).
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::ArrowError;
 use keeperdb_format::{FormatError, FormatOptions, OutputFormat};
 use keeperdb_model::driver::{
-    Canceller, CatalogRequest, DriverConnection, DriverError, StatementResult,
+    Canceller, CatalogRequest, DriverConnection, DriverError, DriverErrorKind, StatementResult,
 };
 use keeperdb_model::{Connection, Engine};
 
@@ -62,11 +64,95 @@ pub enum Outcome {
 pub struct Session {
     connection: Connection,
     conn: Box<dyn DriverConnection>,
+    /// `query_timeout_secs`: a statement still running (or streaming) after this long is
+    /// cancelled on the server and reported as a timeout.
+    query_timeout: Option<Duration>,
+    /// The watchdog of the statement running now.
+    watch: Option<Watchdog>,
+}
+
+/// Cancels a statement that outlives the query timeout, from a thread of its own; disarmed
+/// when dropped.
+struct Watchdog {
+    disarm: Option<mpsc::Sender<()>>,
+    fired: Arc<AtomicBool>,
+    limit: Duration,
+}
+
+impl Watchdog {
+    fn arm(canceller: Arc<dyn Canceller>, limit: Duration) -> Self {
+        let (disarm, wait) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let flag = fired.clone();
+        let spawned = std::thread::Builder::new()
+            .name("keeperdb-query-timeout".into())
+            .spawn(move || {
+                // Disarmed (sender dropped) before the limit: nothing to do.
+                if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                    flag.store(true, Ordering::SeqCst);
+                    tracing::info!(?limit, "query timeout reached; cancelling the statement");
+                    if let Err(e) = canceller.cancel() {
+                        tracing::warn!("cannot cancel the statement after its timeout: {e}");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the query timeout's watchdog: {e}");
+        }
+        Self {
+            disarm: Some(disarm),
+            fired,
+            limit,
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+
+    /// The error to report for a statement the watchdog cancelled.
+    fn timeout_error(&self, cause: &DriverError) -> DriverError {
+        let mut e = DriverError::new(
+            DriverErrorKind::Timeout,
+            format!(
+                "the statement ran longer than query_timeout_secs ({} s) and was cancelled",
+                self.limit.as_secs()
+            ),
+        );
+        e.code = cause.code.clone();
+        e
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.disarm.take();
+    }
 }
 
 impl Session {
     pub(crate) fn new(connection: Connection, conn: Box<dyn DriverConnection>) -> Self {
-        Self { connection, conn }
+        Self {
+            connection,
+            conn,
+            query_timeout: None,
+            watch: None,
+        }
+    }
+
+    /// Cancel statements that run longer than `limit` (none: no limit), and report them as
+    /// timeouts; the time counts until the last row is streamed.
+    pub fn set_query_timeout(&mut self, limit: Option<Duration>) {
+        self.query_timeout = limit.filter(|d| !d.is_zero());
+    }
+
+    /// A driver error as the caller sees it: a cancel that the query timeout caused is a
+    /// timeout.
+    fn judged(&self, e: DriverError) -> DriverError {
+        match &self.watch {
+            Some(w) if w.fired() && e.kind == DriverErrorKind::Cancelled => w.timeout_error(&e),
+            _ => e,
+        }
     }
 
     /// The connection it was opened for.
@@ -84,10 +170,28 @@ impl Session {
         self.conn.canceller()
     }
 
-    /// Run one statement; rows (if any) are pulled page by page from the answer.
+    /// Run one statement; rows (if any) are pulled page by page from the answer. With a query
+    /// timeout, its clock runs until [`stream`](Self::stream) has written the last row (or
+    /// until the next statement, for a caller that reads the rows itself).
     pub fn execute(&mut self, sql: &str) -> Result<StatementResult, DriverError> {
         let _span = tracing::info_span!("query", connection = %self.connection.spec.name).entered();
-        self.conn.execute(sql)
+        self.watch = None;
+        if let Some(limit) = self.query_timeout {
+            self.watch = Some(Watchdog::arm(self.conn.canceller(), limit));
+        }
+        let result = self.conn.execute(sql);
+        match result {
+            Ok(StatementResult::Done { rows_affected }) => {
+                self.watch = None;
+                Ok(StatementResult::Done { rows_affected })
+            }
+            Ok(rows) => Ok(rows),
+            Err(e) => {
+                let e = self.judged(e);
+                self.watch = None;
+                Err(e)
+            }
+        }
     }
 
     /// Ask the catalog.
@@ -142,7 +246,31 @@ impl Session {
 
     /// Stream a statement's answer into `out` as `format`, one page at a time (constant
     /// memory), asking `stop` between pages whether to give up.
+    ///
+    /// `stop` is meant to be raised together with the [canceller](Self::canceller): once it
+    /// is, nothing more is written, but the rows are read on (and dropped) until the driver
+    /// ends the result, so that a cancel the server acted on comes back as the engine's error
+    /// ([`StreamError::Driver`], kind `Cancelled`, with its code) rather than as a plain
+    /// [`StreamError::Stopped`], which then means the result ended without the server
+    /// saying it stopped it.
     pub fn stream(
+        &mut self,
+        result: StatementResult,
+        format: OutputFormat,
+        footer: bool,
+        out: &mut dyn Write,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Outcome, StreamError> {
+        let streamed = self.stream_rows(result, format, footer, out, stop);
+        let streamed = match streamed {
+            Err(StreamError::Driver(e)) => Err(StreamError::Driver(self.judged(e))),
+            other => other,
+        };
+        self.watch = None;
+        streamed
+    }
+
+    fn stream_rows(
         &self,
         result: StatementResult,
         format: OutputFormat,
@@ -159,9 +287,9 @@ impl Session {
                 };
                 let mut w =
                     keeperdb_format::writer(format, reader.schema(), &options, Box::new(out));
-                for batch in &mut reader {
+                while let Some(batch) = reader.next() {
                     if stop() {
-                        return Err(StreamError::Stopped);
+                        return Err(drain(reader.by_ref()));
                     }
                     let batch = batch.map_err(StreamError::of_arrow)?;
                     w.write_batch(&batch).map_err(StreamError::of_format)?;
@@ -174,4 +302,61 @@ impl Session {
             }
         }
     }
+}
+
+/// Several statements' results written to one stream so that it stays one document in
+/// formats that have a document structure: for JSON, more than one statement gives a JSON
+/// array with one element per statement (its rows as the usual array of objects, or
+/// `{"rows_affected": N}` for a statement without rows); a single statement gives its rows
+/// alone, as before. Every other format is the results one after the other.
+#[derive(Debug)]
+pub struct ScriptOutput {
+    wrap: bool,
+    written: usize,
+}
+
+impl ScriptOutput {
+    /// Output for `statements` statements in `format`.
+    pub fn new(format: OutputFormat, statements: usize) -> Self {
+        Self {
+            wrap: format == OutputFormat::Json && statements > 1,
+            written: 0,
+        }
+    }
+
+    /// Call before each statement's result is streamed.
+    pub fn before_result(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.wrap {
+            out.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Call after a statement that returned no rows.
+    pub fn affected(&mut self, rows: u64, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.wrap {
+            write!(out, "{{\"rows_affected\":{rows}}}\n")?;
+        }
+        Ok(())
+    }
+
+    /// Call once every statement ran.
+    pub fn finish(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.wrap && self.written > 0 {
+            out.write_all(b"]\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// Read a stopped result on to its end without writing it: the driver's error if it ends with
+/// one (a server-side cancel does), else [`StreamError::Stopped`].
+fn drain(reader: &mut dyn Iterator<Item = Result<RecordBatch, ArrowError>>) -> StreamError {
+    for batch in reader {
+        if let Err(e) = batch {
+            return StreamError::of_arrow(e);
+        }
+    }
+    StreamError::Stopped
 }

@@ -176,6 +176,7 @@ fn the_password_reaches_the_driver_apart_from_the_parameters() {
         .expect("wrong password refused");
     assert_eq!(err.kind, DriverErrorKind::Auth);
     assert_eq!(err.code.as_deref(), Some("28P01"));
+    // The fake refuses a password it also finds in the connection parameters.
     let right = Credentials::new(None, Some("right".to_string().into()));
     driver
         .connect(&ConnectRequest {
@@ -183,7 +184,23 @@ fn the_password_reaches_the_driver_apart_from_the_parameters() {
             credentials: &right,
             connect_timeout: Duration::from_secs(1),
         })
-        .expect("right password accepted");
+        .expect("right password accepted, and absent from the parameters");
+    // ...which it does notice: the same password put in an option is caught.
+    let mut leaky = c.clone();
+    leaky.spec.options.insert("note".into(), "right".into());
+    let err = driver
+        .connect(&ConnectRequest {
+            connection: &leaky,
+            credentials: &right,
+            connect_timeout: Duration::from_secs(1),
+        })
+        .err()
+        .expect("a password inside the parameters is refused");
+    assert!(
+        err.message.contains("inside the connection parameters"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -3,33 +3,9 @@
 //! hostile input: shapes are checked here, never assumed (the SDK's own accessors unwrap).
 
 use keeper_secrets_manager_core::dto::dtos::Record;
-use keeperdb_wasm_host::vault_types::{Field, RecordLink, VaultRecord};
+use keeperdb_wasm_host::vault_types::{Field, RecordLink, VaultRecord, is_secret_field_type};
 use secrecy::SecretString;
 use serde_json::Value;
-
-/// Field types whose values never leave the host: passwords, keys, one-time codes, card and
-/// account numbers, answers to security questions, PAM seeds.
-const SECRET_TYPES: [&str; 12] = [
-    "password",
-    "secret",
-    "pinCode",
-    "oneTimeCode",
-    "otp",
-    "keyPair",
-    "privateKey",
-    "securityQuestion",
-    "paymentCard",
-    "bankAccount",
-    "trafficEncryptionSeed",
-    "passkey",
-];
-
-/// Whether a field of this type is withheld from plugins.
-fn is_secret_type(field_type: &str) -> bool {
-    SECRET_TYPES
-        .iter()
-        .any(|t| t.eq_ignore_ascii_case(field_type))
-}
 
 /// The record with secrets withheld; links only when they were asked for.
 pub(crate) fn to_vault_record(record: &Record, with_links: bool) -> VaultRecord {
@@ -87,17 +63,12 @@ fn fields(list: Option<&Value>) -> Vec<Field> {
                 .and_then(Value::as_str)
                 .filter(|l| !l.is_empty())
                 .map(str::to_string);
-            let redacted = is_secret_type(&field_type);
+            // `Field::new` withholds a secret type's value (the host's one list).
             let value = match item.get("value") {
-                Some(v @ Value::Array(_)) if !redacted => v.to_string(),
+                Some(v @ Value::Array(_)) if !is_secret_field_type(&field_type) => v.to_string(),
                 _ => "[]".to_string(),
             };
-            Some(Field {
-                field_type,
-                label,
-                value,
-                redacted,
-            })
+            Some(Field::new(field_type, label, value))
         })
         .collect()
 }

@@ -47,7 +47,8 @@ pub use storage::WasmStorage;
 /// to a WIT version: each version's bindings convert them.
 pub mod vault_types {
     pub use super::cap::keeper_vault::{
-        Field, Folder, NewField, NewRecord, RecordLink, VaultRecord,
+        Field, Folder, NewField, NewRecord, RecordLink, SECRET_FIELD_TYPES, VaultRecord,
+        is_secret_field_type,
     };
     pub use super::types::{InvalidData, PluginError as Error};
 }

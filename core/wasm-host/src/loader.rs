@@ -61,6 +61,8 @@ pub struct LoadedPlugin {
     /// Idle instances; empty until the first call. A failed call's instance is dropped.
     pub(crate) live: Mutex<Vec<Live>>,
     pub(crate) api: semver::Version,
+    /// Its native code came from the compiled cache rather than a compile.
+    from_cache: bool,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -95,7 +97,9 @@ impl LoadedPlugin {
 
         let engine = runtime.engine();
         let sha = manifest.sha256.to_ascii_lowercase();
-        let component = match runtime.cache().and_then(|c| c.load(engine, &sha)) {
+        let cached = runtime.cache().and_then(|c| c.load(engine, &sha));
+        let from_cache = cached.is_some();
+        let component = match cached {
             Some(component) => component,
             None => {
                 let component =
@@ -141,7 +145,14 @@ impl LoadedPlugin {
             options,
             live: Mutex::new(Vec::new()),
             api,
+            from_cache,
         })
+    }
+
+    /// Whether this load took the plugin's native code from the compiled cache (a warm start)
+    /// instead of compiling it.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// The manifest it was loaded from.

@@ -477,10 +477,9 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
     let dir = bundled("pgpass", tmp.path());
     let rt = WasmRuntime::new(Some(cache.clone())).unwrap();
     let opts = options(&["fs-read"], PathContext::with_home(tmp.path()));
-    LoadedPlugin::load(&rt, &dir, opts.clone())
-        .unwrap()
-        .instantiate()
-        .unwrap();
+    let cold = LoadedPlugin::load(&rt, &dir, opts.clone()).unwrap();
+    assert!(!cold.from_cache(), "nothing was cached yet");
+    cold.instantiate().unwrap();
     let entries: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -497,6 +496,7 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
 
     // Warm start from the cache.
     let warm = LoadedPlugin::load(&rt, &dir, opts.clone()).unwrap();
+    assert!(warm.from_cache(), "the warm start compiled again");
     assert!(
         WasmSource::new(Arc::new(warm))
             .unwrap()
@@ -509,6 +509,7 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
     // A damaged cache entry is discarded and rebuilt, not trusted.
     std::fs::write(&entries[0], b"garbage").unwrap();
     let again = LoadedPlugin::load(&rt, &dir, opts).unwrap();
+    assert!(!again.from_cache(), "a damaged entry was trusted");
     assert!(
         WasmSource::new(Arc::new(again))
             .unwrap()
@@ -604,8 +605,22 @@ fn the_sdk_template_plugin_works_as_documented() {
     );
 }
 
-/// A stand-in for the KSM-backed vault: one record, whose password only `resolve_field` gives.
+/// A stand-in for the KSM-backed vault: one record, handed out with its secrets in clear, as
+/// any `VaultCapability` might: the host must withhold them before the plugin sees them, and
+/// the password reaches the host only through `resolve_field`.
 struct FakeVault;
+
+/// The secret values the fake vault's record holds; no plugin may see any of them.
+const VAULT_SECRETS: [&str; 3] = ["vault-secret", "custom-secret", "pin-1234"];
+
+fn field(field_type: &str, label: Option<&str>, value: &str) -> vault_types::Field {
+    vault_types::Field {
+        field_type: field_type.into(),
+        label: label.map(str::to_string),
+        value: value.into(),
+        redacted: false,
+    }
+}
 
 impl keeperdb_wasm_host::VaultCapability for FakeVault {
     fn list_folders(&self) -> Result<Vec<vault_types::Folder>, vault_types::Error> {
@@ -622,13 +637,16 @@ impl keeperdb_wasm_host::VaultCapability for FakeVault {
             record_type: "databaseCredentials".into(),
             title: "Orders DB".into(),
             folder_uid: None,
-            fields: vec![vault_types::Field {
-                field_type: "password".into(),
-                label: None,
-                value: String::new(),
-                redacted: true,
-            }],
-            custom: Vec::new(),
+            fields: vec![
+                field("login", None, r#"["app"]"#),
+                field("password", None, r#"["vault-secret"]"#),
+            ],
+            custom: vec![
+                field("text", Some("Database"), r#"["orders"]"#),
+                // Secret types match in any case, as the vault matches them.
+                field("Secret", Some("api key"), r#"["custom-secret"]"#),
+                field("pinCode", None, r#"["pin-1234"]"#),
+            ],
             notes: None,
             links: Vec::new(),
         }])
@@ -703,6 +721,21 @@ fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() 
         list[0].spec.environment, None,
         "the secret field reached the plugin"
     );
+    // What the plugin saw of the record, listed and fetched by UID: the plain fields, and
+    // no secret value anywhere.
+    let seen = list[0].spec.database.clone().unwrap_or_default();
+    assert!(
+        seen.contains(r#"login=["app"]"#) && seen.contains(r#"text=["orders"]"#),
+        "{seen}"
+    );
+    assert!(seen.contains("password=[]"), "{seen}");
+    let everything = format!("{list:?}");
+    for secret in VAULT_SECRETS {
+        assert!(
+            !everything.contains(secret),
+            "{secret} reached the plugin: {seen}"
+        );
+    }
     let creds = src.credentials(&list[0]).unwrap();
     assert_eq!(creds.expose_password(), Some("vault-secret"));
 
@@ -773,10 +806,18 @@ fn api_0_1_plugins_keep_working() {
     let src = WasmSource::new(plugin).unwrap();
     let list = src.list().unwrap().connections;
     assert_eq!(list.len(), 1);
+    // The 0.1.0 probe marks the connection when a password field arrives unredacted.
     assert_eq!(
         list[0].spec.environment, None,
         "a secret reached the 0.1.0 plugin"
     );
+    let everything = format!("{list:?}");
+    for secret in VAULT_SECRETS {
+        assert!(
+            !everything.contains(secret),
+            "{secret} reached the 0.1.0 plugin"
+        );
+    }
     assert_eq!(
         src.credentials(&list[0]).unwrap().expose_password(),
         Some("vault-secret")

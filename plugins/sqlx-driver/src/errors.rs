@@ -5,18 +5,36 @@ use sqlx::mysql::MySqlDatabaseError;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::sqlite::SqliteError;
 
-/// What was being done, for messages about transport failures.
+/// What was being done, for messages about transport failures. It holds no password: no
+/// message is ever built with one, so none needs masking afterwards (masking the password's
+/// text wherever it occurs would show it: a password equal to the user name, or the port).
 pub struct Ctx<'a> {
     /// `host:port` or the SQLite file.
     pub target: &'a str,
-    /// Removed from any message, should a server or library echo it.
-    pub password: Option<&'a str>,
 }
 
-pub fn scrub(message: String, password: Option<&str>) -> String {
-    match password {
-        Some(p) if !p.is_empty() && message.contains(p) => message.replace(p, "********"),
-        _ => message,
+/// sqlx's protocol errors end with where in sqlx they were raised (`... (sqlx_postgres::
+/// connection::tls:95)`): of no use to a user, so dropped.
+fn without_location(message: String) -> String {
+    let trimmed = message.trim_end();
+    let Some(body) = trimmed.strip_suffix(')') else {
+        return message;
+    };
+    let Some((text, location)) = body.rsplit_once(" (") else {
+        return message;
+    };
+    let is_location = location.rsplit_once(':').is_some_and(|(path, line)| {
+        !line.is_empty()
+            && line.bytes().all(|b| b.is_ascii_digit())
+            && path.contains("::")
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    });
+    if is_location {
+        text.trim_end().to_string()
+    } else {
+        message
     }
 }
 
@@ -61,7 +79,7 @@ pub fn map(e: sqlx::Error, ctx: &Ctx<'_>) -> DriverError {
         ),
         other => DriverError::new(ErrorKind::Internal, other.to_string()),
     };
-    out.message = scrub(out.message, ctx.password);
+    out.message = without_location(out.message);
     out
 }
 
@@ -160,3 +178,25 @@ pub fn unknown_tls_mode(mode: &str) -> DriverError {
 }
 
 use sqlx::error::DatabaseError as _;
+
+#[cfg(test)]
+mod tests {
+    use super::without_location;
+
+    #[test]
+    fn sqlx_source_locations_are_dropped() {
+        assert_eq!(
+            without_location(
+                "unexpected response from SSLRequest: 0x45 (sqlx_postgres::connection::tls:95)"
+                    .into()
+            ),
+            "unexpected response from SSLRequest: 0x45"
+        );
+        // Parentheses that are not a location stay.
+        assert_eq!(
+            without_location("password authentication failed (user \"app\")".into()),
+            "password authentication failed (user \"app\")"
+        );
+        assert_eq!(without_location("at (a::b:x)".into()), "at (a::b:x)");
+    }
+}

@@ -11,6 +11,7 @@ mod columns;
 mod errors;
 mod mysql;
 mod pg;
+mod read_only;
 mod session;
 mod sqlite;
 mod stream;
@@ -86,6 +87,9 @@ impl Driver for SqlxDriver {
             password,
             timeout,
         };
+        // SQLite opens the file read-only; server sessions need guarding (see read_only.rs).
+        let read_only_server =
+            setup.params.read_only && read_only::restore_sql(&setup.params.engine).is_some();
         let (conn, target) = match setup.params.engine.as_str() {
             "postgres" | "postgresql" => rt.block_on(pg::connect(&setup))?,
             "mysql" | "mariadb" => rt.block_on(mysql::connect(&setup))?,
@@ -107,6 +111,7 @@ impl Driver for SqlxDriver {
             conn,
             cancel,
             current: None,
+            read_only: read_only_server,
         })
     }
 }
@@ -151,8 +156,9 @@ pub(crate) enum CancelTarget {
 }
 
 pub(crate) struct CancelState {
-    /// Set by a cancel; a statement that then finishes normally still reports `Cancelled`
-    /// (MySQL's `SLEEP()` returns 1 when killed rather than failing).
+    /// Set by a cancel, for SQLite's interrupt flag (see [`CancelState::settle`]). It never
+    /// turns a statement's own answer into `Cancelled`: only the engine's error does that, so
+    /// a cancel that did not reach the server cannot pass for one that did.
     pub requested: AtomicBool,
     pub target: CancelTarget,
     pub rt: Handle,
@@ -202,11 +208,6 @@ impl CancelState {
     }
 }
 
-/// The `Cancelled` error a statement reports when a cancel arrived while it ran.
-pub(crate) fn cancelled() -> DriverError {
-    DriverError::new(ErrorKind::Cancelled, "the statement was cancelled")
-}
-
 /// An open connection to one of the engines.
 pub struct SqlxConnection {
     rt: Handle,
@@ -214,6 +215,8 @@ pub struct SqlxConnection {
     cancel: Arc<CancelState>,
     /// Supersedes the statement started last, whose rows may still be unread.
     current: Option<Arc<tokio::sync::Notify>>,
+    /// A read-only server session: statements naming the read-only switch are refused.
+    read_only: bool,
 }
 
 /// Parameters bound to catalog queries.
@@ -221,6 +224,9 @@ pub(crate) type Args = Vec<Option<String>>;
 
 impl SqlxConnection {
     fn run(&mut self, sql: String, args: Args) -> Result<QueryResult, DriverError> {
+        if self.read_only {
+            read_only::check(&sql)?;
+        }
         let (tx, rx, superseded) = stream::channel();
         // A result still unread holds the connection: tell its task to let go.
         if let Some(previous) = self.current.replace(superseded) {

@@ -16,7 +16,7 @@ use sqlx::{
 
 use crate::columns::{Col, Page, Shape, field};
 use crate::errors::{Ctx, column_error, decode_err, internal, map, unknown_tls_mode};
-use crate::session::{Locked, SideCancel, bind, connect_within};
+use crate::session::{Locked, SideCancel, bind, connect_within, restore_read_only};
 use crate::stream::{Msg, Tx, done, finish, pump};
 use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
@@ -38,15 +38,16 @@ fn ssl_mode(tls: &str) -> Result<MySqlSslMode, DriverError> {
 pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), DriverError> {
     let p = &setup.params;
     let target = setup.target(3306);
-    let ctx = Ctx {
-        target: &target,
-        password: setup.password(),
-    };
+    let ctx = Ctx { target: &target };
     // The option setters below mirror pg.rs, but sqlx gives the two builders no common trait.
+    // The session keeps the server's SQL mode, as the `mariadb`/`mysql` clients do: sqlx
+    // would add PIPES_AS_CONCAT (turning `0 || 0` into '00') and NO_ENGINE_SUBSTITUTION.
     let mut opts = MySqlConnectOptions::new()
         .host(setup.host())
         .port(setup.port(3306))
-        .ssl_mode(ssl_mode(&p.tls)?);
+        .ssl_mode(ssl_mode(&p.tls)?)
+        .pipes_as_concat(false)
+        .no_engine_substitution(false);
     if let Some(user) = &p.user {
         opts = opts.username(user);
     }
@@ -60,6 +61,17 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         opts = opts.ssl_ca(ca);
     }
     let mut conn = connect_within(setup, &ctx, opts.connect()).await?;
+    // sqlx's handshake asks for CLIENT_IGNORE_SPACE, which puts IGNORE_SPACE into the
+    // session's mode (function names become reserved); take it out again unless the server's
+    // own mode has it.
+    sqlx::raw_sql(
+        "SET SESSION sql_mode = IF(FIND_IN_SET('IGNORE_SPACE', @@GLOBAL.sql_mode) > 0, \
+         @@SESSION.sql_mode, TRIM(BOTH ',' FROM \
+         REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',IGNORE_SPACE,', ',')))",
+    )
+    .execute(&mut conn)
+    .await
+    .map_err(|e| map(e, &ctx))?;
     if p.read_only {
         sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")
             .execute(&mut conn)
@@ -75,8 +87,12 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         sql: format!("KILL QUERY {id}"),
         target: target.clone(),
     };
+    let mut locked = Locked::new(conn, target);
+    if p.read_only {
+        locked.restore = crate::read_only::restore_sql("mysql");
+    }
     Ok((
-        EngineConn::MySql(Arc::new(Locked::new(conn, target))),
+        EngineConn::MySql(Arc::new(locked)),
         CancelTarget::MySql(cancel),
     ))
 }
@@ -163,7 +179,18 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
     for (i, (kind, col)) in kinds.iter().zip(cols.iter_mut()).enumerate() {
         let v = row.try_get_raw(i).map_err(|e| internal(e.to_string()))?;
         if v.is_null() {
-            col.append_null();
+            // sqlx calls a zero date NULL; it is a value (`d IS NULL` is 0 on the server).
+            let zero = matches!(kind, MyKind::Date | MyKind::DateTime | MyKind::Timestamp)
+                && is_zero_date(&v);
+            match (zero, kind) {
+                (true, MyKind::Date) => col.append_date(i32::MIN),
+                (true, _) => col.append_timestamp(i64::MIN),
+                (false, _) => {
+                    col.append_null();
+                    Ok(())
+                }
+            }
+            .map_err(|e| column_error(i, row.columns()[i].name(), e))?;
             continue;
         }
         bytes += 8;
@@ -179,30 +206,27 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
                 bytes += b.len();
                 col.append_bytes(b)
             }
-            // Zero dates ('0000-00-00') have no calendar value: they come out as NULL.
-            MyKind::Date => match <NaiveDate as Decode<MySql>>::decode(v) {
+            // Zero dates ('0000-00-00') have no calendar value: they travel as the extremes
+            // (i32::MIN days, i64::MIN microseconds), which the renderer shows as the mysql
+            // client does, `0000-00-00 00:00:00`; no real date is that far back.
+            MyKind::Date => match <NaiveDate as Decode<MySql>>::decode(v.clone()) {
                 Ok(d) => {
                     let days = d.signed_duration_since(UNIX_EPOCH_DATE).num_days();
                     col.append_date(i32::try_from(days).map_err(|_| internal("date out of range"))?)
                 }
-                Err(_) => {
-                    col.append_null();
-                    Ok(())
-                }
+                // The text protocol's zero date is not NULL to sqlx, and does not parse.
+                Err(_) if is_zero_date(&v) => col.append_date(i32::MIN),
+                Err(e) => Err(partial_date(e)),
             },
-            MyKind::DateTime => match <NaiveDateTime as Decode<MySql>>::decode(v) {
+            MyKind::DateTime => match <NaiveDateTime as Decode<MySql>>::decode(v.clone()) {
                 Ok(t) => col.append_timestamp(t.and_utc().timestamp_micros()),
-                Err(_) => {
-                    col.append_null();
-                    Ok(())
-                }
+                Err(_) if is_zero_date(&v) => col.append_timestamp(i64::MIN),
+                Err(_) if is_zero_date(&v) => col.append_timestamp(i64::MIN),
+                Err(e) => Err(partial_date(e)),
             },
-            MyKind::Timestamp => match <DateTime<Utc> as Decode<MySql>>::decode(v) {
+            MyKind::Timestamp => match <DateTime<Utc> as Decode<MySql>>::decode(v.clone()) {
                 Ok(t) => col.append_timestamp(t.timestamp_micros()),
-                Err(_) => {
-                    col.append_null();
-                    Ok(())
-                }
+                Err(e) => Err(partial_date(e)),
             },
             MyKind::Time => {
                 let t = <MySqlTime as Decode<MySql>>::decode(v).map_err(decode_err)?;
@@ -220,6 +244,28 @@ fn append_row(row: &MySqlRow, kinds: &[MyKind], cols: &mut [Col]) -> Result<usiz
         r.map_err(|e| column_error(i, row.columns()[i].name(), e))?;
     }
     Ok(bytes)
+}
+
+/// Whether a DATE/DATETIME/TIMESTAMP value is MySQL's zero date (`0000-00-00`, any time).
+fn is_zero_date(v: &sqlx::mysql::MySqlValueRef<'_>) -> bool {
+    let Ok(b) = <&[u8] as Decode<MySql>>::decode(v.clone()) else {
+        return false;
+    };
+    // Text protocol: the client's own text. Binary: a length byte, then year (2 bytes), month
+    // and day, ...; length 0 means all zeros.
+    b.starts_with(b"0000-00-00")
+        || b.first()
+            .is_some_and(|len| usize::from(*len) + 1 == b.len())
+            && b[1..].iter().take(4).all(|x| *x == 0)
+}
+
+/// A date with a zero month or day (`2024-00-10`, allowed by some SQL modes): no calendar
+/// value holds it, and reading it as NULL would be wrong.
+fn partial_date(e: sqlx::error::BoxDynError) -> DriverError {
+    DriverError::new(
+        keeperdb_driver_sdk::ErrorKind::Query,
+        format!("{e}; read the column as text instead, e.g. CAST(col AS CHAR)"),
+    )
 }
 
 /// The type name to show: text in a `_bin` collation is named as text, not as bytes.
@@ -256,6 +302,7 @@ fn schema_of(columns: &[sqlx::mysql::MySqlColumn]) -> (Vec<MyKind>, Page) {
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
     let (mut guard, ctx) = shared.lock().await;
     let conn: &mut MySqlConnection = &mut guard;
+    restore_read_only(shared.restore, conn).await;
     let stmt = match conn
         .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
         .await
@@ -274,8 +321,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
     };
     if stmt.columns().is_empty() {
         let result = bind(stmt.query(), &args).execute(&mut *conn).await;
-        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-            .await;
+        tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
         return;
     }
     let (kinds, mut page) = schema_of(stmt.columns());
@@ -320,7 +366,7 @@ async fn run_text(
             }
         };
         let Some(first) = first else {
-            tx.send(done(Ok(affected), cancel, ctx)).await;
+            tx.send(done(Ok(affected), ctx)).await;
             return;
         };
         let (kinds, mut page) = schema_of(first.columns());

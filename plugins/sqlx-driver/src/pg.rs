@@ -13,7 +13,7 @@ use sqlx::{
 
 use crate::columns::{Col, Page, Shape, field};
 use crate::errors::{Ctx, column_error, internal, map, unknown_tls_mode};
-use crate::session::{Locked, SideCancel, bind, connect_within};
+use crate::session::{Locked, SideCancel, bind, connect_within, restore_read_only};
 use crate::stream::{Msg, Tx, done, finish, pump};
 use crate::{Args, CancelState, CancelTarget, EngineConn, Setup};
 
@@ -34,10 +34,7 @@ fn ssl_mode(tls: &str) -> Result<PgSslMode, DriverError> {
 pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), DriverError> {
     let p = &setup.params;
     let target = setup.target(5432);
-    let ctx = Ctx {
-        target: &target,
-        password: setup.password(),
-    };
+    let ctx = Ctx { target: &target };
     // The option setters below mirror mysql.rs, but sqlx gives the two builders no common trait.
     let mut opts = PgConnectOptions::new_without_pgpass()
         .host(setup.host())
@@ -81,10 +78,11 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         sql: format!("SELECT pg_cancel_backend({pid})"),
         target: target.clone(),
     };
-    Ok((
-        EngineConn::Pg(Arc::new(Locked::new(conn, target))),
-        CancelTarget::Pg(cancel),
-    ))
+    let mut locked = Locked::new(conn, target);
+    if p.read_only {
+        locked.restore = crate::read_only::restore_sql("postgres");
+    }
+    Ok((EngineConn::Pg(Arc::new(locked)), CancelTarget::Pg(cancel)))
 }
 
 pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
@@ -118,6 +116,7 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
 pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<CancelState>) {
     let (mut guard, ctx) = shared.lock().await;
     let conn: &mut PgConnection = &mut guard;
+    restore_read_only(shared.restore, conn).await;
     let stmt = match conn
         .prepare(AssertSqlSafe(sql.clone()).into_sql_str())
         .await
@@ -128,8 +127,7 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
             // Scripts with several statements cannot be prepared: run them as one simple query.
             if err.code.as_deref() == Some("42601") && err.message.contains("multiple commands") {
                 let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await;
-                tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-                    .await;
+                tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
             } else {
                 tx.send(Msg::Err(err)).await;
             }
@@ -139,22 +137,46 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
 
     if stmt.columns().is_empty() {
         let result = bind(stmt.query(), &args).execute(&mut *conn).await;
-        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-            .await;
+        tx.send(done(result.map(|r| r.rows_affected()), &ctx)).await;
         return;
     }
 
-    let kinds: Vec<PgKind> = stmt
+    let mut kinds: Vec<PgKind> = stmt
         .columns()
         .iter()
         .map(|c| kind_of(c.type_info()))
         .collect();
-    let shapes: Vec<Shape> = kinds.iter().map(PgKind::shape).collect();
-    let fields = stmt
+    // Names and type names as the statement the user wrote has them.
+    let names: Vec<(String, String)> = stmt
         .columns()
         .iter()
+        .map(|c| {
+            (
+                c.name().to_string(),
+                c.type_info().name().to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    let stmt = match as_text(&kinds, &sql, &args) {
+        // Types without a binary decoder come as the server's own text for them (what psql
+        // shows), from the same statement wrapped so that only those columns are cast.
+        Some(wrapped) => match conn.prepare(AssertSqlSafe(wrapped).into_sql_str()).await {
+            Ok(wrapped) if wrapped.columns().len() == kinds.len() => {
+                for k in kinds.iter_mut().filter(|k| k.needs_text()) {
+                    *k = PgKind::Text;
+                }
+                wrapped
+            }
+            // A statement that cannot sit in a WITH (FETCH, SELECT INTO, ...): its bytes.
+            _ => stmt,
+        },
+        None => stmt,
+    };
+    let shapes: Vec<Shape> = kinds.iter().map(PgKind::shape).collect();
+    let fields = names
+        .iter()
         .zip(&shapes)
-        .map(|(c, s)| field(c.name(), s, &c.type_info().name().to_ascii_lowercase()))
+        .map(|((name, ty), s)| field(name, s, ty))
         .collect();
     let mut page = Page::new(fields, &shapes);
     if !tx.send(Msg::Schema(page.schema.clone())).await {
@@ -172,6 +194,39 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         .await
     };
     finish(end, conn, &tx, &cancel).await;
+}
+
+/// `sql` wrapped so that the columns whose type has no binary decoder here are cast to text
+/// by the server (`::text` is the type's output function: ranges, geometry, tsvector, void,
+/// composites, ...); `None` when every column decodes. The statement's own columns are
+/// renamed `cN` in a WITH, so duplicate or odd names cannot clash; a data-modifying statement
+/// with RETURNING still runs once.
+fn as_text(kinds: &[PgKind], sql: &str, args: &Args) -> Option<String> {
+    if !args.is_empty() || !kinds.iter().any(PgKind::needs_text) {
+        return None;
+    }
+    let mut body = sql.trim_end();
+    while let Some(b) = body.strip_suffix(';') {
+        body = b.trim_end();
+    }
+    let list: Vec<String> = (1..=kinds.len()).map(|i| format!("c{i}")).collect();
+    let select: Vec<String> = kinds
+        .iter()
+        .zip(&list)
+        .map(|(k, c)| {
+            if k.needs_text() {
+                format!("{c}::text")
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    // The body on lines of its own: a trailing `--` comment cannot swallow the parenthesis.
+    Some(format!(
+        "WITH keeperdb_q({}) AS (\n{body}\n) SELECT {} FROM keeperdb_q",
+        list.join(", "),
+        select.join(", ")
+    ))
 }
 
 fn append_row(row: &PgRow, kinds: &[PgKind], cols: &mut [Col]) -> Result<usize, DriverError> {
@@ -217,17 +272,21 @@ enum PgKind {
     TimestampTz,
     Interval,
     Numeric,
-    Money,
     Char,
     Inet,
     MacAddr,
     Bits,
     Array(Box<PgKind>),
-    /// A type we cannot decode: its binary form is passed on as bytes.
+    /// A type we cannot decode: asked for as text (see [`as_text`]), or, for a statement
+    /// that cannot be wrapped, its binary form passed on as bytes.
     Raw,
 }
 
 fn kind_of(ti: &PgTypeInfo) -> PgKind {
+    // int2vector and oidvector are arrays inside, but print as `1 2`: take their text.
+    if matches!(ti.oid().map(|o| o.0), Some(22) | Some(30)) {
+        return PgKind::Raw;
+    }
     match ti.kind() {
         PgTypeKind::Domain(base) => return kind_of(base),
         PgTypeKind::Enum(_) => return PgKind::Text,
@@ -249,7 +308,8 @@ fn kind_of(ti: &PgTypeInfo) -> PgKind {
         }
         Some(700) => PgKind::F4,
         Some(701) => PgKind::F8,
-        Some(790) => PgKind::Money,
+        // money's text follows the server's lc_monetary (`$12.50`): take the server's.
+        Some(790) => PgKind::Raw,
         Some(1082) => PgKind::Date,
         Some(1083) => PgKind::Time,
         Some(1114) => PgKind::Timestamp,
@@ -268,6 +328,15 @@ fn kind_of(ti: &PgTypeInfo) -> PgKind {
 }
 
 impl PgKind {
+    /// No binary decoder here: the value is asked for as the server's text.
+    fn needs_text(&self) -> bool {
+        match self {
+            PgKind::Raw => true,
+            PgKind::Array(inner) => inner.needs_text(),
+            _ => false,
+        }
+    }
+
     fn shape(&self) -> Shape {
         match self {
             PgKind::Bool => Shape::Bool,
@@ -281,7 +350,6 @@ impl PgKind {
             | PgKind::Uuid
             | PgKind::TimeTz
             | PgKind::Numeric
-            | PgKind::Money
             | PgKind::Char
             | PgKind::Inet
             | PgKind::MacAddr
@@ -379,12 +447,6 @@ fn append(col: &mut Col, kind: &PgKind, b: &[u8]) -> Result<(), DriverError> {
             col.append_interval(months, days, micros)
         }
         PgKind::Numeric => col.append_str(&numeric_text(b)?),
-        PgKind::Money => {
-            let cents = i64::from_be_bytes(be(b, 0, "money")?);
-            let sign = if cents < 0 { "-" } else { "" };
-            let abs = cents.unsigned_abs();
-            col.append_str(&format!("{sign}{}.{:02}", abs / 100, abs % 100))
-        }
         PgKind::Inet => col.append_str(&inet_text(b)?),
         PgKind::MacAddr => {
             let m: [u8; 6] = be(b, 0, "macaddr")?;

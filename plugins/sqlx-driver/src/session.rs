@@ -16,6 +16,9 @@ pub struct Locked<C> {
     conn: Mutex<C>,
     /// `host:port` or the SQLite file.
     target: String,
+    /// For a read-only session: the SQL that makes it read-only again, run before each
+    /// statement (see read_only.rs).
+    pub restore: Option<&'static str>,
 }
 
 impl<C> Locked<C> {
@@ -23,6 +26,7 @@ impl<C> Locked<C> {
         Locked {
             conn: Mutex::new(conn),
             target,
+            restore: None,
         }
     }
 
@@ -31,7 +35,6 @@ impl<C> Locked<C> {
     pub async fn lock(&self) -> (MutexGuard<'_, C>, Ctx<'_>) {
         let ctx = Ctx {
             target: &self.target,
-            password: None,
         };
         (self.conn.lock().await, ctx)
     }
@@ -89,7 +92,6 @@ where
     pub async fn send(&self) -> Result<(), DriverError> {
         let ctx = Ctx {
             target: &self.target,
-            password: None,
         };
         let mut side = self.opts.connect().await.map_err(|e| map(e, &ctx))?;
         sqlx::raw_sql(AssertSqlSafe(self.sql.clone()))
@@ -98,5 +100,18 @@ where
             .map_err(|e| map(e, &ctx))?;
         let _ = side.close().await;
         Ok(())
+    }
+}
+
+/// Put a read-only session back to read-only before a statement. Its error is ignored: it
+/// fails only in a transaction already aborted, where nothing can write until ROLLBACK (which
+/// must not be kept from running), and the next statement puts it back.
+pub async fn restore_read_only<C>(restore: Option<&'static str>, conn: &mut C)
+where
+    C: Connection,
+    for<'c> &'c mut C: Executor<'c, Database = <C as Connection>::Database>,
+{
+    if let Some(sql) = restore {
+        let _ = sqlx::raw_sql(sql).execute(&mut *conn).await;
     }
 }

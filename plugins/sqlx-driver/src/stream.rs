@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc};
 
+use crate::CancelState;
 use crate::columns::{Col, Page};
 use crate::errors::{Ctx, internal, map};
-use crate::{CancelState, cancelled};
 
 /// What a producer sends: first `Schema` or `Done` (or `Err`), then `Batch`es, then `End` or
 /// an `Err`. A channel that closes without either means the task died (a panic): the host gets
@@ -189,18 +189,19 @@ async fn send_page(page: &mut Page, tx: &Tx) -> bool {
     }
 }
 
-/// The answer to a statement without rows: its count, or `Cancelled` if a cancel arrived
-/// while it ran (MySQL's `SLEEP()` returns normally when killed).
-pub fn done(result: Result<u64, sqlx::Error>, cancel: &CancelState, ctx: &Ctx<'_>) -> Msg {
+/// The answer to a statement without rows: its count, or its error. A cancel that arrived
+/// while it ran counts only if the server says so (PostgreSQL 57014, MariaDB 1317, SQLite
+/// `SQLITE_INTERRUPT`): a statement that ran to its end did what it was asked, and reporting
+/// `Cancelled` for it would hide a cancel that never reached the server.
+pub fn done(result: Result<u64, sqlx::Error>, ctx: &Ctx<'_>) -> Msg {
     match result {
-        Ok(n) if !cancel.was_requested() => Msg::Done(n),
-        Ok(_) => Msg::Err(cancelled()),
+        Ok(n) => Msg::Done(n),
         Err(e) => Msg::Err(map(e, ctx)),
     }
 }
 
-/// The end of a statement with rows: `End`, or `Cancelled` if a cancel arrived while it ran.
-/// A statement stopped early is stopped on the server instead of read to its end, while we
+/// The end of a statement with rows: `End` when every row was read (a cancel the server did not
+/// act on changes nothing, see [`done`]). A statement stopped early is stopped on the server instead of read to its end, while we
 /// still hold the connection so that no later statement can be hit by this cancel; the ping
 /// waits until the connection is quiet again (for SQLite: until the worker thread has left
 /// the interrupted statement), then the cancel is taken back.
@@ -212,12 +213,7 @@ pub async fn finish<C: sqlx::Connection>(
 ) {
     match end {
         PumpEnd::Finished => {
-            let last = if cancel.was_requested() {
-                Msg::Err(cancelled())
-            } else {
-                Msg::End
-            };
-            tx.send(last).await;
+            tx.send(Msg::End).await;
         }
         PumpEnd::Ended => {}
         PumpEnd::StoppedEarly => {

@@ -111,7 +111,22 @@ fn statements_without_rows_and_the_text_protocol_fallback() {
     assert_eq!(col(&b, "c").as_primitive::<Int64Type>().value(0), 3);
     // SHOW statements work whichever protocol the server accepts them in.
     let b = query(conn.as_mut(), "SHOW TABLES");
-    assert!(b.num_rows() >= 1);
+    let tables: Vec<&str> = b.column(0).as_string::<i32>().iter().flatten().collect();
+    assert!(tables.contains(&"affected_probe"), "{tables:?}");
+    // PREPARE, EXECUTE and DEALLOCATE cannot be prepared themselves (1295): they go through
+    // the text protocol, and EXECUTE's rows come back whole.
+    exec(
+        conn.as_mut(),
+        "PREPARE probe_stmt FROM 'SELECT id FROM affected_probe ORDER BY id'",
+    );
+    let b = query(conn.as_mut(), "EXECUTE probe_stmt");
+    let ids: Vec<i32> = col(&b, "id")
+        .as_primitive::<Int32Type>()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    exec(conn.as_mut(), "DEALLOCATE PREPARE probe_stmt");
     exec(conn.as_mut(), "DROP TABLE affected_probe");
 }
 
@@ -152,6 +167,13 @@ fn a_wrong_password_is_an_auth_error_that_does_not_repeat_it() {
 }
 
 #[test]
+fn a_password_that_occurs_in_the_message_is_not_revealed_by_a_mask() {
+    let (c, _) = from_url(&service_url(MARIADB));
+    let user = c.spec.user.clone().unwrap();
+    assert_no_mask_reveals_the_password(MARIADB, &user, "Access denied");
+}
+
+#[test]
 fn an_unreachable_host_is_a_connection_error() {
     let err = closed_port_error(MARIADB);
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
@@ -186,10 +208,49 @@ fn a_read_only_connection_refuses_writes() {
 }
 
 #[test]
+fn no_statement_can_make_a_read_only_connection_writable() {
+    let (mut c, creds) = from_url(&service_url(MARIADB));
+    let mut rw = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    exec(rw.as_mut(), "CREATE TABLE IF NOT EXISTS ro_probe (id INT)");
+    c.spec.read_only = true;
+    let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    for sql in [
+        "SET SESSION TRANSACTION READ WRITE",
+        "START TRANSACTION READ WRITE",
+        "SET @@session.transaction_read_only = 0",
+        "SET SESSION tx_read_only = 0",
+    ] {
+        let err = expect_error(conn.as_mut(), sql);
+        assert!(err.message.contains("read-only"), "{sql}: {}", err.message);
+    }
+    // A switch built at run time is undone before the next statement.
+    exec(
+        conn.as_mut(),
+        "SET @s = CONCAT('SET SESSION TRANSACTION READ', ' WRITE')",
+    );
+    exec(conn.as_mut(), "PREPARE lift FROM @s");
+    exec(conn.as_mut(), "EXECUTE lift");
+    let err = expect_error(conn.as_mut(), "INSERT INTO ro_probe VALUES (1)");
+    assert!(
+        err.code.as_deref().is_some_and(|c| c.starts_with("1792")),
+        "{:?} {}",
+        err.code,
+        err.message
+    );
+}
+
+#[test]
 fn cancel_stops_a_long_query_from_another_thread() {
     let mut conn = maria();
     let err = cancel_while_running(conn.as_mut(), "SELECT SLEEP(30)");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
+    // ER_QUERY_INTERRUPTED: only the server's KILL QUERY gives this code.
+    assert!(
+        err.code.as_deref().is_some_and(|c| c.starts_with("1317")),
+        "{:?} {}",
+        err.code,
+        err.message
+    );
     let b = query(conn.as_mut(), "SELECT 7 AS seven");
     assert_eq!(b.num_rows(), 1);
 }
@@ -254,4 +315,21 @@ fn statements_the_prepared_protocol_refuses_run_as_text_rows_and_all() {
         2
     );
     exec(conn.as_mut(), "DROP TABLE text_probe");
+}
+
+#[test]
+fn the_session_keeps_the_servers_sql_mode() {
+    let mut conn = maria();
+    let b = query(
+        conn.as_mut(),
+        "SELECT @@SESSION.sql_mode = @@GLOBAL.sql_mode AS same, CAST(0 || 0 AS CHAR) AS pipes, @@SESSION.sql_mode AS s, @@GLOBAL.sql_mode AS g",
+    );
+    let modes = (strings(&b, "s"), strings(&b, "g"));
+    assert_eq!(
+        col(&b, "same").as_primitive::<Int32Type>().value(0),
+        1,
+        "{modes:?}"
+    );
+    // `||` is OR unless the server's own mode says PIPES_AS_CONCAT: the mariadb client gives 0.
+    assert_eq!(col(&b, "pipes").as_string::<i32>().value(0), "0");
 }

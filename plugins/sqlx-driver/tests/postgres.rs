@@ -263,6 +263,13 @@ fn a_wrong_password_is_an_auth_error_that_does_not_repeat_it() {
 }
 
 #[test]
+fn a_password_that_occurs_in_the_message_is_not_revealed_by_a_mask() {
+    let (c, _) = from_url(&service_url(PG));
+    let user = c.spec.user.clone().unwrap();
+    assert_no_mask_reveals_the_password(PG, &user, "authentication failed");
+}
+
+#[test]
 fn an_unreachable_host_is_a_connection_error() {
     let err = closed_port_error(PG);
     assert_eq!(err.kind, DriverErrorKind::Connection, "{}", err.message);
@@ -287,6 +294,34 @@ fn a_read_only_connection_refuses_writes() {
 }
 
 #[test]
+fn no_statement_can_make_a_read_only_connection_writable() {
+    let (mut c, creds) = from_url(&service_url(PG));
+    c.spec.read_only = true;
+    let mut conn = connect_with(&c, &creds, Duration::from_secs(10)).unwrap();
+    // Naming the switch is refused before it reaches the server...
+    for sql in [
+        "begin; set transaction read write; create table ro_bypass (id int); commit",
+        "SET default_transaction_read_only = off",
+        "BEGIN READ WRITE",
+    ] {
+        let err = expect_error(conn.as_mut(), sql);
+        assert!(err.message.contains("read-only"), "{sql}: {}", err.message);
+    }
+    // ...and a switch built at run time is undone before the next statement.
+    query(
+        conn.as_mut(),
+        "SELECT set_config('default_transaction_' || 'read_' || 'only', 'off', false) AS s",
+    );
+    let err = expect_error(conn.as_mut(), "CREATE TABLE ro_bypass (id int)");
+    assert_eq!(err.code.as_deref(), Some("25006"), "{}", err.message);
+    // Reading still works, and after a failed transaction ROLLBACK still runs.
+    exec(conn.as_mut(), "BEGIN");
+    expect_error(conn.as_mut(), "CREATE TABLE ro_bypass (id int)");
+    exec(conn.as_mut(), "ROLLBACK");
+    assert_eq!(query(conn.as_mut(), "SELECT 1 AS one").num_rows(), 1);
+}
+
+#[test]
 fn the_tls_mode_is_honoured() {
     // The test server has no TLS: `require` must fail rather than silently go clear-text.
     let err = tls_required_error(PG);
@@ -298,6 +333,8 @@ fn cancel_stops_a_long_query_from_another_thread() {
     let mut conn = pg();
     let err = cancel_while_running(conn.as_mut(), "SELECT pg_sleep(30)");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
+    // query_canceled: only the server's own cancel gives this code.
+    assert_eq!(err.code.as_deref(), Some("57014"), "{}", err.message);
     // The connection is usable afterwards.
     let b = query(conn.as_mut(), "SELECT 7 AS seven");
     assert_eq!(col(&b, "seven").as_primitive::<Int32Type>().value(0), 7);
@@ -344,10 +381,18 @@ fn cancel_in_the_middle_of_streaming_ends_the_rows_with_cancelled() {
         "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000000) g",
     );
     assert!(reader.next().unwrap().unwrap().num_rows() > 0);
+    let started = std::time::Instant::now();
     canceller.cancel().expect("cancel accepted");
     let err = error_at_end(reader.as_mut()).expect("the rows ended without reporting the cancel");
+    // Reading the 20 million rows to their end takes far longer: the server stopped sending.
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the rows went on for {took:?}"
+    );
     let err = keeperdb_driver_host::driver_error_of(&err).expect("a driver error");
     assert_eq!(err.kind, DriverErrorKind::Cancelled, "{}", err.message);
+    assert_eq!(err.code.as_deref(), Some("57014"), "{}", err.message);
     drop(reader);
     let b = query(conn.as_mut(), "SELECT 1 AS one");
     assert_eq!(b.num_rows(), 1);

@@ -239,6 +239,9 @@ pub struct Stats {
     pub by_endpoint: BTreeMap<String, u64>,
     /// Faults that fired.
     pub faults_fired: u64,
+    /// TLS handshakes the client broke off because it did not trust the emulator's
+    /// certificate (it sent a certificate alert such as `unknown_ca`).
+    pub certificate_rejected: u64,
 }
 
 /// A record as a vault user would see it (decrypted), for test assertions.

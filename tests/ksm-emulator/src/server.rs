@@ -107,8 +107,34 @@ async fn connection(mut tcp: TcpStream, shared: Arc<Shared>) {
     }
     match shared.acceptor.accept(tcp).await {
         Ok(tls) => http_loop(tls, &shared).await,
-        Err(e) => tracing::debug!(error = %e, tunnel, "TLS handshake failed"),
+        Err(e) => {
+            if rejects_certificate(&e) {
+                lock(&shared.stats).certificate_rejected += 1;
+            }
+            tracing::debug!(error = %e, tunnel, "TLS handshake failed");
+        }
     }
+}
+
+/// Whether a failed handshake is the client refusing our certificate: it said so with a
+/// certificate alert. rustls clients send `unknown_ca` for an issuer they do not know, and
+/// `decrypt_error` for a certificate whose signature fails against the trusted CA of that name
+/// (every emulator CA has the same name, so that is what a client trusting another one sees).
+fn rejects_certificate(e: &std::io::Error) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::AlertReceived(
+            A::UnknownCA
+                | A::DecryptError
+                | A::BadCertificate
+                | A::CertificateUnknown
+                | A::UnsupportedCertificate
+                | A::CertificateExpired
+                | A::CertificateRevoked
+        ))
+    )
 }
 
 struct HttpRequest {

@@ -76,6 +76,10 @@ impl std::fmt::Write for StackStr {
 }
 
 pub(super) fn push_float(out: &mut String, v: f64, width: FloatWidth, flavor: Flavor) {
+    if flavor == Flavor::Sqlite {
+        push_sqlite_real(out, v);
+        return;
+    }
     if v.is_nan() {
         out.push_str("NaN");
         return;
@@ -240,5 +244,111 @@ mod tests {
         s.clear();
         push_decimal(&mut s, "12", -2);
         assert_eq!(s, "1200");
+    }
+}
+
+/// A REAL as the sqlite3 shell prints it (SQLite's `%!.15g`): 15 significant digits, plain
+/// notation for decimal exponents in [-4, 15), and always a decimal point (`3.0`, `1.0e+308`),
+/// so a REAL never looks like an INTEGER. Infinities are `Inf` / `-Inf`.
+fn push_sqlite_real(out: &mut String, v: f64) {
+    if v.is_nan() {
+        // SQLite stores NaN as NULL; a NaN can only come from elsewhere.
+        out.push_str("NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "Inf" } else { "-Inf" });
+        return;
+    }
+    if v == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    // Round to 15 significant digits first: the exponent is the rounded value's.
+    let mut exp_form = StackStr::new();
+    let _ = write!(exp_form, "{v:.14e}");
+    let (mantissa, exponent) = exp_form
+        .as_str()
+        .split_once('e')
+        .unwrap_or((exp_form.as_str(), "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let mut digits = StackStr::new();
+    for part in mantissa.split('.') {
+        let _ = digits.write_str(part);
+    }
+    let digits = digits.as_str().trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    if neg {
+        out.push('-');
+    }
+    if !(-4..15).contains(&exponent) {
+        out.push_str(&digits[..1]);
+        out.push('.');
+        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
+        out.push('e');
+        out.push(if exponent < 0 { '-' } else { '+' });
+        let _ = write!(out, "{:02}", exponent.abs());
+    } else if exponent < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exponent - 1) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let int_len = exponent as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod sqlite_tests {
+    use super::*;
+
+    fn real(v: f64) -> String {
+        let mut s = String::new();
+        push_float(&mut s, v, FloatWidth::Double, Flavor::Sqlite);
+        s
+    }
+
+    #[test]
+    fn reals_print_as_the_sqlite3_shell_prints_them() {
+        // Each pair checked against `sqlite3 :memory: "select ..."` (3.40).
+        for (v, shown) in [
+            (3.0, "3.0"),
+            (0.0, "0.0"),
+            (-0.0, "0.0"),
+            (1e308, "1.0e+308"),
+            (0.1, "0.1"),
+            (1.0 / 3.0, "0.333333333333333"),
+            (123456789012345678.0, "1.23456789012346e+17"),
+            (-2.5e-10, "-2.5e-10"),
+            (1e15, "1.0e+15"),
+            (100.0, "100.0"),
+            (2.0 / 3.0 * 1e20, "6.66666666666667e+19"),
+            (9007199254740993.0, "9.00719925474099e+15"),
+            (0.30000000000000004, "0.3"),
+            (-1.5, "-1.5"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0e-05"),
+            (999999999999999.9, "1.0e+15"),
+            (f64::INFINITY, "Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(real(v), shown, "{v:e}");
+        }
     }
 }

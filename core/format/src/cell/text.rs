@@ -79,10 +79,12 @@ pub(super) fn render_text(spec: &ColumnSpec, array: &dyn Array, row: usize, out:
         }
         DataType::Date32 => {
             let days = array.as_primitive::<Date32Type>().value(row);
-            // PostgreSQL's `infinity` dates arrive as the extremes of the range.
+            // PostgreSQL's `infinity` dates arrive as the extremes of the range, and MySQL's
+            // zero date as the lowest.
             match (flavor, days) {
                 (Flavor::Postgres, i32::MAX) => out.push_str("infinity"),
                 (Flavor::Postgres, i32::MIN) => out.push_str("-infinity"),
+                (Flavor::Mysql, i32::MIN) => out.push_str("0000-00-00"),
                 _ => push_date(out, days as i64, flavor),
             }
         }
@@ -118,6 +120,7 @@ pub(super) fn render_text(spec: &ColumnSpec, array: &dyn Array, row: usize, out:
             match (flavor, v) {
                 (Flavor::Postgres, i64::MAX) => out.push_str("infinity"),
                 (Flavor::Postgres, i64::MIN) => out.push_str("-infinity"),
+                (Flavor::Mysql, i64::MIN) => out.push_str("0000-00-00 00:00:00"),
                 _ => push_timestamp(out, to_nanos(v, *unit), tz.as_deref(), flavor),
             }
         }

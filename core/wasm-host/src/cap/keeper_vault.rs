@@ -30,10 +30,69 @@ pub struct Field {
     pub field_type: String,
     /// Label (custom fields, and standard fields that carry one).
     pub label: Option<String>,
-    /// The value as the vault stores it: a JSON array. Empty for secret fields.
+    /// The value as the vault stores it: a JSON array; `[]` once withheld.
     pub value: String,
-    /// The value was withheld because it is secret.
+    /// The value was withheld because it is secret (see [`SECRET_FIELD_TYPES`]).
     pub redacted: bool,
+}
+
+/// Field types whose values never reach a plugin: passwords, keys, one-time codes, card and
+/// account numbers, answers to security questions, PAM seeds. The one list: the host applies
+/// it to whatever a [`VaultCapability`] returns, and the Keeper integration builds its records
+/// with it.
+pub const SECRET_FIELD_TYPES: [&str; 12] = [
+    "password",
+    "secret",
+    "pinCode",
+    "oneTimeCode",
+    "otp",
+    "keyPair",
+    "privateKey",
+    "securityQuestion",
+    "paymentCard",
+    "bankAccount",
+    "trafficEncryptionSeed",
+    "passkey",
+];
+
+/// Whether a field of this type is withheld from plugins (any case, as the vault matches).
+pub fn is_secret_field_type(field_type: &str) -> bool {
+    SECRET_FIELD_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(field_type))
+}
+
+impl Field {
+    /// A field as the vault holds it (`value` a JSON array), with its value withheld when its
+    /// type is secret.
+    pub fn new(field_type: String, label: Option<String>, value: String) -> Self {
+        Field {
+            field_type,
+            label,
+            value,
+            redacted: false,
+        }
+        .withheld()
+    }
+
+    /// This field as a plugin may see it: a secret type, or a field already marked redacted,
+    /// keeps no value.
+    fn withheld(mut self) -> Self {
+        if self.redacted || is_secret_field_type(&self.field_type) {
+            self.value = "[]".into();
+            self.redacted = true;
+        }
+        self
+    }
+}
+
+impl VaultRecord {
+    /// This record as a plugin may see it, every secret field withheld.
+    fn withheld(mut self) -> Self {
+        self.fields = self.fields.into_iter().map(Field::withheld).collect();
+        self.custom = self.custom.into_iter().map(Field::withheld).collect();
+        self
+    }
 }
 
 /// A link from a record to another (Keeper's record links): a PAM Database to its PAM User.
@@ -100,8 +159,9 @@ pub struct NewRecord {
 }
 
 /// The host side of the `keeper-vault` capability. The Keeper vault integration implements it
-/// over the KSM client; the keys stay on this side. Secret field values must be withheld from
-/// records returned to plugins (`redacted = true`) and resolved only by `resolve_field`.
+/// over the KSM client; the keys stay on this side. Records may come back with their secret
+/// values in them: the host withholds every field of a [secret type](SECRET_FIELD_TYPES)
+/// before a plugin sees it, and secrets reach the host only through `resolve_field`.
 pub trait VaultCapability: Send + Sync {
     /// Every folder the KSM application can see.
     fn list_folders(&self) -> Result<Vec<Folder>, PluginError>;
@@ -155,17 +215,66 @@ impl VaultState {
         })
     }
 
-    /// The attached vault, if this plugin may use it.
-    pub(crate) fn vault(&self) -> Result<&dyn VaultCapability, PluginError> {
+    /// The attached vault as a plugin may use it, if this plugin may.
+    pub(crate) fn vault(&self) -> Result<PluginVault<'_>, PluginError> {
         if !self.granted {
             // Not linked without the grant, so unreachable from a plugin; kept as a guard.
             return Err(PluginError::Denied("keeper-vault was not granted".into()));
         }
-        self.vault.as_deref().ok_or_else(|| {
+        self.vault.as_deref().map(PluginVault).ok_or_else(|| {
             PluginError::Unavailable(
                 "no Keeper vault is attached: attach one with a KSM one-time access token".into(),
             )
         })
+    }
+}
+
+/// The attached vault as every WIT version's bindings reach it: what it returns to a plugin
+/// has its secrets withheld here, whichever [`VaultCapability`] is attached, so no binding and
+/// no implementation can forget to.
+pub(crate) struct PluginVault<'a>(&'a dyn VaultCapability);
+
+impl PluginVault<'_> {
+    pub(crate) fn list_folders(&self) -> Result<Vec<Folder>, PluginError> {
+        self.0.list_folders()
+    }
+
+    pub(crate) fn list_records(
+        &self,
+        folder_uid: Option<&str>,
+        with_links: bool,
+    ) -> Result<Vec<VaultRecord>, PluginError> {
+        let records = self.0.list_records(folder_uid, with_links)?;
+        Ok(records.into_iter().map(VaultRecord::withheld).collect())
+    }
+
+    pub(crate) fn get_records(
+        &self,
+        uids: &[String],
+        with_links: bool,
+    ) -> Result<Vec<VaultRecord>, PluginError> {
+        let records = self.0.get_records(uids, with_links)?;
+        Ok(records.into_iter().map(VaultRecord::withheld).collect())
+    }
+
+    pub(crate) fn create_folder(
+        &self,
+        parent_uid: &str,
+        name: &str,
+    ) -> Result<String, PluginError> {
+        self.0.create_folder(parent_uid, name)
+    }
+
+    pub(crate) fn create_record(
+        &self,
+        folder_uid: &str,
+        record: &NewRecord,
+    ) -> Result<String, PluginError> {
+        self.0.create_record(folder_uid, record)
+    }
+
+    pub(crate) fn delete_record(&self, uid: &str) -> Result<(), PluginError> {
+        self.0.delete_record(uid)
     }
 }
 

@@ -23,10 +23,7 @@ pub async fn connect(setup: &Setup) -> Result<(EngineConn, CancelTarget), Driver
         ));
     };
     let target = path.to_string();
-    let ctx = Ctx {
-        target: &target,
-        password: None,
-    };
+    let ctx = Ctx { target: &target };
     let create = p
         .options
         .get("create")

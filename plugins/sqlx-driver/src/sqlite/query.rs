@@ -56,6 +56,7 @@ fn append_row(row: &SqliteRow, cols: &mut [Col]) -> Result<usize, DriverError> {
                 let f = <f64 as Decode<Sqlite>>::decode(v).map_err(decode_err)?;
                 match col {
                     Col::I64(_) if f.fract() == 0.0 && f.abs() < 9.0e15 => col.append_i64(f as i64),
+                    Col::Utf8(_) => col.append_str(&raw::real_text(f)),
                     _ => col.append_f64(f),
                 }
             }
@@ -92,9 +93,14 @@ pub async fn run(shared: Shared, sql: String, args: Args, tx: Tx, cancel: Arc<Ca
         }
     };
     if stmt.columns().is_empty() {
+        let before = changes_so_far(conn).await;
         let result = bind(stmt.query(), &args).execute(&mut *conn).await;
-        tx.send(done(result.map(|r| r.rows_affected()), &cancel, &ctx))
-            .await;
+        // sqlite3_changes still holds the last INSERT/UPDATE/DELETE's count after DDL (a DROP
+        // TABLE after inserting 2 rows "affects" 2): a statement that changed nothing on the
+        // connection affected no rows.
+        let unchanged = before.is_some() && before == changes_so_far(conn).await;
+        let result = result.map(|r| if unchanged { 0 } else { r.rows_affected() });
+        tx.send(done(result, &ctx)).await;
         return;
     }
     let names: Vec<String> = stmt
@@ -172,4 +178,10 @@ fn first_page(columns: &[sqlx::sqlite::SqliteColumn], first: &[SqliteRow]) -> Pa
         }
     }
     page_for(columns, &seen)
+}
+
+/// The connection's running count of changed rows; `None` if the handle cannot be had.
+async fn changes_so_far(conn: &mut SqliteConnection) -> Option<i64> {
+    let mut handle = conn.lock_handle().await.ok()?;
+    Some(raw::total_changes(&mut handle))
 }

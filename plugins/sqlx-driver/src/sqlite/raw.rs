@@ -213,6 +213,32 @@ fn prepare(
     Ok(Some(stmt))
 }
 
+/// Rows changed on this connection since it opened, triggers included (never reset by DDL,
+/// unlike `sqlite3_changes`, which keeps the last INSERT/UPDATE/DELETE's count).
+pub(super) fn total_changes(handle: &mut LockedSqliteHandle<'_>) -> i64 {
+    let db = handle.as_raw_handle();
+    // SAFETY: a valid, open connection handle held locked for the call.
+    unsafe { ffi::sqlite3_total_changes64(db.as_ptr()) }
+}
+
+/// A REAL's text exactly as SQLite itself (and so the sqlite3 shell) writes it: `%!.15g`,
+/// which always keeps a decimal point (`3.0`, `1.0e+308`).
+pub(super) fn real_text(f: f64) -> String {
+    const FORMAT: &CStr = c"%!.15g";
+    // SAFETY: SQLite's own printf with a format taking exactly one double; the result is a
+    // NUL-terminated string SQLite allocated (or NULL when out of memory), copied and then
+    // freed with sqlite3_free as documented.
+    unsafe {
+        let p = ffi::sqlite3_mprintf(FORMAT.as_ptr(), f);
+        if p.is_null() {
+            return f.to_string();
+        }
+        let text = CStr::from_ptr(p).to_string_lossy().into_owned();
+        ffi::sqlite3_free(p.cast());
+        text
+    }
+}
+
 /// Append one value; returns its approximate size. `Err(None)`: the value's type does not
 /// fit the column's.
 fn append(col: &mut Col, cell: &Cell<'_>) -> Result<usize, Option<DriverError>> {
@@ -233,6 +259,7 @@ fn append(col: &mut Col, cell: &Cell<'_>) -> Result<usize, Option<DriverError>> 
             Col::I64(_) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
                 fits(col.append_i64(f as i64), 8)
             }
+            Col::Utf8(_) => fits(col.append_str(&real_text(f)), 8),
             _ => fits(col.append_f64(f), 8),
         },
         Cell::Blob(b) => fits(col.append_bytes(b), 8 + b.len()),

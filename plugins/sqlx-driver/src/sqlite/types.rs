@@ -1,8 +1,8 @@
 //! A column's Arrow type, chosen from the storage classes of its first page's values.
 //!
 //! SQLite values carry their own type (a column may mix them), so a column's Arrow type is
-//! chosen from the values of the first page: integers only -> Int64, numbers -> Float64, any
-//! text -> Utf8, blobs only -> Binary; a column with only NULLs follows its declared type.
+//! chosen from the values of the first page: integers only -> Int64, reals only -> Float64,
+//! any text, or integers and reals together -> Utf8, blobs only -> Binary; a column with only NULLs follows its declared type.
 //! Both the raw path and the sqlx path use these, so they sit apart from either.
 
 use keeperdb_driver_sdk::{DriverError, ErrorKind};
@@ -32,7 +32,9 @@ pub(super) fn mixed_types(i: usize, name: &str, class: &str) -> DriverError {
 }
 
 fn infer(declared: &str, seen: Seen) -> Shape {
-    if seen.text || (seen.blob && (seen.int || seen.real)) {
+    // INTEGERs and REALs together are text, each written as sqlite3 writes it (`3`, `3.0`):
+    // one Float64 column would make the integers look like REALs.
+    if seen.text || (seen.blob && (seen.int || seen.real)) || (seen.int && seen.real) {
         Shape::Utf8
     } else if seen.blob {
         Shape::Binary
@@ -69,13 +71,16 @@ pub(super) fn page_for(columns: &[sqlx::sqlite::SqliteColumn], seen: &[Seen]) ->
         .iter()
         .zip(&shapes)
         .zip(&declared)
-        .map(|((c, s), d)| {
+        .zip(seen)
+        .map(|(((c, s), d), seen)| {
             // sqlx reports "NULL" when it cannot read the declared type (expressions,
-            // NUMERIC): name the storage class the values have instead.
+            // NUMERIC): name the storage class the values have instead, and NUMERIC for
+            // integers and reals together.
             let name = match (*d, s) {
                 ("NULL", Shape::I64) => "INTEGER",
                 ("NULL", Shape::F64) => "REAL",
                 ("NULL", Shape::Binary) => "BLOB",
+                ("NULL", _) if seen.int && seen.real && !seen.text && !seen.blob => "NUMERIC",
                 ("NULL", _) => "TEXT",
                 (d, _) => d,
             };

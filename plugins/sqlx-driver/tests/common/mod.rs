@@ -204,8 +204,21 @@ pub fn engine_type(batch: &RecordBatch, name: &str) -> String {
 }
 
 /// Cancel from another thread, repeating until the statement has ended (a cancel that lands
-/// before the statement starts is, rightly, a no-op).
+/// before the statement starts is, rightly, a no-op). The error, after checking that it came
+/// well before `sql` (a 30 s sleep) could have ended by itself: a cancel that missed the
+/// server would only fail once the sleep was over.
 pub fn cancel_while_running(conn: &mut dyn DriverConnection, sql: &str) -> DriverError {
+    let started = std::time::Instant::now();
+    let err = cancel_repeatedly(conn, sql);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "`{sql}` took {took:?} to end after a cancel: the cancel did not stop it on the server ({err:?})"
+    );
+    err
+}
+
+fn cancel_repeatedly(conn: &mut dyn DriverConnection, sql: &str) -> DriverError {
     let canceller = conn.canceller();
     let finished = Arc::new(AtomicBool::new(false));
     let flag = finished.clone();
@@ -237,6 +250,29 @@ pub fn wrong_password_error(var: &str) -> DriverError {
     let (c, _) = from_url(&service_url(var));
     let creds = Credentials::new(c.spec.user.clone(), Some(WRONG_PASSWORD.to_string().into()));
     refused(&c, &creds, Duration::from_secs(10))
+}
+
+/// The right user with the given wrong password.
+pub fn refused_with_password(var: &str, password: &str) -> DriverError {
+    let (c, _) = from_url(&service_url(var));
+    let creds = Credentials::new(c.spec.user.clone(), Some(password.to_string().into()));
+    refused(&c, &creds, Duration::from_secs(10))
+}
+
+/// Wrong passwords whose text occurs in the message anyway (the user name, parts of words):
+/// the message must say what the server said, nothing masked, since masking their text
+/// wherever it occurs would show the password.
+pub fn assert_no_mask_reveals_the_password(var: &str, user: &str, words: &str) {
+    for password in [user, "e", "a", words] {
+        let err = refused_with_password(var, password);
+        assert!(
+            !err.message.contains("***"),
+            "password {password:?}: {}",
+            err.message
+        );
+        assert!(err.message.contains(user), "{}", err.message);
+        assert!(err.message.contains(words), "{}", err.message);
+    }
 }
 
 /// A loopback port nobody listens on.

@@ -11,6 +11,9 @@ struct VaultProbe;
 impl ConnectionSource for VaultProbe {
     fn list_connections() -> Result<Vec<Connection>, Error> {
         let records = vault::list_records(None, false)?;
+        // The same records fetched by UID: they must be withheld the same way.
+        let uids: Vec<String> = records.iter().map(|r| r.uid.clone()).collect();
+        let fetched = vault::get_records(&uids, false)?;
         Ok(records
             .into_iter()
             .filter(|r| r.record_type == "databaseCredentials")
@@ -24,6 +27,16 @@ impl ConnectionSource for VaultProbe {
                 {
                     c.environment = Some("LEAKED".into());
                 }
+                // Every value the plugin was given, so the host's test can look for secrets
+                // in what the plugin actually saw.
+                let seen: Vec<String> = fetched
+                    .iter()
+                    .filter(|f| f.uid == r.uid)
+                    .chain(std::iter::once(&r))
+                    .flat_map(|rec| rec.fields.iter().chain(&rec.custom))
+                    .map(|f| format!("{}={}", f.field_type, f.value))
+                    .collect();
+                c.database = Some(seen.join(" "));
                 c
             })
             .collect())
