@@ -41,9 +41,9 @@ pub(crate) struct Applied {
 }
 
 /// Where a written item's secret comes from (the OS credential store), read only when the
-/// item is written.
+/// item is written; an unavailable store is retried like the backend.
 pub(crate) type SecretLookup<'a> =
-    dyn Fn(&LocalItem) -> Result<Option<SecretString>, String> + Sync + 'a;
+    dyn Fn(&LocalItem) -> Result<Option<SecretString>, StorageError> + Sync + 'a;
 
 /// Run `plan`'s steps with at most `concurrency` at once. The first write runs alone, so a
 /// backend that sets itself up on its first write (a folder to create) does it once.
@@ -138,7 +138,7 @@ fn run_op(
             let item = &local[*index];
             let label = item.content.label();
             let fail = |e| (label.clone(), e);
-            let secret = secret_of(item).map_err(|why| fail(StorageError::Unavailable(why)))?;
+            let secret = with_retry(retried, || secret_of(item)).map_err(fail)?;
             let new = NewItem {
                 local_id: item.local_id.clone(),
                 kind: item.content.kind(),

@@ -230,21 +230,23 @@ impl App {
         let _span = tracing::info_span!("storage.sync", vault = %state.vault, dry_run).entered();
         let local = self.local_items(&state)?;
         let secrets = self.store().secrets.clone();
-        let secret_of = |item: &LocalItem| -> std::result::Result<Option<SecretString>, String> {
-            match &item.content {
-                Content::Connection(c) if c.password == Some(PasswordSource::Keyring) => {
-                    match secrets.get(&item.local_id) {
+        let secret_of =
+            |item: &LocalItem| -> std::result::Result<Option<SecretString>, StorageError> {
+                match &item.content {
+                    Content::Connection(c) if c.password == Some(PasswordSource::Keyring) => {
+                        match secrets.get(&item.local_id) {
                         Ok(Some(secret)) => Ok(Some(secret)),
-                        Ok(None) => Err(format!(
-                            "its password is missing from the OS credential store; set it again by editing `{}`",
-                            c.spec.name
-                        )),
-                        Err(e) => Err(e.to_string()),
+                        Ok(None) => Err(StorageError::InvalidItem {
+                            remote_ref: c.spec.name.clone(),
+                            message: "its password is missing from the OS credential store; set it again by editing the connection".into(),
+                        }),
+                        // A busy credential store is worth asking again.
+                        Err(e) => Err(StorageError::Unavailable(e.to_string())),
                     }
+                    }
+                    _ => Ok(None),
                 }
-                _ => Ok(None),
-            }
-        };
+            };
         let mut first: Option<PlanSummary> = None;
         let mut applied = 0;
         let mut failed = Vec::new();
