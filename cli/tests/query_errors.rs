@@ -581,3 +581,41 @@ fn confirm_production_writes_asks_before_a_write_to_production() {
     kdb.query("prod", "INSERT INTO t VALUES (2)", "csv");
     assert_eq!(count(&kdb), "2");
 }
+
+#[test]
+fn the_environment_tag_shows_in_the_prompt_and_in_colour_in_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tagged.db");
+    std::fs::File::create(&db).unwrap();
+    let kdb = Kdb::new();
+    for (name, extra) in [
+        ("prod", vec!["--env", "production"]),
+        ("mine", vec!["--env", "qa", "--color", "#00ff00"]),
+    ] {
+        let mut args = vec!["connections", "add", db.to_str().unwrap(), "--name", name];
+        args.extend(extra);
+        assert_success(&kdb.run(&args), "connections add");
+    }
+    // In colour where colour is wanted (CLICOLOR_FORCE stands in for a terminal here):
+    // production in red, the connection's own colour otherwise.
+    let out = kdb
+        .cmd()
+        .args(["connections", "list"])
+        .env("CLICOLOR_FORCE", "1")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_success(&out, "connections list");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("\x1b[38;2;220;38;38m production"),
+        "{listing:?}"
+    );
+    assert!(listing.contains("\x1b[38;2;0;255;0m qa"), "{listing:?}");
+    // Not for a pipe.
+    let plain = kdb.run(&["connections", "list"]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\x1b'));
+    // The shell's prompt names the environment.
+    let (ok, text) = on_a_terminal(&kdb, "shell prod", "prod [production]=> ", "\\q");
+    assert!(ok, "{text}");
+}
