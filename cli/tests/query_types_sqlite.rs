@@ -59,7 +59,7 @@ fn every_sqlite_storage_class_matches_sqlite3_csv() {
     let ours = kdb.query(db, select, "csv");
     let theirs = sqlite3(db, select, &["-csv", "-header"]);
     let mut ours = parse_csv(&ours);
-    let mut theirs = parse_csv(&theirs);
+    let theirs = parse_csv(&theirs);
     for row in 1..ours.len().min(theirs.len()) {
         ours[row][4] = blob_bytes(&ours[row][4]);
     }

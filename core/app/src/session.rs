@@ -372,7 +372,7 @@ impl ScriptOutput {
     /// Call after a statement that returned no rows.
     pub fn affected(&mut self, rows: u64, out: &mut dyn Write) -> std::io::Result<()> {
         if self.wrap {
-            write!(out, "{{\"rows_affected\":{rows}}}\n")?;
+            writeln!(out, "{{\"rows_affected\":{rows}}}")?;
         }
         Ok(())
     }
