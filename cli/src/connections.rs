@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use keeperdb_core::model::{Connection, Engine, LOCAL_SOURCE_ID, TlsMode};
 use keeperdb_core::store::{PasswordChange, PasswordSource};
 use serde::Serialize;
@@ -217,6 +217,13 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             .load_style(UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic)
             .set_header(["NAME", "SOURCE", "ENGINE", "TARGET", "ENV", "FLAGS"]);
+        // Colour on a terminal (comfy-table's own check), never with NO_COLOR, always with
+        // CLICOLOR_FORCE (the usual conventions).
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            table.force_no_tty();
+        } else if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
+            table.enforce_styling();
+        }
         for c in &listing.connections {
             let mut flags = Vec::new();
             if c.spec.read_only {
@@ -233,13 +240,17 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
                 Some(vault) => format!("{} {vault}", c.origin.badge),
                 None => c.origin.badge.clone(),
             };
-            table.add_row([
-                c.spec.name.as_str(),
-                source.as_str(),
-                c.spec.engine.as_str(),
-                &c.spec.target(),
-                c.spec.environment.as_deref().unwrap_or(""),
-                &flags,
+            let mut env = Cell::new(c.spec.environment.as_deref().unwrap_or(""));
+            if let Some((r, g, b)) = c.spec.tag_rgb() {
+                env = env.fg(Color::Rgb { r, g, b });
+            }
+            table.add_row(vec![
+                Cell::new(&c.spec.name),
+                Cell::new(&source),
+                Cell::new(c.spec.engine.as_str()),
+                Cell::new(c.spec.target()),
+                env,
+                Cell::new(&flags),
             ]);
         }
         println!("{table}");

@@ -122,11 +122,42 @@ impl Session {
         footer: bool,
         out: &mut dyn Write,
     ) -> Result<Outcome, Exit> {
+        if self.inner.needs_confirmation(sql) {
+            self.confirm(sql)?;
+        }
         let _guard = CancelGuard::arm(self.inner.canceller());
         let result = self.inner.execute(sql).map_err(|e| statement_failure(&e))?;
         self.inner
             .stream(result, format, footer, out, &interrupted)
             .map_err(|e| stream_failure(&e))
+    }
+
+    /// Ask on the terminal before a statement that may write to a production connection;
+    /// without a terminal there is nobody to ask, so it is refused.
+    fn confirm(&mut self, sql: &str) -> Result<(), Exit> {
+        use std::io::{BufRead, IsTerminal};
+        let name = &self.connection.spec.name;
+        if !io::stdin().is_terminal() {
+            return Err(Exit::usage(format!(
+                "`{name}` is tagged production and confirm_production_writes is on: run this \
+                 statement from a terminal to confirm it, or `keeperdb prefs set \
+                 confirm_production_writes false`"
+            )));
+        }
+        let first_line = sql.trim().lines().next().unwrap_or("");
+        eprint!("`{name}` is tagged production. Run `{first_line}`? [y/N] ");
+        let _ = io::stderr().flush();
+        let mut answer = String::new();
+        io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| Exit::usage(format!("cannot read the answer: {e}")))?;
+        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            self.inner.confirm_next();
+            Ok(())
+        } else {
+            Err(Exit::new(exit::QUERY, "not run: not confirmed"))
+        }
     }
 
     /// Ask the catalog, streaming the answer to `out`.

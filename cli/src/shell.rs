@@ -87,7 +87,14 @@ fn interactive(app: &App, session: &mut Session, state: &mut State) -> Result<()
         session.connection.spec.name,
         session.connection.spec.target()
     );
-    let name = session.connection.spec.name.clone();
+    // The environment tag in the prompt, so a production connection is never mistaken for
+    // another: `orders [production]=> `.
+    let name = match &session.connection.spec.environment {
+        Some(env) if !env.trim().is_empty() => {
+            format!("{} [{}]", session.connection.spec.name, env.trim())
+        }
+        _ => session.connection.spec.name.clone(),
+    };
     let mut buffer = StatementBuffer::new(session.engine().clone());
     // Lines of the statement being typed: history keeps whole statements, as psql does, so
     // recalling one brings back all of it.

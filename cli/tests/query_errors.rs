@@ -481,3 +481,141 @@ fn query_timeout_secs_cancels_a_long_statement_on_every_engine() {
         assert!(took < std::time::Duration::from_secs(15), "{url}: {took:?}");
     }
 }
+
+/// `keeperdb ARGS` on a terminal (a pty from util-linux `script`), answering `answer` once
+/// `prompt` shows; its exit status and everything the terminal showed.
+fn on_a_terminal(kdb: &Kdb, args: &str, prompt: &str, answer: &str) -> (bool, String) {
+    use std::io::{Read, Write};
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_keeperdb"));
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("KEEPERDB_CONFIG_DIR", kdb.config.path())
+        .env("KEEPERDB_BUNDLED_PLUGINS_DIR", plugin_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains(prompt) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        seen.extend(rx.recv_timeout(left).expect("no prompt on the terminal"));
+    }
+    writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter().flatten());
+    (status.success(), String::from_utf8_lossy(&seen).to_string())
+}
+
+#[test]
+fn confirm_production_writes_asks_before_a_write_to_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    std::fs::File::create(&db).unwrap();
+    let kdb = Kdb::new();
+    assert_success(
+        &kdb.run(&[
+            "connections",
+            "add",
+            db.to_str().unwrap(),
+            "--name",
+            "prod",
+            "--env",
+            "production",
+        ]),
+        "connections add",
+    );
+    let count = |kdb: &Kdb| {
+        let out = kdb.query(db.to_str().unwrap(), "SELECT count(*) AS n FROM t", "csv");
+        String::from_utf8_lossy(&out)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    kdb.query(db.to_str().unwrap(), "CREATE TABLE t (id int)", "csv");
+    // Reads need no confirmation.
+    kdb.query("prod", "SELECT 1", "csv");
+    // No terminal to ask: refused, and nothing written.
+    let out = kdb.run(&[
+        "query",
+        "prod",
+        "INSERT INTO t VALUES (1)",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tagged production"),
+        "{}",
+        stderr(&out)
+    );
+    let out = kdb.run(&["query", "prod", "DROP TABLE t", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(count(&kdb), "0");
+    // On a terminal: no runs nothing, yes runs it.
+    let insert = "query prod 'INSERT INTO t VALUES (1)' --format csv";
+    let (ok, text) = on_a_terminal(&kdb, insert, "[y/N]", "n");
+    assert!(!ok && text.contains("not confirmed"), "{text}");
+    assert_eq!(count(&kdb), "0");
+    let (ok, text) = on_a_terminal(&kdb, insert, "[y/N]", "y");
+    assert!(ok, "{text}");
+    assert_eq!(count(&kdb), "1");
+    // Switched off, it runs without asking.
+    assert_success(
+        &kdb.run(&["prefs", "set", "confirm_production_writes", "false"]),
+        "prefs set",
+    );
+    kdb.query("prod", "INSERT INTO t VALUES (2)", "csv");
+    assert_eq!(count(&kdb), "2");
+}
+
+#[test]
+fn the_environment_tag_shows_in_the_prompt_and_in_colour_in_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tagged.db");
+    std::fs::File::create(&db).unwrap();
+    let kdb = Kdb::new();
+    for (name, extra) in [
+        ("prod", vec!["--env", "production"]),
+        ("mine", vec!["--env", "qa", "--color", "#00ff00"]),
+    ] {
+        let mut args = vec!["connections", "add", db.to_str().unwrap(), "--name", name];
+        args.extend(extra);
+        assert_success(&kdb.run(&args), "connections add");
+    }
+    // In colour where colour is wanted (CLICOLOR_FORCE stands in for a terminal here):
+    // production in red, the connection's own colour otherwise.
+    let out = kdb
+        .cmd()
+        .args(["connections", "list"])
+        .env("CLICOLOR_FORCE", "1")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_success(&out, "connections list");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("\x1b[38;2;220;38;38m production"),
+        "{listing:?}"
+    );
+    assert!(listing.contains("\x1b[38;2;0;255;0m qa"), "{listing:?}");
+    // Not for a pipe.
+    let plain = kdb.run(&["connections", "list"]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\x1b'));
+    // The shell's prompt names the environment.
+    let (ok, text) = on_a_terminal(&kdb, "shell prod", "prod [production]=> ", "\\q");
+    assert!(ok, "{text}");
+}

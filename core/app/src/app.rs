@@ -266,14 +266,19 @@ impl App {
             }
         };
         let mut session = Session::new(connection, conn);
-        // A preferences file that cannot be read leaves the defaults (no limit); the shell
-        // that shows preferences reports the file.
-        let timeout = self
-            .store
-            .preferences()
-            .map(|p| p.query_timeout_secs)
-            .unwrap_or_default();
-        session.set_query_timeout(Some(Duration::from_secs(u64::from(timeout))));
+        // A preferences file that cannot be read leaves the defaults (no time limit, writes
+        // to production confirmed); the shell that shows preferences reports the file.
+        let prefs = self.store.preferences().unwrap_or_default();
+        session.set_query_timeout(Some(Duration::from_secs(u64::from(
+            prefs.query_timeout_secs,
+        ))));
+        let production = session
+            .connection()
+            .spec
+            .environment
+            .as_deref()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("production"));
+        session.set_confirm_writes(prefs.confirm_production_writes && production);
         Ok(session)
     }
 

@@ -69,6 +69,11 @@ pub struct Session {
     query_timeout: Option<Duration>,
     /// The watchdog of the statement running now.
     watch: Option<Watchdog>,
+    /// `confirm_production_writes` on a connection tagged `production`: a statement that
+    /// may write runs only once [confirmed](Self::confirm_next).
+    confirm_writes: bool,
+    /// The next statement was confirmed.
+    confirmed: bool,
 }
 
 /// Cancels a statement that outlives the query timeout, from a thread of its own; disarmed
@@ -137,7 +142,26 @@ impl Session {
             conn,
             query_timeout: None,
             watch: None,
+            confirm_writes: false,
+            confirmed: false,
         }
+    }
+
+    /// Ask for confirmation (see [`needs_confirmation`](Self::needs_confirmation)) before
+    /// statements that may write, when `on`.
+    pub fn set_confirm_writes(&mut self, on: bool) {
+        self.confirm_writes = on;
+    }
+
+    /// Whether `sql` may only run once the user confirmed it: the connection is tagged
+    /// `production`, `confirm_production_writes` is on, and the statement may write.
+    pub fn needs_confirmation(&self, sql: &str) -> bool {
+        self.confirm_writes && !crate::sql::is_read_only_statement(sql)
+    }
+
+    /// The user confirmed the next statement.
+    pub fn confirm_next(&mut self) {
+        self.confirmed = true;
     }
 
     /// Cancel statements that run longer than `limit` (none: no limit), and report them as
@@ -175,6 +199,18 @@ impl Session {
     /// until the next statement, for a caller that reads the rows itself).
     pub fn execute(&mut self, sql: &str) -> Result<StatementResult, DriverError> {
         let _span = tracing::info_span!("query", connection = %self.connection.spec.name).entered();
+        let confirmed = std::mem::take(&mut self.confirmed);
+        if self.needs_confirmation(sql) && !confirmed {
+            // The guard is here, not in a shell, so no shell can forget it.
+            return Err(DriverError::new(
+                DriverErrorKind::Query,
+                format!(
+                    "`{}` is tagged production and confirm_production_writes is on: \
+                     this statement may write and was not confirmed",
+                    self.connection.spec.name
+                ),
+            ));
+        }
         self.watch = None;
         if let Some(limit) = self.query_timeout {
             self.watch = Some(Watchdog::arm(self.conn.canceller(), limit));

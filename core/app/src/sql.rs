@@ -136,6 +136,75 @@ pub fn split_statements(text: &str, engine: &Engine) -> (Vec<String>, String) {
     (out, rest)
 }
 
+/// Whether a statement only reads, as far as its words tell: SELECT (without INTO), WITH
+/// (without a data-changing statement inside), SHOW, DESCRIBE, VALUES, TABLE, EXPLAIN
+/// (without ANALYZE, which runs the statement), PRAGMA without `=`, and transaction control.
+/// Anything else is taken to write; the guard that asks before writes errs on asking.
+pub fn is_read_only_statement(sql: &str) -> bool {
+    let words = code_words(sql);
+    let has = |w: &str| words.iter().any(|x| x == w);
+    match words.first().map(String::as_str) {
+        Some("SELECT") => !has("INTO"),
+        Some("WITH") => !["INSERT", "UPDATE", "DELETE", "MERGE", "INTO"]
+            .iter()
+            .any(|w| has(w)),
+        Some("EXPLAIN") => !has("ANALYZE") && !has("ANALYSE"),
+        Some("PRAGMA") => !sql.contains('='),
+        Some(
+            "SHOW" | "DESCRIBE" | "DESC" | "VALUES" | "TABLE" | "BEGIN" | "START" | "COMMIT"
+            | "ROLLBACK" | "END" | "ABORT" | "SAVEPOINT" | "RELEASE",
+        ) => true,
+        _ => false,
+    }
+}
+
+/// The upper-case words of a statement's code: literals, quoted identifiers and comments
+/// left out.
+fn code_words(sql: &str) -> Vec<String> {
+    let b = sql.as_bytes();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            word.push(c.to_ascii_uppercase() as char);
+            i += 1;
+            continue;
+        }
+        if !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        match c {
+            b'\'' | b'"' | b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' if next == Some(b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if next == Some(b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +249,33 @@ select 2",
     fn positional_parameters_are_not_dollar_quotes() {
         let (done, _) = split_statements("select $1; select 2;", &Engine::POSTGRES);
         assert_eq!(done, vec!["select $1", "select 2"]);
+    }
+
+    #[test]
+    fn reads_and_writes_are_told_apart() {
+        for sql in [
+            "SELECT * FROM t",
+            "  -- note\n(select 1)",
+            "with x as (select 1) select * from x",
+            "EXPLAIN SELECT 1",
+            "show tables",
+            "BEGIN",
+            "select 'drop table t'",
+            "PRAGMA table_info(t)",
+        ] {
+            assert!(super::is_read_only_statement(sql), "{sql}");
+        }
+        for sql in [
+            "drop table t",
+            "/* select */ DELETE FROM t",
+            "with d as (delete from t returning *) select * from d",
+            "SELECT * INTO copy FROM t",
+            "EXPLAIN ANALYZE DELETE FROM t",
+            "insert into t values (1)",
+            "PRAGMA journal_mode = wal",
+            "CALL p()",
+        ] {
+            assert!(!super::is_read_only_statement(sql), "{sql}");
+        }
     }
 }

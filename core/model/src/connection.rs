@@ -231,6 +231,23 @@ impl ConnectionSpec {
         out
     }
 
+    /// The colour to show the environment tag in, as RGB: the connection's own `color`
+    /// (`#rrggbb` or a common CSS name), else one that says how careful to be: red for
+    /// production, orange for staging, green for development and test. `None`: no tag, or a
+    /// colour name not known here (shown uncoloured).
+    pub fn tag_rgb(&self) -> Option<(u8, u8, u8)> {
+        let env = self.environment.as_deref()?.trim().to_ascii_lowercase();
+        if let Some(color) = &self.color {
+            return color_rgb(color);
+        }
+        match env.as_str() {
+            "production" | "prod" => Some((0xdc, 0x26, 0x26)),
+            "staging" | "stage" => Some((0xea, 0x58, 0x0c)),
+            "development" | "dev" | "test" | "testing" | "local" => Some((0x16, 0xa3, 0x4a)),
+            _ => None,
+        }
+    }
+
     /// Check what a shell or a source plugin produced before it is saved or used.
     pub fn validate(&self) -> Result<(), InvalidConnection> {
         if self.engine.is_file_based() {
@@ -256,6 +273,38 @@ impl ConnectionSpec {
         }
         Ok(())
     }
+}
+
+/// `#rrggbb` or a common CSS colour name as RGB.
+fn color_rgb(color: &str) -> Option<(u8, u8, u8)> {
+    if let Some(hex) = color.strip_prefix('#') {
+        if hex.len() != 6 || !hex.is_ascii() {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        return Some((byte(0)?, byte(2)?, byte(4)?));
+    }
+    Some(match color.to_ascii_lowercase().as_str() {
+        "red" => (0xff, 0x00, 0x00),
+        "darkred" => (0x8b, 0x00, 0x00),
+        "orange" => (0xff, 0xa5, 0x00),
+        "yellow" => (0xff, 0xff, 0x00),
+        "gold" => (0xff, 0xd7, 0x00),
+        "green" => (0x00, 0x80, 0x00),
+        "lime" => (0x00, 0xff, 0x00),
+        "teal" => (0x00, 0x80, 0x80),
+        "cyan" | "aqua" => (0x00, 0xff, 0xff),
+        "blue" => (0x00, 0x00, 0xff),
+        "navy" => (0x00, 0x00, 0x80),
+        "purple" => (0x80, 0x00, 0x80),
+        "magenta" | "fuchsia" => (0xff, 0x00, 0xff),
+        "pink" => (0xff, 0xc0, 0xcb),
+        "brown" => (0xa5, 0x2a, 0x2a),
+        "gray" | "grey" => (0x80, 0x80, 0x80),
+        "black" => (0x00, 0x00, 0x00),
+        "white" => (0xff, 0xff, 0xff),
+        _ => return None,
+    })
 }
 
 fn validate_color(color: &str) -> Result<(), InvalidConnection> {
