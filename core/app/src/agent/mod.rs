@@ -594,7 +594,15 @@ impl Agent {
         if cancel.is_cancelled() {
             return Err(AgentError::Cancelled);
         }
+        let sqlite = connection.spec.engine == Engine::SQLITE;
         let mut session = self.connect(connection, writable)?;
+        if sqlite && !writable {
+            // Belt and braces under the driver's read-only open: SQLite's own switch, which
+            // the guard never lets an agent turn off again.
+            session
+                .execute("PRAGMA query_only = ON")
+                .map_err(AgentError::Driver)?;
+        }
         cancel.arm(Some(session.canceller()));
         let watchdog = Watchdog::start(self.limits.timeout, cancel.clone());
         let result = work(&mut session);
