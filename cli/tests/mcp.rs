@@ -77,12 +77,18 @@ fn set(kdb: &Kdb, key: &str, value: &str) {
     ok(kdb, &["prefs", "set", key, value]);
 }
 
-/// Save the test PostgreSQL server as `pg`, its password in the credential store. Returns
+/// Save the test PostgreSQL server as `name`, its password in the credential store. Returns
 /// the password, for leak checks.
 fn add_pg(kdb: &Kdb, name: &str, extra: &[&str]) -> String {
+    add_server(kdb, name, "postgres", &pg_url(), extra)
+}
+
+/// Save a test server (`scheme` and the parts of `url`) as `name`, its password in the
+/// credential store, never on the command line. Returns the password.
+fn add_server(kdb: &Kdb, name: &str, scheme: &str, url: &str, extra: &[&str]) -> String {
     require_secret_service();
-    let p = url_parts(&pg_url());
-    let url = format!("postgres://{}@{}:{}/{}", p.user, p.host, p.port, p.database);
+    let p = url_parts(url);
+    let url = format!("{scheme}://{}@{}:{}/{}", p.user, p.host, p.port, p.database);
     let mut args = vec![
         "connections",
         "add",
@@ -103,7 +109,7 @@ fn add_pg(kdb: &Kdb, name: &str, extra: &[&str]) -> String {
     use std::io::Write;
     writeln!(child.stdin.take().unwrap(), "{}", p.password).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_success(&out, "connections add pg");
+    assert_success(&out, "connections add");
     p.password
 }
 
@@ -362,6 +368,12 @@ async fn results_are_capped_and_say_so() {
         columns.contains(&"TrackId") && columns.contains(&"Milliseconds"),
         "{v}"
     );
+    let keys = serde_json::to_string(&v["tables"][0]["keys"]).unwrap();
+    assert!(keys.contains("PRIMARY KEY (TrackId)"), "{keys}");
+    assert!(
+        keys.contains("FOREIGN KEY (AlbumId) REFERENCES Album(AlbumId)"),
+        "{keys}"
+    );
     client.cancel().await.unwrap();
 
     set(&kdb, "mcp.max_rows", "100000");
@@ -453,7 +465,7 @@ async fn postgres_sessions_stay_read_only() {
     let table = format!("kdb_mcp_ro_{}", std::process::id());
     psql(
         &pg_url(),
-        &format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (a int)"),
+        &format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (a int PRIMARY KEY)"),
     );
     set(&kdb, "mcp.connections", "pg");
     set(&kdb, "mcp.allow_writes", "pg");
@@ -475,6 +487,18 @@ async fn postgres_sessions_stay_read_only() {
     let (msg, kind) = failure(&query(&client, "pg", &dressed).await);
     assert_eq!(kind, "query");
     assert!(msg.contains("25006") || msg.contains("read-only"), "{msg}");
+    let described = call(
+        &client,
+        "describe",
+        json!({"connection": "pg", "table": table}),
+    )
+    .await;
+    let v = success(&described);
+    assert_eq!(v["tables"][0]["columns"][0]["name"], "a", "{v}");
+    assert_eq!(
+        v["tables"][0]["keys"][0]["definition"], "PRIMARY KEY (a)",
+        "{v}"
+    );
     // Allowed and confirmed: it runs.
     let done = query(&client, "pg", &format!("INSERT INTO {table} VALUES (7)")).await;
     assert_eq!(success(&done)["rows_affected"], 1);
@@ -562,4 +586,55 @@ async fn a_long_statement_is_cut_by_the_timeout_and_by_a_client_cancel() {
     .await
     .unwrap();
     client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_sessions_stay_read_only() {
+    let kdb = Kdb::new();
+    let url = mariadb_url();
+    let password = add_server(&kdb, "maria", "mariadb", &url, &[]);
+    let table = format!("kdb_mcp_ro_{}", std::process::id());
+    mariadb(
+        &url,
+        &format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (a int PRIMARY KEY)"),
+        &[],
+    );
+    set(&kdb, "mcp.connections", "maria");
+    let client = start(&kdb, &[], Answer::Accept).await;
+    let result = query(&client, "maria", "SELECT 1 AS one").await;
+    assert_eq!(success(&result)["rows"], json!([[1]]));
+    for switch in [
+        "SET SESSION TRANSACTION READ WRITE",
+        "SET @@session.tx_read_only = 0",
+        "SET SESSION transaction_read_only = OFF",
+        "START TRANSACTION READ WRITE",
+    ] {
+        let (msg, kind) = failure(&query(&client, "maria", switch).await);
+        assert_eq!(kind, "refused", "{switch}");
+        assert!(msg.contains("read-only state"), "{switch}: {msg}");
+    }
+    let (_, kind) =
+        failure(&query(&client, "maria", &format!("INSERT INTO {table} VALUES (1)")).await);
+    assert_eq!(kind, "refused");
+    let plan = call(
+        &client,
+        "explain",
+        json!({"connection": "maria", "sql": format!("SELECT * FROM {table}")}),
+    )
+    .await;
+    assert!(!format!("{plan:?}").contains(&password));
+    success(&plan);
+    let described = call(
+        &client,
+        "describe",
+        json!({"connection": "maria", "table": table}),
+    )
+    .await;
+    let v = success(&described);
+    assert_eq!(
+        v["tables"][0]["keys"][0]["definition"], "PRIMARY KEY (a)",
+        "{v}"
+    );
+    client.cancel().await.unwrap();
+    mariadb(&url, &format!("DROP TABLE {table}"), &[]);
 }
