@@ -2,6 +2,7 @@
 
 mod connections;
 mod exit;
+mod mcp;
 mod password;
 mod plugins;
 mod prefs;
@@ -59,6 +60,8 @@ enum Command {
     /// Sync saved connections and preferences into a Keeper vault, and restore them from it.
     #[command(subcommand)]
     Storage(storage::Command),
+    /// Serve the Model Context Protocol on stdio for AI agents (`mcp log`: what they ran).
+    Mcp(mcp::McpArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -134,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugins(cmd) => plugins::run(&app, cmd),
         Command::Vault(cmd) => vault::run(&app, cmd),
         Command::Storage(cmd) => storage::run(&app, cmd),
+        Command::Mcp(args) => Ok(mcp::run(app, args)?),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -6,6 +6,7 @@
 //! `keeperdb-wasm-host`). It knows the plugin interfaces of `keeperdb-model`, never a particular
 //! plugin: shells ask this crate, this crate asks plugins.
 
+pub mod agent;
 pub mod app;
 pub mod bundle;
 pub mod catalog;

@@ -158,8 +158,11 @@ impl Registry {
 
     /// Find a connection by id, by `SOURCE/NAME`, or by name (which must be unambiguous).
     pub fn find(&self, key: &str) -> Result<Connection, RegistryError> {
-        let listing = self.list();
-        let all = listing.connections;
+        Self::find_in(&self.list().connections, key)
+    }
+
+    /// [`Registry::find`] in a listing already made (one listing for many lookups).
+    pub fn find_in(all: &[Connection], key: &str) -> Result<Connection, RegistryError> {
         if let Some(c) = all.iter().find(|c| c.id.as_str() == key) {
             return Ok(c.clone());
         }

@@ -61,6 +61,33 @@ pub struct StoragePrefs {
     pub auto: bool,
 }
 
+/// What AI agents may reach through `keeperdb mcp` (the Model Context Protocol server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpPrefs {
+    /// The connections (names, ids or `SOURCE/NAME`) agents may see and query. Empty, the
+    /// default, exposes none: nothing is reachable by accident.
+    pub connections: Vec<String>,
+    /// The exposed connections on which agents may write, each write confirmed by the user.
+    /// Never honoured for a connection tagged `production`.
+    pub allow_writes: Vec<String>,
+    /// Most rows one agent call returns.
+    pub max_rows: u32,
+    /// Most bytes of JSON rows one agent call returns.
+    pub max_bytes: u32,
+}
+
+impl Default for McpPrefs {
+    fn default() -> Self {
+        Self {
+            connections: Vec::new(),
+            allow_writes: Vec::new(),
+            max_rows: 500,
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
 /// SQL editor settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -109,6 +136,8 @@ pub struct Preferences {
     pub mode: Mode,
     /// Storage sync settings.
     pub storage: StoragePrefs,
+    /// What AI agents may reach over MCP.
+    pub mcp: McpPrefs,
     /// Keys this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -126,6 +155,7 @@ impl Default for Preferences {
             editor: EditorPrefs::default(),
             mode: Mode::default(),
             storage: StoragePrefs::default(),
+            mcp: McpPrefs::default(),
             extra: BTreeMap::new(),
         }
     }
@@ -174,6 +204,8 @@ impl Preferences {
     }
 
     /// Set one key from text; the value is checked against the preference's type and range.
+    /// A list-typed key (`mcp.connections`) takes comma-separated text: `a, b` is the list of
+    /// `a` and `b`, the empty text the empty list.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), PrefError> {
         let current = self.get(key)?;
         let invalid = |reason: String| PrefError::InvalidValue {
@@ -183,7 +215,23 @@ impl Preferences {
         };
         // Type the new value like the current one: numbers and booleans stay typed, so
         // `page_size = "abc"` is refused instead of silently becoming a string.
-        let typed = if current.parse::<i64>().is_ok() {
+        let mut tree =
+            toml::Value::try_from(self.known_only()).map_err(|e| invalid(e.to_string()))?;
+        let mut slot = &mut tree;
+        for part in key.split('.') {
+            slot = slot.get_mut(part).ok_or_else(|| self.unknown(key))?;
+        }
+        // A list's text (`a, b`) would read as a string; its slot in the tree knows better.
+        let typed = if slot.is_array() {
+            toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| toml::Value::String(item.to_string()))
+                    .collect(),
+            )
+        } else if current.parse::<i64>().is_ok() {
             toml::Value::Integer(
                 value
                     .trim()
@@ -199,12 +247,6 @@ impl Preferences {
         } else {
             toml::Value::String(value.to_string())
         };
-        let mut tree =
-            toml::Value::try_from(self.known_only()).map_err(|e| invalid(e.to_string()))?;
-        let mut slot = &mut tree;
-        for part in key.split('.') {
-            slot = slot.get_mut(part).ok_or_else(|| self.unknown(key))?;
-        }
         *slot = typed;
         let mut updated: Preferences = tree
             .try_into()
@@ -225,6 +267,12 @@ impl Preferences {
         }
         if !(1..=16).contains(&self.editor.tab_width) {
             return Err("editor.tab_width must be between 1 and 16".into());
+        }
+        if !(1..=100_000).contains(&self.mcp.max_rows) {
+            return Err("mcp.max_rows must be between 1 and 100000".into());
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.mcp.max_bytes) {
+            return Err("mcp.max_bytes must be between 1024 and 67108864".into());
         }
         Ok(())
     }
@@ -262,6 +310,18 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
             }
         }
         toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        // Lists read as the text that sets them: `a, b`.
+        toml::Value::Array(items) => out.push((
+            prefix.to_string(),
+            items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
         other => out.push((prefix.to_string(), other.to_string())),
     }
 }
@@ -312,6 +372,28 @@ mod tests {
         ));
         assert!(p.set("editor", "x").is_err());
         assert_eq!(p, before);
+    }
+
+    #[test]
+    fn list_keys_take_comma_separated_text() {
+        let mut p = Preferences::default();
+        assert_eq!(p.get("mcp.connections").unwrap(), "");
+        p.set("mcp.connections", "orders, chinook ,,work/Billing")
+            .unwrap();
+        assert_eq!(p.mcp.connections, ["orders", "chinook", "work/Billing"]);
+        assert_eq!(
+            p.get("mcp.connections").unwrap(),
+            "orders, chinook, work/Billing"
+        );
+        // The text it shows sets the same list again.
+        let shown = p.get("mcp.connections").unwrap();
+        p.set("mcp.connections", &shown).unwrap();
+        assert_eq!(p.mcp.connections, ["orders", "chinook", "work/Billing"]);
+        p.set("mcp.connections", "").unwrap();
+        assert!(p.mcp.connections.is_empty());
+        p.set("mcp.max_rows", "20").unwrap();
+        assert_eq!(p.mcp.max_rows, 20);
+        assert!(p.set("mcp.max_rows", "many").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::{CONFIG_DIR_ENV, StoreError};
 pub struct ConfigDir {
     root: PathBuf,
     cache: PathBuf,
+    data: PathBuf,
 }
 
 impl ConfigDir {
@@ -30,6 +31,7 @@ impl ConfigDir {
         Ok(Self {
             root: dirs.config_dir().to_path_buf(),
             cache: dirs.cache_dir().to_path_buf(),
+            data: dirs.data_dir().to_path_buf(),
         })
     }
 
@@ -38,6 +40,7 @@ impl ConfigDir {
         let root = root.into();
         Self {
             cache: root.join("cache"),
+            data: root.join("data"),
             root,
         }
     }
@@ -45,6 +48,12 @@ impl ConfigDir {
     /// Where keeperdb keeps what it can rebuild (vault listings for offline use).
     pub fn cache_path(&self) -> &Path {
         &self.cache
+    }
+
+    /// Where keeperdb keeps what it cannot rebuild and is not configuration (the agents' audit
+    /// log): `data/` inside an explicit dir, else the platform's per-user data dir.
+    pub fn data_path(&self) -> &Path {
+        &self.data
     }
 
     /// The directory.
