@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::exit::Exit;
 use crate::password;
+use crate::safe;
 use keeperdb_core::App;
 
 #[derive(Debug, Subcommand)]
@@ -161,7 +162,8 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
     for failure in &listing.failures {
         eprintln!(
             "keeperdb: source `{}` could not be listed: {}",
-            failure.source, failure.error
+            safe::text(&failure.source, safe::FIELD),
+            safe::text(&failure.error.to_string(), safe::MESSAGE)
         );
     }
     if !listing.skipped.is_empty() {
@@ -175,14 +177,20 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             }
         );
         for (source, skipped) in &listing.skipped {
-            eprintln!("  {source}: `{}`: {}", skipped.entry, skipped.reason);
+            eprintln!(
+                "  {}: `{}`: {}",
+                safe::text(source, safe::FIELD),
+                safe::text(&skipped.entry, safe::FIELD),
+                safe::text(&skipped.reason, safe::MESSAGE)
+            );
         }
     }
     for (source, stale) in &listing.stale {
         eprintln!(
-            "keeperdb: `{source}` could not be asked now; showing its listing from {} (connecting needs it): {}",
+            "keeperdb: `{}` could not be asked now; showing its listing from {} (connecting needs it): {}",
+            safe::text(source, safe::FIELD),
             crate::vault::time_text(stale.refreshed_at),
-            stale.reason
+            safe::text(&stale.reason, safe::MESSAGE)
         );
     }
     let stale_sources: Vec<&str> = listing.stale.iter().map(|(s, _)| s.as_str()).collect();
@@ -233,13 +241,14 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
                 Some(vault) => format!("{} {vault}", c.origin.badge),
                 None => c.origin.badge.clone(),
             };
+            // Every cell but the flags came from a source: escaped, so none can draw a row.
             table.add_row([
-                c.spec.name.as_str(),
-                source.as_str(),
-                c.spec.engine.as_str(),
-                &c.spec.target(),
-                c.spec.environment.as_deref().unwrap_or(""),
-                &flags,
+                safe::text(&c.spec.name, safe::FIELD),
+                safe::text(&source, safe::FIELD),
+                safe::text(c.spec.engine.as_str(), safe::FIELD),
+                safe::text(&c.spec.target(), safe::FIELD),
+                safe::opt(c.spec.environment.as_deref()),
+                flags,
             ]);
         }
         println!("{table}");
@@ -315,7 +324,7 @@ fn show(app: &App, key: &str, json: bool) -> anyhow::Result<()> {
     };
     rows.push(("password", password.to_string()));
     for (k, v) in rows {
-        println!("{k:>12}: {v}");
+        println!("{k:>12}: {}", safe::text(&v, safe::MESSAGE));
     }
     Ok(())
 }

@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 /// The file name every plugin directory holds.
 pub const MANIFEST_FILE: &str = "plugin.toml";
 
+/// Longest badge a manifest may set.
+pub const MAX_BADGE_LEN: usize = 24;
+
 /// What a plugin provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -170,6 +173,21 @@ impl Manifest {
             return Err(invalid(format!(
                 "id `{}` must be lowercase letters, digits and `-`",
                 manifest.id
+            )));
+        }
+        if let Some(badge) = &manifest.badge
+            && (badge.is_empty()
+                || badge.len() > MAX_BADGE_LEN
+                || badge.trim() != badge
+                || !badge
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.')))
+        {
+            // Plain ASCII only: a badge is how a user tells sources apart at a glance, so no
+            // look-alike letters, invisible or control characters.
+            return Err(invalid(format!(
+                "badge `{}` must be 1 to {MAX_BADGE_LEN} ASCII letters, digits, spaces, `-`, `_` or `.`",
+                badge.escape_debug()
             )));
         }
         let payload = Path::new(&manifest.payload);

@@ -8,6 +8,7 @@ use super::consent::{self, Staged};
 use super::{PluginError, PluginStore, io};
 use keeperdb_model::capability;
 use keeperdb_model::manifest::{MANIFEST_FILE, Manifest};
+use keeperdb_model::signature;
 
 /// Largest archive member accepted (a payload); more is not a plugin.
 const MAX_ARCHIVE_MEMBER: u64 = 256 << 20;
@@ -49,6 +50,9 @@ impl PluginStore {
         }
         manifest.check_api()?;
         manifest.read_verified_payload(&dir)?;
+        // The signature covers plugin.toml, which names the payload's sha256 just checked.
+        let publisher = signature::verify_dir(&dir)?;
+        super::load::check_reserved(&manifest, &publisher)?;
 
         let replaces = self.read_state()?.plugins.get(&manifest.id).cloned();
         if let Some(old) = &replaces
@@ -67,6 +71,7 @@ impl PluginStore {
             _temp: temp,
             replaces,
             capabilities,
+            publisher,
         })
     }
 }
@@ -146,6 +151,7 @@ fn find_manifest_dir(archive: &Path, root: &Path) -> Result<PathBuf, PluginError
 
 #[cfg(test)]
 mod tests {
+    use super::super::Consent;
     use super::super::PluginStatus;
     use super::super::fixtures::package;
     use super::*;
@@ -188,7 +194,7 @@ mod tests {
         builder.into_inner().unwrap().finish().unwrap();
         let store = PluginStore::at(tmp.path().join("plugins"));
         let staged = store.stage(&archive).unwrap();
-        store.install(staged, true).unwrap();
+        store.install(staged, Consent::ALL).unwrap();
         assert_eq!(store.info("demo").unwrap().status, PluginStatus::Enabled);
     }
 
@@ -216,5 +222,40 @@ mod tests {
             "{err}"
         );
         assert!(!tmp.path().join("evil").exists());
+    }
+
+    #[test]
+    fn a_third_party_package_claiming_a_host_badge_or_id_is_refused() {
+        use super::super::fixtures::sign;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let pkg = package(tmp.path(), "0.1.0", &[]);
+        let text = fs::read_to_string(pkg.join(MANIFEST_FILE)).unwrap();
+        for (needle, with, claim) in [
+            (
+                "id = \"demo\"",
+                "id = \"demo\"\nbadge = \"Vault\"",
+                "badge `Vault`",
+            ),
+            (
+                "id = \"demo\"",
+                "id = \"demo\"\nbadge = \" local\"",
+                "badge",
+            ),
+            ("id = \"demo\"", "id = \"local\"", "id `local`"),
+        ] {
+            fs::write(pkg.join(MANIFEST_FILE), text.replace(needle, with)).unwrap();
+            // Signed by a third party or not at all: the same refusal.
+            for signed in [false, true] {
+                if signed {
+                    sign(&pkg, &[9; 32]);
+                } else {
+                    let _ = fs::remove_file(pkg.join(keeperdb_model::signature::SIGNATURE_FILE));
+                }
+                let err = store.stage(&pkg).unwrap_err().to_string();
+                assert!(err.contains(claim), "{with}: {err}");
+            }
+        }
+        assert!(store.list().unwrap().is_empty());
     }
 }
