@@ -151,7 +151,12 @@ fn install(
         .into());
     }
     println!("{}", describe_header(&staged));
-    if staged.capabilities.is_empty() {
+    if staged.manifest.kind == PluginKind::Driver {
+        // A driver is a shared library loaded into keeperdb: no sandbox, no capabilities.
+        println!(
+            "This is a native driver: it runs as native code with all of your rights (it can read, change and send anything you can, and keeperdb cannot limit it). Install it only if you trust its publisher."
+        );
+    } else if staged.capabilities.is_empty() {
         println!("It asks for no capabilities (it may only log and report progress).");
     } else {
         // One grant a line, each escaped: a path holding a line feed or an escape sequence
