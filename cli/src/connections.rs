@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::exit::Exit;
 use crate::password;
+use crate::safe;
 use keeperdb_core::App;
 
 #[derive(Debug, Subcommand)]
@@ -161,7 +162,8 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
     for failure in &listing.failures {
         eprintln!(
             "keeperdb: source `{}` could not be listed: {}",
-            failure.source, failure.error
+            safe::text(&failure.source, safe::FIELD),
+            safe::text(&failure.error.to_string(), safe::MESSAGE)
         );
     }
     if !listing.skipped.is_empty() {
@@ -175,14 +177,20 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             }
         );
         for (source, skipped) in &listing.skipped {
-            eprintln!("  {source}: `{}`: {}", skipped.entry, skipped.reason);
+            eprintln!(
+                "  {}: `{}`: {}",
+                safe::text(source, safe::FIELD),
+                safe::text(&skipped.entry, safe::FIELD),
+                safe::text(&skipped.reason, safe::MESSAGE)
+            );
         }
     }
     for (source, stale) in &listing.stale {
         eprintln!(
-            "keeperdb: `{source}` could not be asked now; showing its listing from {} (connecting needs it): {}",
+            "keeperdb: `{}` could not be asked now; showing its listing from {} (connecting needs it): {}",
+            safe::text(source, safe::FIELD),
             crate::vault::time_text(stale.refreshed_at),
-            stale.reason
+            safe::text(&stale.reason, safe::MESSAGE)
         );
     }
     let stale_sources: Vec<&str> = listing.stale.iter().map(|(s, _)| s.as_str()).collect();
@@ -240,15 +248,16 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
                 Some(vault) => format!("{} {vault}", c.origin.badge),
                 None => c.origin.badge.clone(),
             };
-            let mut env = Cell::new(c.spec.environment.as_deref().unwrap_or(""));
+            let mut env = Cell::new(safe::opt(c.spec.environment.as_deref()));
             if let Some((r, g, b)) = c.spec.tag_rgb() {
                 env = env.fg(Color::Rgb { r, g, b });
             }
+            // Every cell but the flags came from a source: escaped, so none can draw a row.
             table.add_row(vec![
-                Cell::new(&c.spec.name),
-                Cell::new(&source),
-                Cell::new(c.spec.engine.as_str()),
-                Cell::new(c.spec.target()),
+                Cell::new(safe::text(&c.spec.name, safe::FIELD)),
+                Cell::new(safe::text(&source, safe::FIELD)),
+                Cell::new(safe::text(c.spec.engine.as_str(), safe::FIELD)),
+                Cell::new(safe::text(&c.spec.target(), safe::FIELD)),
                 env,
                 Cell::new(&flags),
             ]);
@@ -326,7 +335,7 @@ fn show(app: &App, key: &str, json: bool) -> anyhow::Result<()> {
     };
     rows.push(("password", password.to_string()));
     for (k, v) in rows {
-        println!("{k:>12}: {v}");
+        println!("{k:>12}: {}", safe::text(&v, safe::MESSAGE));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod plugins;
 mod prefs;
 mod progress;
 mod query;
+mod safe;
 mod schema;
 mod session;
 mod shell;

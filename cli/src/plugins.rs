@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use keeperdb_core::manifest::{CapabilityRequest, PluginKind};
-use keeperdb_core::plugins::{PluginEntry, Staged};
+use keeperdb_core::plugins::{Consent, PluginEntry, Staged};
 use keeperdb_core::{PathContext, capability};
 
 use crate::exit::Exit;
+use crate::safe;
 use keeperdb_core::App;
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +24,10 @@ pub enum Command {
         /// Grant the capabilities it asks for without asking (for scripts).
         #[arg(long)]
         allow: bool,
+        /// Accept a package that is unsigned, or signed by another publisher than the
+        /// installed version's, without asking (for scripts; --allow never implies it).
+        #[arg(long)]
+        trust_publisher: bool,
     },
     /// Upgrade an installed plugin; asks again only if it wants more capabilities.
     Upgrade {
@@ -31,6 +36,10 @@ pub enum Command {
         /// Grant widened capabilities without asking (for scripts).
         #[arg(long)]
         allow: bool,
+        /// Accept a package that is unsigned, or signed by another publisher than the
+        /// installed version's, without asking (for scripts; --allow never implies it).
+        #[arg(long)]
+        trust_publisher: bool,
     },
     /// List installed plugins: id, version, kind, capabilities, status.
     #[command(alias = "ls")]
@@ -65,8 +74,16 @@ pub enum Command {
 pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
     let store = app.plugins();
     match cmd {
-        Command::Install { path, allow } => install(app, &path, allow, false),
-        Command::Upgrade { path, allow } => install(app, &path, allow, true),
+        Command::Install {
+            path,
+            allow,
+            trust_publisher,
+        } => install(app, &path, allow, trust_publisher, false),
+        Command::Upgrade {
+            path,
+            allow,
+            trust_publisher,
+        } => install(app, &path, allow, trust_publisher, true),
         Command::List { json } => list(app, json),
         Command::Info { id } => info(app, &id),
         Command::Enable { id } => {
@@ -111,12 +128,19 @@ fn describe_header(staged: &Staged) -> String {
         None => format!("Installing {} {} ({})", m.id, m.version, m.kind),
     };
     if let Some(d) = &m.description {
-        out.push_str(&format!("\n  {d}"));
+        out.push_str(&format!("\n  {}", safe::text(d, safe::MESSAGE)));
     }
+    out.push_str(&format!("\nPublisher: {}", staged.publisher));
     out
 }
 
-fn install(app: &App, path: &Path, allow: bool, upgrade_only: bool) -> anyhow::Result<()> {
+fn install(
+    app: &App,
+    path: &Path,
+    allow: bool,
+    trust_publisher: bool,
+    upgrade_only: bool,
+) -> anyhow::Result<()> {
     // Unpacked, verified, and (for WASM) the component itself checked before anything is asked.
     let staged = app.stage_plugin(path)?;
     if upgrade_only && staged.replaces.is_none() {
@@ -127,25 +151,66 @@ fn install(app: &App, path: &Path, allow: bool, upgrade_only: bool) -> anyhow::R
         .into());
     }
     println!("{}", describe_header(&staged));
-    if staged.capabilities.is_empty() {
+    if staged.manifest.kind == PluginKind::Driver {
+        // A driver is a shared library loaded into keeperdb: no sandbox, no capabilities.
+        println!(
+            "This is a native driver: it runs as native code with all of your rights (it can read, change and send anything you can, and keeperdb cannot limit it). Install it only if you trust its publisher."
+        );
+    } else if staged.capabilities.is_empty() {
         println!("It asks for no capabilities (it may only log and report progress).");
     } else {
+        // One grant a line, each escaped: a path holding a line feed or an escape sequence
+        // cannot hide another line of this prompt.
         println!("It asks to:");
         let here = PathContext::from_process();
         for line in &staged.capabilities {
-            println!("  {line}");
-            if line.name == capability::FS_READ {
-                for p in &line.scope {
+            let new = if line.new { " (new)" } else { "" };
+            println!("  {}{new}: {}", line.name, line.meaning);
+            for p in &line.scope {
+                println!("      {}", safe::text(p, safe::MESSAGE));
+                if line.name == capability::FS_READ {
                     match here.expand(p) {
-                        Ok(resolved) if resolved != *p => println!("      {p} is {resolved} here"),
+                        Ok(resolved) if resolved != *p => {
+                            println!(
+                                "        which is {} here",
+                                safe::text(&resolved, safe::MESSAGE)
+                            )
+                        }
                         Ok(_) => {}
-                        Err(e) => println!("      {e}"),
+                        Err(e) => println!("        {}", safe::text(&e.to_string(), safe::MESSAGE)),
                     }
                 }
             }
         }
     }
 
+    // Who published it is asked first and on its own: a yes to capabilities is not a yes to
+    // a stranger replacing a plugin the user trusted.
+    let publisher = match staged.publisher_concern() {
+        None => false,
+        Some(concern) => {
+            println!("Warning: {concern}.");
+            if trust_publisher {
+                println!("Accepted with --trust-publisher.");
+                true
+            } else if std::io::stdin().is_terminal() {
+                ask("Accept this publisher? [y/N] ")?
+            } else {
+                return Err(Exit::usage(format!(
+                    "not installing `{}`: {concern}; pass --trust-publisher to accept it",
+                    staged.manifest.id
+                ))
+                .into());
+            }
+        }
+    };
+    if staged.publisher_concern().is_some() && !publisher {
+        return Err(Exit::usage(format!(
+            "not installing `{}`: its publisher was not accepted",
+            staged.manifest.id
+        ))
+        .into());
+    }
     let consent = if !staged.needs_consent() {
         println!("No new capabilities: upgrading without asking.");
         true
@@ -167,7 +232,13 @@ fn install(app: &App, path: &Path, allow: bool, upgrade_only: bool) -> anyhow::R
         ))
         .into());
     }
-    let entry = app.plugins().install(staged, true)?;
+    let entry = app.plugins().install(
+        staged,
+        Consent {
+            capabilities: true,
+            publisher,
+        },
+    )?;
     println!(
         "installed {} {} ({})",
         entry.id, entry.installed.version, entry.status
@@ -193,7 +264,12 @@ fn capabilities_text<'a>(
     let parts: Vec<String> = capabilities
         .into_iter()
         .map(|(name, r)| {
-            let scope: Vec<&str> = r.paths.iter().chain(&r.hosts).map(String::as_str).collect();
+            let scope: Vec<String> = r
+                .paths
+                .iter()
+                .chain(&r.hosts)
+                .map(|p| safe::text(p, safe::FIELD))
+                .collect();
             if scope.is_empty() {
                 name.clone()
             } else {
@@ -253,6 +329,8 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
                         serde_json::json!({"name": name, "paths": r.paths, "hosts": r.hosts})
                     }).collect::<Vec<_>>(),
                     "enabled": e.installed.enabled,
+                    "publisher": e.installed.publisher().to_string(),
+                    "publisher_key": e.installed.publisher,
                     "status": e.status,
                     "bundled": false,
                 })
@@ -288,7 +366,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             e.installed.version.to_string(),
             e.installed.kind.to_string(),
             capabilities_text(&e.installed.granted),
-            e.status.to_string(),
+            safe::text(&e.status.to_string(), safe::MESSAGE),
         ]);
     }
     for b in &bundled {
@@ -317,23 +395,36 @@ fn info(app: &App, id: &str) -> anyhow::Result<()> {
     println!("kind:         {}", e.installed.kind);
     if let Some(m) = &e.manifest {
         if let Some(badge) = &m.badge {
-            println!("badge:        {badge}");
+            println!("badge:        {}", safe::text(badge, safe::FIELD));
         }
         if let Some(d) = &m.description {
-            println!("description:  {d}");
+            println!("description:  {}", safe::text(d, safe::MESSAGE));
         }
         println!("host API:     {}", m.api);
-        println!("payload:      {}", e.dir.join(&m.payload).display());
+        println!(
+            "payload:      {}",
+            safe::text(&e.dir.join(&m.payload).display().to_string(), safe::MESSAGE)
+        );
+    }
+    println!("publisher:    {}", e.installed.publisher());
+    if let Some(key) = &e.installed.publisher {
+        println!("publisher key: ed25519:{key}");
     }
     println!("sha256:       {}", e.installed.sha256);
-    println!("status:       {}", e.status);
+    println!(
+        "status:       {}",
+        safe::text(&e.status.to_string(), safe::MESSAGE)
+    );
     let lines = e.capability_lines();
     if lines.is_empty() {
         println!("capabilities: none (log and progress only)");
     } else {
         println!("capabilities:");
         for line in lines {
-            println!("  {line}");
+            println!("  {}: {}", line.name, line.meaning);
+            for p in &line.scope {
+                println!("      {}", safe::text(p, safe::MESSAGE));
+            }
         }
     }
     Ok(())

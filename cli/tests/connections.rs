@@ -500,3 +500,45 @@ fn completions_and_usage_exit_codes() {
     assert_eq!(code(&env.run(&["frobnicate"])), 2);
     assert_eq!(code(&env.run(&["--help"])), 0);
 }
+
+#[test]
+fn text_from_a_file_reaches_the_terminal_escaped_and_cut() {
+    let env = Env::new();
+    env.ok(&[
+        "connections",
+        "add",
+        "postgres://app@db.internal/orders",
+        "--name",
+        "orders",
+    ]);
+    let path = env.config.join("connections.toml");
+    let long_name = "n".repeat(1 << 20);
+    // What a hand-edited (or hostile) file can hold: a fake table row in the host, a cursor
+    // move and erase in the environment, a bidi override in the user, a huge name.
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "name = \"orders\"",
+            &format!("name = \"{long_name}\"\nenvironment = \"prod\\u001b[1A\\u001b[2K\""),
+        )
+        .replace(
+            "host = \"db.internal\"",
+            "host = \"db\\n│ fake │ postgres │ evil │\"",
+        )
+        .replace("user = \"app\"", "user = \"adm\\u202enigol\"");
+    std::fs::write(&path, &edited).unwrap();
+    let out = env.ok(&["connections", "list"]);
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+        "{out:?}"
+    );
+    assert!(out.contains("db\\n│ fake"), "{out}");
+    assert!(
+        out.contains("\\u{1b}[1A") && out.contains("adm\\u{202e}nigol"),
+        "{out}"
+    );
+    assert!(out.len() < 10_000, "{} bytes", out.len());
+    assert!(out.contains("more characters)"), "{out}");
+    // The file itself is left as it was: showing it changes nothing.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+}

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use keeperdb_core::signature;
+
 fn built(var: &str, id: &str) -> PathBuf {
     let dir = std::env::var_os(var).unwrap_or_else(|| {
         panic!("{var} is not set: build the WASM plugins and run these tests with `cargo xtask test-wasm`")
@@ -118,7 +120,10 @@ fn plugin_install_list_disable_enable_remove_round_trip() {
     assert!(env.list_json().is_empty());
 
     let out = env.ok(&["plugins", "install", path(&pgpass), "--allow"]);
-    assert!(out.contains("fs-read [${PGPASSFILE:-~/.pgpass}]"), "{out}");
+    assert!(
+        out.contains("  fs-read (new): read exactly these files\n      ${PGPASSFILE:-~/.pgpass}\n"),
+        "{out}"
+    );
     assert!(out.contains("installed pgpass 0.1.0"), "{out}");
     env.ok(&[
         "plugins",
@@ -261,38 +266,145 @@ fn plugin_built_for_another_api_is_refused_at_install() {
     assert!(env.list_json().is_empty());
 }
 
+/// A copy of the bundled pgpass at `version`, optionally asking for one more file, signed
+/// with `seed` (a third party's key) or unsigned.
+fn pgpass_copy(
+    env: &Env,
+    version: &str,
+    extra_path: Option<&str>,
+    seed: Option<[u8; 32]>,
+) -> PathBuf {
+    let dir = env
+        .tmp
+        .path()
+        .join(format!("pgpass-{version}-{}", seed.map_or(0, |s| s[0])));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        bundled("pgpass").join("payload.wasm"),
+        dir.join("payload.wasm"),
+    )
+    .unwrap();
+    let mut manifest = std::fs::read_to_string(bundled("pgpass").join("plugin.toml"))
+        .unwrap()
+        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""));
+    if let Some(extra) = extra_path {
+        manifest = manifest.replace(
+            "\"${PGPASSFILE:-~/.pgpass}\"",
+            &format!("\"${{PGPASSFILE:-~/.pgpass}}\", \"{extra}\""),
+        );
+    }
+    std::fs::write(dir.join("plugin.toml"), &manifest).unwrap();
+    if let Some(seed) = seed {
+        std::fs::write(
+            dir.join(signature::SIGNATURE_FILE),
+            signature::sign(manifest.as_bytes(), &seed),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_package_posing_as_an_upgrade_of_a_first_party_plugin_needs_its_own_consent() {
+    let env = Env::new();
+    let out = env.ok(&["plugins", "install", "pgpass", "--allow"]);
+    assert!(
+        out.contains("Publisher: keeperdb project (first-party)"),
+        "{out}"
+    );
+    // Same id, higher version, nothing new asked: what used to upgrade silently.
+    let unsigned = pgpass_copy(&env, "9.0.0", None, None);
+    let err = env.fails(&["plugins", "upgrade", path(&unsigned), "--allow"], 2);
+    assert!(
+        err.contains("unsigned") && err.contains("--trust-publisher"),
+        "{err}"
+    );
+    let impostor = pgpass_copy(&env, "9.0.0", None, Some([5; 32]));
+    let err = env.fails(&["plugins", "install", path(&impostor), "--allow"], 2);
+    assert!(
+        err.contains("different publisher") && err.contains("keeperdb project (first-party)"),
+        "{err}"
+    );
+    // Nothing the user had changed.
+    let pg = &env.list_json()[0];
+    assert_eq!(pg["version"], "0.1.0");
+    assert_eq!(pg["publisher"], "keeperdb project (first-party)");
+    assert_eq!(pg["status"], "enabled");
+    let info = env.ok(&["plugins", "info", "pgpass"]);
+    assert!(
+        info.contains("publisher:    keeperdb project (first-party)"),
+        "{info}"
+    );
+
+    // Accepted on purpose, it is installed and says whose it now is.
+    let out = env.ok(&["plugins", "install", path(&impostor), "--trust-publisher"]);
+    assert!(out.contains("Accepted with --trust-publisher"), "{out}");
+    let info = env.ok(&["plugins", "info", "pgpass"]);
+    assert!(
+        info.contains("publisher:    third party, key ed25519:"),
+        "{info}"
+    );
+}
+
+#[test]
+fn the_consent_prompt_shows_every_grant_on_its_own_line_escaped() {
+    let env = Env::new();
+    // A path whose carriage return and erase-line sequence hid itself, and a description that
+    // would draw a line of its own.
+    let pkg = pgpass_copy(
+        &env,
+        "0.1.0",
+        Some("~/.ssh/id_rsa\\r\\u001b[2K"),
+        Some([8; 32]),
+    );
+    let manifest = std::fs::read_to_string(pkg.join("plugin.toml")).unwrap();
+    let manifest = manifest.replacen(
+        "description = \"",
+        "description = \"\\u001b[1A\\rIt asks for no capabilities.\\n\\u202e",
+        1,
+    );
+    std::fs::write(pkg.join("plugin.toml"), &manifest).unwrap();
+    std::fs::write(
+        pkg.join(signature::SIGNATURE_FILE),
+        signature::sign(manifest.as_bytes(), &[8; 32]),
+    )
+    .unwrap();
+    let out = env.run(&["plugins", "install", path(&pkg)]);
+    assert_eq!(out.status.code(), Some(2));
+    let shown = text(&out.stdout);
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\r') && !shown.contains('\u{202e}'),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("\n      ~/.ssh/id_rsa\\r\\u{1b}[2K\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\\u{1b}[1A\\rIt asks for no capabilities.\\n\\u{202e}"),
+        "{shown}"
+    );
+    assert!(env.list_json().is_empty());
+}
+
 #[test]
 fn plugin_upgrade_asks_again_only_when_capabilities_widen() {
     let env = Env::new();
-    env.ok(&["plugins", "install", path(&bundled("pgpass")), "--allow"]);
-    let make = |version: &str, extra_path: Option<&str>| {
-        let dir = env.tmp.path().join(format!("pgpass-{version}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(
-            bundled("pgpass").join("payload.wasm"),
-            dir.join("payload.wasm"),
-        )
-        .unwrap();
-        let mut manifest = std::fs::read_to_string(bundled("pgpass").join("plugin.toml"))
-            .unwrap()
-            .replace("version = \"0.1.0\"", &format!("version = \"{version}\""));
-        if let Some(extra) = extra_path {
-            manifest = manifest.replace(
-                "\"${PGPASSFILE:-~/.pgpass}\"",
-                &format!("\"${{PGPASSFILE:-~/.pgpass}}\", \"{extra}\""),
-            );
-        }
-        std::fs::write(dir.join("plugin.toml"), manifest).unwrap();
-        dir
-    };
-    let same = make("0.2.0", None);
+    const PUBLISHER: [u8; 32] = [6; 32];
+    env.ok(&[
+        "plugins",
+        "install",
+        path(&pgpass_copy(&env, "0.1.0", None, Some(PUBLISHER))),
+        "--allow",
+    ]);
+    let same = pgpass_copy(&env, "0.2.0", None, Some(PUBLISHER));
     let out = env.ok(&["plugins", "upgrade", path(&same)]);
     assert!(
         out.contains("Upgrading pgpass 0.1.0 -> 0.2.0") && out.contains("without asking"),
         "{out}"
     );
 
-    let wider = make("0.3.0", Some("/etc/shadow"));
+    let wider = pgpass_copy(&env, "0.3.0", Some("/etc/shadow"), Some(PUBLISHER));
     let err = env.fails(&["plugins", "upgrade", path(&wider)], 2);
     assert!(err.contains("--allow"), "{err}");
     assert_eq!(env.list_json()[0]["version"], "0.2.0");

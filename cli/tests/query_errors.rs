@@ -227,6 +227,13 @@ fn installed_driver_plugin_is_used_without_a_bundle_and_missing_driver_is_exit_2
     let bundled = plugin_dir().join("sqlx-driver");
     let install = run(&["plugins", "install", bundled.to_str().unwrap(), "--allow"]);
     assert_success(&install, "plugins install");
+    // A driver is native code: its consent says so, not "no capabilities".
+    let said = String::from_utf8_lossy(&install.stdout);
+    assert!(
+        said.contains("native driver: it runs as native code with all of your rights")
+            && !said.contains("asks for no capabilities"),
+        "{said}"
+    );
     let out = run(&[
         "query",
         db.to_str().unwrap(),

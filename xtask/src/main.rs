@@ -8,6 +8,7 @@ mod ksm_sdks;
 mod plugin_pack;
 mod services;
 mod setup;
+mod sign;
 mod util;
 mod wasm;
 

@@ -1,5 +1,6 @@
 //! Packs a built driver library into a plugin directory the host can load:
-//! `<target>/<profile>/bundled-plugins/<id>/{plugin.toml, lib<name>.so}` with the real sha256.
+//! `<target>/<profile>/bundled-plugins/<id>/{plugin.toml, plugin.sig, lib<name>.so}` with the real
+//! sha256, signed with the project's key.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -69,5 +70,6 @@ pub fn pack_driver(profile_dir: &Path, plugin: &DriverPlugin<'_>) -> Result<Path
     let tmp = dir.join(".plugin.toml.tmp");
     fs::write(&tmp, manifest)?;
     fs::rename(&tmp, dir.join("plugin.toml"))?;
+    crate::sign::sign_dir(&dir, &crate::sign::seed()?)?;
     Ok(dir)
 }

@@ -64,9 +64,14 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
     build_sets(
         root,
         &[
-            (workspace.clone(), built.bundled.clone()),
-            (workspace.join("test-plugins"), built.test.clone()),
-            (workspace.join("examples"), built.test.clone()),
+            (workspace.clone(), built.bundled.clone(), Signed::FirstParty),
+            // Test plugins and the template stand for third-party plugins: unsigned.
+            (
+                workspace.join("test-plugins"),
+                built.test.clone(),
+                Signed::No,
+            ),
+            (workspace.join("examples"), built.test.clone(), Signed::No),
         ],
     )?;
     Ok(built)
@@ -74,11 +79,25 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
 
 /// Build only the first-party WASM plugins, into `out` (a release bundle).
 pub fn build_first_party(root: &Path, out: &Path) -> Result<()> {
-    build_sets(root, &[(root.join("plugins/wasm"), out.to_path_buf())])
+    build_sets(
+        root,
+        &[(
+            root.join("plugins/wasm"),
+            out.to_path_buf(),
+            Signed::FirstParty,
+        )],
+    )
+}
+
+/// Whether a set of plugins is signed with the project's key.
+#[derive(Debug, Clone, Copy)]
+enum Signed {
+    FirstParty,
+    No,
 }
 
 /// Build the plugins found under each `(source root, output root)` pair.
-fn build_sets(root: &Path, sets: &[(PathBuf, PathBuf)]) -> Result<()> {
+fn build_sets(root: &Path, sets: &[(PathBuf, PathBuf, Signed)]) -> Result<()> {
     let started = Instant::now();
     let workspace = root.join("plugins/wasm");
     let target_dir = workspace.join("target");
@@ -92,14 +111,15 @@ fn build_sets(root: &Path, sets: &[(PathBuf, PathBuf)]) -> Result<()> {
         ),
     }
     let mut plugins = Vec::new();
-    for (src_root, out_root) in sets {
+    for (src_root, out_root, signed) in sets {
         for dir in plugin_dirs(src_root)? {
-            plugins.push((package_name(&dir)?, dir, out_root.clone()));
+            plugins.push((package_name(&dir)?, dir, out_root.clone(), *signed));
         }
     }
+    let seed = crate::sign::seed()?;
     // One package per cargo run: a source and a storage backend enable different features of
     // the SDK, which must not unify. std (built once with -Zbuild-std) is shared.
-    for (package, _, _) in &plugins {
+    for (package, _, _, _) in &plugins {
         let mut cmd = cargo_command(route);
         cmd.args(["build", "--release", "--target", TARGET, "-p", package]);
         if route == Route::Debian {
@@ -117,8 +137,19 @@ fn build_sets(root: &Path, sets: &[(PathBuf, PathBuf)]) -> Result<()> {
 
     let modules = target_dir.join(TARGET).join("release");
     let mut count = 0;
-    for (package, dir, out_root) in &plugins {
+    for (package, dir, out_root, signed) in &plugins {
         let id = package_plugin(dir, package, &modules, out_root)?;
+        let out = out_root.join(&id);
+        match signed {
+            Signed::FirstParty => crate::sign::sign_dir(&out, &seed)?,
+            // A stale signature from an earlier build would not match the new manifest.
+            Signed::No => {
+                match std::fs::remove_file(out.join(keeperdb_model::signature::SIGNATURE_FILE)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
         eprintln!("build-plugins: {id} -> {}", out_root.join(&id).display());
         count += 1;
     }

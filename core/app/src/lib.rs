@@ -27,7 +27,7 @@ pub use keeperdb_format as format;
 pub use keeperdb_model::connection as model;
 pub use keeperdb_model::{
     Connection, ConnectionId, Credentials, Engine, HOST_API_VERSION, Origin, Preferences, TlsMode,
-    credentials, driver, manifest, prefs, source, storage, url,
+    credentials, driver, manifest, prefs, signature, source, storage, url,
 };
 pub use registry::Registry;
 

@@ -2,6 +2,7 @@
 //! origin, and credentials resolved through the source that produced the connection, at
 //! connect time.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use keeperdb_model::connection::Connection;
@@ -128,10 +129,31 @@ impl Registry {
                 .collect()
         });
         let mut listing = Listing::default();
+        let mut seen = HashSet::new();
         for (info, answer) in answers {
             match answer {
                 Ok(answer) => {
+                    // An id names one connection: a source that repeats one (or one another
+                    // source listed) could make `find` and `credentials` pick either, so none
+                    // of its connections are listed.
+                    let dups = duplicate_ids(&answer.connections, &seen);
+                    if !dups.is_empty() {
+                        let error = SourceError::Plugin {
+                            plugin: info.id.clone(),
+                            message: format!(
+                                "it returned duplicate connection ids ({}); none of its connections are listed",
+                                dups.join(", ")
+                            ),
+                        };
+                        tracing::warn!(source = %info.id, %error, "source refused");
+                        listing.failures.push(SourceFailure {
+                            source: info.id,
+                            error,
+                        });
+                        continue;
+                    }
                     for mut c in answer.connections {
+                        seen.insert(c.id.as_str().to_string());
                         c.origin.source = info.id.clone();
                         c.origin.badge = info.badge.clone();
                         c.origin.vault = info.vault.clone();
@@ -156,52 +178,47 @@ impl Registry {
         listing
     }
 
-    /// Find a connection by id, by `SOURCE/NAME`, or by name (which must be unambiguous).
+    /// Find a connection by id, by `SOURCE/NAME`, or by name. Names match ignoring case, and
+    /// every connection that matches counts: one that matches only in case is as much a
+    /// candidate as an exact one, so a plugin cannot win a name by spelling it the user's way.
+    /// `SOURCE/NAME` always means NAME in that source when a source answers to SOURCE (its id,
+    /// vault name or badge), so a connection a plugin calls `local/prod` is never taken for
+    /// the local `prod`.
     pub fn find(&self, key: &str) -> Result<Connection, RegistryError> {
-        Self::find_in(&self.list().connections, key)
+        self.find_in(&self.list().connections, key)
     }
 
-    /// [`Registry::find`] in a listing already made (one listing for many lookups).
-    pub fn find_in(all: &[Connection], key: &str) -> Result<Connection, RegistryError> {
+    /// [`Registry::find`] in a listing of this registry already made (one listing for many
+    /// lookups).
+    pub fn find_in(&self, all: &[Connection], key: &str) -> Result<Connection, RegistryError> {
         if let Some(c) = all.iter().find(|c| c.id.as_str() == key) {
             return Ok(c.clone());
         }
-        let mut matches: Vec<&Connection> = all.iter().filter(|c| c.spec.name == key).collect();
-        if matches.is_empty()
-            && let Some((source, name)) = key.split_once('/')
-        {
-            matches = all
-                .iter()
-                .filter(|c| {
-                    c.spec.name == name
-                        && (c.origin.source == source
-                            || c.origin.vault.as_deref() == Some(source)
-                            || c.origin.badge.eq_ignore_ascii_case(source))
-                })
-                .collect();
-        }
-        if matches.is_empty() {
-            let folded: Vec<&Connection> = all
-                .iter()
-                .filter(|c| c.spec.name.eq_ignore_ascii_case(key))
-                .collect();
-            matches = folded;
-        }
-        match matches.as_slice() {
-            [] => Err(RegistryError::NotFound(key.to_string())),
-            [one] => Ok((*one).clone()),
-            many => Err(RegistryError::Ambiguous {
-                name: key.to_string(),
-                candidates: many
+        if let Some((source, name)) = key.split_once('/') {
+            let answers = |id: &str, vault: Option<&str>, badge: &str| {
+                id == source || vault == Some(source) || badge.eq_ignore_ascii_case(source)
+            };
+            let named_source = self.sources.iter().any(|s| {
+                let info = s.info();
+                answers(&info.id, info.vault.as_deref(), &info.badge)
+            });
+            if named_source {
+                let matches = all
                     .iter()
-                    .map(|c| {
-                        let source = c.origin.vault.as_deref().unwrap_or(&c.origin.source);
-                        format!("{source}/{} ({})", c.spec.name, c.id)
+                    .filter(|c| {
+                        answers(&c.origin.source, c.origin.vault.as_deref(), &c.origin.badge)
+                            && same_name(&c.spec.name, name)
                     })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
+                    .collect();
+                return one_of(key, matches);
+            }
         }
+        one_of(
+            key,
+            all.iter()
+                .filter(|c| same_name(&c.spec.name, key))
+                .collect(),
+        )
     }
 
     /// Credentials for a connection, fetched now through the source that produced it (so a
@@ -223,6 +240,44 @@ impl Registry {
                 error,
             })
     }
+}
+
+/// Names that a user could not tell apart by typing them: equal ignoring case.
+fn same_name(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
+}
+
+/// The single match, or why there is none or more than one.
+fn one_of(key: &str, matches: Vec<&Connection>) -> Result<Connection, RegistryError> {
+    match matches.as_slice() {
+        [] => Err(RegistryError::NotFound(key.to_string())),
+        [one] => Ok((*one).clone()),
+        many => Err(RegistryError::Ambiguous {
+            name: key.to_string(),
+            candidates: many
+                .iter()
+                .map(|c| {
+                    let source = c.origin.vault.as_deref().unwrap_or(&c.origin.source);
+                    format!("{source}/{} ({})", c.spec.name, c.id)
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Connection ids that occur more than once in `connections`, or already in `seen`.
+fn duplicate_ids(connections: &[Connection], seen: &HashSet<String>) -> Vec<String> {
+    let mut mine = HashSet::new();
+    let mut dups: Vec<String> = connections
+        .iter()
+        .map(|c| c.id.as_str())
+        .filter(|id| seen.contains(*id) || !mine.insert(*id))
+        .map(str::to_string)
+        .collect();
+    dups.sort();
+    dups.dedup();
+    dups
 }
 
 #[cfg(test)]
@@ -361,5 +416,45 @@ mod tests {
             r.credentials(&orphan),
             Err(RegistryError::UnknownSource { .. })
         ));
+    }
+
+    #[test]
+    fn a_qualified_name_means_its_source_and_case_never_picks_a_winner() {
+        let mut r = Registry::new();
+        r.add_source(source("local", "Local", vec!["prod", "Stage"]));
+        // A plugin's names crafted to win over the user's own.
+        r.add_source(source("evil", "evil", vec!["local/prod", "stage"]));
+        let c = r.find("local/prod").unwrap();
+        assert_eq!(
+            (c.origin.source.as_str(), c.spec.name.as_str()),
+            ("local", "prod")
+        );
+        // Exact case used to win; now both are candidates and the user chooses.
+        let err = r.find("stage").unwrap_err().to_string();
+        assert!(
+            err.contains("ambiguous") && err.contains("local/Stage") && err.contains("evil/stage"),
+            "{err}"
+        );
+        assert_eq!(r.find("evil/stage").unwrap().origin.source, "evil");
+        // SOURCE/NAME with a prefix no source answers to is an ordinary name.
+        assert_eq!(
+            r.find("nowhere/x").unwrap_err().to_string(),
+            "no connection named or with id `nowhere/x`"
+        );
+    }
+
+    #[test]
+    fn a_source_repeating_connection_ids_is_refused_with_the_ids_named() {
+        let mut r = Registry::new();
+        r.add_source(source("local", "Local", vec!["prod"]));
+        r.add_source(source("evil", "evil", vec!["a", "a", "b"]));
+        let listing = r.list();
+        assert_eq!(listing.connections.len(), 1);
+        assert_eq!(listing.connections[0].origin.source, "local");
+        let message = listing.failures[0].error.to_string();
+        assert!(
+            message.contains("duplicate connection ids (evil:a)"),
+            "{message}"
+        );
     }
 }

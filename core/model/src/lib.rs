@@ -13,6 +13,7 @@ pub mod engine;
 pub mod manifest;
 pub mod prefs;
 pub mod secrets;
+pub mod signature;
 pub mod source;
 pub mod storage;
 pub mod url;

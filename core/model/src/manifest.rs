@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 /// The file name every plugin directory holds.
 pub const MANIFEST_FILE: &str = "plugin.toml";
 
+/// Longest badge a manifest may set.
+pub const MAX_BADGE_LEN: usize = 24;
+
 /// What a plugin provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -172,12 +175,35 @@ impl Manifest {
                 manifest.id
             )));
         }
-        let payload = Path::new(&manifest.payload);
-        if manifest.payload.is_empty() || payload.is_absolute() || payload.components().count() != 1
+        if let Some(badge) = &manifest.badge
+            && (badge.is_empty()
+                || badge.len() > MAX_BADGE_LEN
+                || badge.trim() != badge
+                || !badge
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.')))
         {
+            // Plain ASCII only: a badge is how a user tells sources apart at a glance, so no
+            // look-alike letters, invisible or control characters.
             return Err(invalid(format!(
-                "payload `{}` must be a plain file name next to plugin.toml",
-                manifest.payload
+                "badge `{}` must be 1 to {MAX_BADGE_LEN} ASCII letters, digits, spaces, `-`, `_` or `.`",
+                badge.escape_debug()
+            )));
+        }
+        // One normal file name: `..`, `.`, a path, or the manifest or signature itself would
+        // make the payload something other than a file beside plugin.toml.
+        let payload = Path::new(&manifest.payload);
+        let plain = matches!(
+            payload.components().collect::<Vec<_>>().as_slice(),
+            [std::path::Component::Normal(_)]
+        ) && !manifest.payload.contains(['/', '\\'])
+            && manifest.payload != MANIFEST_FILE
+            && manifest.payload != crate::signature::SIGNATURE_FILE;
+        if !plain {
+            return Err(invalid(format!(
+                "payload `{}` must be a plain file name next to plugin.toml (not `.`, `..`, a path, {MANIFEST_FILE} or {})",
+                manifest.payload.escape_debug(),
+                crate::signature::SIGNATURE_FILE
             )));
         }
         if manifest.sha256.len() != 64 || !manifest.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -341,5 +367,30 @@ paths = ["~/.pgpass"]
         std::fs::write(dir.path().join("pgpass.wasm"), b"evil bytes").unwrap();
         let err = m.read_verified_payload(dir.path()).unwrap_err();
         assert!(matches!(err, ManifestError::HashMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_payload_that_is_not_a_plain_file_name_is_refused() {
+        let base = "id = \"x\"\nversion = \"0.1.0\"\nkind = \"driver\"\napi = \"^0.1\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n";
+        for payload in [
+            "..",
+            ".",
+            "",
+            "a/b",
+            "/etc/passwd",
+            "./x",
+            "plugin.toml",
+            "plugin.sig",
+            "a\\\\b",
+        ] {
+            let text = format!("{base}payload = \"{payload}\"\n");
+            let err = Manifest::parse(&text, Path::new("plugin.toml")).unwrap_err();
+            assert!(
+                err.to_string().contains("must be a plain file name"),
+                "{payload}: {err}"
+            );
+        }
+        let text = format!("{base}payload = \"lib.so\"\n");
+        Manifest::parse(&text, Path::new("plugin.toml")).unwrap();
     }
 }

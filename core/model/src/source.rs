@@ -45,6 +45,35 @@ pub enum SourceError {
     },
 }
 
+/// Source ids only the host gives: its own store's, and names a listing or an error uses for
+/// the host itself. A third-party plugin with one of these ids is refused.
+pub const RESERVED_SOURCE_IDS: &[&str] = &[
+    crate::connection::LOCAL_SOURCE_ID,
+    "vault",
+    "keeperdb",
+    "plugins",
+    "host",
+];
+
+/// Badges only the host gives (compared ignoring case and surrounding space): `Local` is
+/// keeperdb's own store, `Vault` a Keeper vault through the first-party source.
+pub const RESERVED_BADGES: &[&str] = &["local", "vault", "keeperdb", "keeper", "host"];
+
+/// Whether `badge` is one only the host gives.
+pub fn is_reserved_badge(badge: &str) -> bool {
+    let badge = badge.trim();
+    RESERVED_BADGES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(badge))
+}
+
+/// Whether `id` is a source id only the host gives.
+pub fn is_reserved_source_id(id: &str) -> bool {
+    RESERVED_SOURCE_IDS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(id))
+}
+
 /// One entry a source could not turn into a connection (a malformed record, a bad line), so
 /// a shell can say "2 records skipped" and why while the rest are listed.
 #[derive(Debug, Clone, PartialEq, Eq)]

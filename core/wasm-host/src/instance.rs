@@ -101,8 +101,10 @@ impl LoadedPlugin {
             None => self.new_instance(call)?,
         };
         live.store.set_epoch_deadline(self.runtime.deadline_ticks());
-        live.store.data_mut().log.last_error = None;
-        match f(&live.exports, &mut live.store) {
+        live.store.data_mut().log.begin_call();
+        let result = f(&live.exports, &mut live.store);
+        live.store.data_mut().log.end_call();
+        match result {
             Ok(value) => {
                 self.lock().push(live);
                 Ok(value)

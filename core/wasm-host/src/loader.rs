@@ -32,6 +32,9 @@ pub struct LoadOptions {
     pub vault: Option<Arc<dyn VaultCapability>>,
     /// Where `progress` reports go.
     pub progress: Option<ProgressSink>,
+    /// The digest of this plugin's compiled cache entry, as recorded when it was written
+    /// (none: the cache entry is not trusted and the payload is compiled).
+    pub compiled: Option<String>,
 }
 
 impl LoadOptions {
@@ -46,6 +49,7 @@ impl LoadOptions {
             paths: Arc::new(PathContext::from_process()),
             vault: None,
             progress: None,
+            compiled: None,
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct LoadedPlugin {
     pub(crate) api: semver::Version,
     /// Its native code came from the compiled cache rather than a compile.
     from_cache: bool,
+    /// The digest of the cache entry this load used or wrote, to be recorded for the next.
+    pub(crate) compiled: Option<String>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -71,6 +77,15 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("id", &self.manifest.id)
             .field("api", &self.api)
             .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// The sha256 of the compiled cache entry this load used or wrote: record it, and pass it
+    /// as [`LoadOptions::compiled`] next time, so the next start may map it instead of
+    /// compiling. `None` when nothing was cached.
+    pub fn compiled_digest(&self) -> Option<&str> {
+        self.compiled.as_deref()
     }
 }
 
@@ -97,20 +112,20 @@ impl LoadedPlugin {
 
         let engine = runtime.engine();
         let sha = manifest.sha256.to_ascii_lowercase();
-        let cached = runtime.cache().and_then(|c| c.load(engine, &sha));
+        let cached = runtime
+            .cache()
+            .and_then(|c| c.load(engine, &sha, options.compiled.as_deref()));
         let from_cache = cached.is_some();
-        let component = match cached {
-            Some(component) => component,
+        let (component, compiled) = match cached {
+            Some((component, digest)) => (component, Some(digest)),
             None => {
                 let component =
                     Component::from_binary(engine, &bytes).map_err(|e| WasmError::Compile {
                         plugin: manifest.id.clone(),
                         message: format!("{e:#}"),
                     })?;
-                if let Some(cache) = runtime.cache() {
-                    cache.store(&sha, &component);
-                }
-                component
+                let digest = runtime.cache().and_then(|c| c.store(&sha, &component));
+                (component, digest)
             }
         };
 
@@ -146,6 +161,7 @@ impl LoadedPlugin {
             live: Mutex::new(Vec::new()),
             api,
             from_cache,
+            compiled,
         })
     }
 

@@ -66,6 +66,7 @@ fn options(granted: &[&str], ctx: PathContext) -> LoadOptions {
         paths: Arc::new(ctx),
         vault: None,
         progress: None,
+        compiled: None,
     }
 }
 
@@ -417,6 +418,18 @@ fn reads_outside_the_grant_are_denied_naming_the_path() {
             "{err}"
         );
     }
+
+    // The granted file replaced by a link to the neighbour: the hostile plugin asks for the
+    // granted path, and the link is not followed.
+    std::fs::remove_file(&granted).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("neighbour"), &granted).unwrap();
+    c.spec.name = "~/.keeperdb-test-granted".into();
+    let err = src.credentials(&c).unwrap_err().to_string();
+    assert!(
+        err.contains("symbolic link") && err.contains("outside this plugin's grant"),
+        "{err}"
+    );
+    assert!(!err.contains("neighbour secret"), "{err}");
 }
 
 #[test]
@@ -476,10 +489,12 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
     let cache = tmp.path().join("cache");
     let dir = bundled("pgpass", tmp.path());
     let rt = WasmRuntime::new(Some(cache.clone())).unwrap();
-    let opts = options(&["fs-read"], PathContext::with_home(tmp.path()));
+    let mut opts = options(&["fs-read"], PathContext::with_home(tmp.path()));
     let cold = LoadedPlugin::load(&rt, &dir, opts.clone()).unwrap();
     assert!(!cold.from_cache(), "nothing was cached yet");
     cold.instantiate().unwrap();
+    opts.compiled = cold.compiled_digest().map(str::to_string);
+    assert!(opts.compiled.is_some());
     let entries: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -519,6 +534,56 @@ fn compiled_components_are_cached_and_a_corrupt_cache_entry_is_recompiled() {
             .is_empty()
     );
     assert!(std::fs::metadata(&entries[0]).unwrap().len() > 1000);
+}
+
+#[test]
+fn another_plugins_compiled_entry_copied_over_this_ones_is_not_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let rt = WasmRuntime::new(Some(cache.clone())).unwrap();
+    let pgpass = bundled("pgpass", tmp.path());
+    let hostile_dir = hostile("hostile", tmp.path());
+    let load = |dir: &Path, granted: &[&str], compiled: Option<String>| {
+        let mut opts = options(granted, PathContext::with_home(tmp.path()));
+        opts.compiled = compiled;
+        LoadedPlugin::load(&rt, dir, opts).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let entry_of = |dir: &Path| {
+        let sha = Manifest::load(dir).unwrap().sha256;
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&sha))
+            .unwrap()
+    };
+    let pg_digest = load(&pgpass, &["fs-read"], None)
+        .compiled_digest()
+        .map(str::to_string);
+    let hostile_caps: Vec<String> = Manifest::load(&hostile_dir)
+        .unwrap()
+        .capabilities
+        .into_keys()
+        .collect();
+    let hostile_granted: Vec<&str> = hostile_caps.iter().map(String::as_str).collect();
+    load(&hostile_dir, &hostile_granted, None);
+    // The attack: the hostile plugin's compiled code under pgpass's name.
+    let hostile_code = std::fs::read(entry_of(&hostile_dir)).unwrap();
+    std::fs::write(entry_of(&pgpass), &hostile_code).unwrap();
+    let reloaded = load(&pgpass, &["fs-read"], pg_digest);
+    let recorded = reloaded.compiled_digest().map(str::to_string);
+    // Not deserialized: compiled again from pgpass's own verified payload, and it behaves
+    // as pgpass (an empty listing with no ~/.pgpass), with a fresh entry recorded.
+    assert!(
+        WasmSource::new(Arc::new(reloaded))
+            .unwrap()
+            .list()
+            .unwrap()
+            .connections
+            .is_empty()
+    );
+    let now = std::fs::read(entry_of(&pgpass)).unwrap();
+    assert_ne!(now, hostile_code);
+    assert_eq!(recorded.unwrap(), sha256_hex(&now));
 }
 
 #[test]

@@ -575,12 +575,16 @@ impl Agent {
     }
 
     /// The exposed connections, resolved in one listing.
-    fn exposed(&self, listing: &[Connection]) -> (Vec<Connection>, Vec<String>) {
+    fn exposed(
+        &self,
+        registry: &Registry,
+        listing: &[Connection],
+    ) -> (Vec<Connection>, Vec<String>) {
         let mut seen = BTreeSet::new();
         let mut found = Vec::new();
         let mut unresolved = Vec::new();
         for entry in &self.policy.exposed {
-            match Registry::find_in(listing, entry) {
+            match registry.find_in(listing, entry) {
                 Ok(c) => {
                     if seen.insert(c.id.as_str().to_string()) {
                         found.push(c);
@@ -592,17 +596,24 @@ impl Agent {
         (found, unresolved)
     }
 
-    fn writes_allowed(&self, listing: &[Connection], connection: &Connection) -> bool {
-        self.policy
-            .allow_writes
-            .iter()
-            .any(|entry| Registry::find_in(listing, entry).is_ok_and(|c| c.id == connection.id))
+    fn writes_allowed(
+        &self,
+        registry: &Registry,
+        listing: &[Connection],
+        connection: &Connection,
+    ) -> bool {
+        self.policy.allow_writes.iter().any(|entry| {
+            registry
+                .find_in(listing, entry)
+                .is_ok_and(|c| c.id == connection.id)
+        })
     }
 
     /// The connections agents may see.
     pub fn connections(&self) -> Exposure {
-        let listing = self.app.registry().list().connections;
-        let (found, unresolved) = self.exposed(&listing);
+        let registry = self.app.registry();
+        let listing = registry.list().connections;
+        let (found, unresolved) = self.exposed(&registry, &listing);
         Exposure {
             connections: found
                 .iter()
@@ -612,7 +623,8 @@ impl Agent {
                     source: c.origin.badge.clone(),
                     engine: c.spec.engine.as_str().to_string(),
                     environment: c.spec.environment.clone(),
-                    writes_allowed: self.writes_allowed(&listing, c) && !is_production(c),
+                    writes_allowed: self.writes_allowed(&registry, &listing, c)
+                        && !is_production(c),
                 })
                 .collect(),
             unresolved,
@@ -622,11 +634,13 @@ impl Agent {
     /// The exposed connection the agent named, or [`AgentError::NotExposed`] (also for one
     /// that does not exist, so agents learn nothing of the rest).
     fn find(&self, name: &str) -> Result<(Connection, bool), AgentError> {
-        let listing = self.app.registry().list().connections;
-        let (exposed, _) = self.exposed(&listing);
-        let wanted = Registry::find_in(&exposed, name)
+        let registry = self.app.registry();
+        let listing = registry.list().connections;
+        let (exposed, _) = self.exposed(&registry, &listing);
+        let wanted = registry
+            .find_in(&exposed, name)
             .map_err(|_| AgentError::NotExposed(name.to_string()))?;
-        let writes = self.writes_allowed(&listing, &wanted);
+        let writes = self.writes_allowed(&registry, &listing, &wanted);
         Ok((wanted, writes))
     }
 

@@ -3,6 +3,7 @@
 //! manifest is checked against what the user consented to; and the stand-in source that
 //! shows a failure where the plugin's connections would have been.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use super::consent::within;
@@ -13,7 +14,11 @@ use keeperdb_model::connection::Origin;
 use keeperdb_model::credentials::Credentials;
 use keeperdb_model::driver::Driver;
 use keeperdb_model::manifest::{Manifest, PluginKind};
-use keeperdb_model::source::{ConnectionSource, SourceError, SourceInfo, SourceListing};
+use keeperdb_model::signature;
+use keeperdb_model::source::{
+    ConnectionSource, SourceError, SourceInfo, SourceListing, is_reserved_badge,
+    is_reserved_source_id,
+};
 use keeperdb_model::storage::StorageBackend;
 use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, WasmRuntime, WasmSource, WasmStorage};
 
@@ -74,7 +79,7 @@ impl PluginStore {
                             tracing::warn!(plugin = %id, vault = %binding.name, "not loaded: {message}");
                             out.sources.push(Arc::new(FailedSource {
                                 id: binding.source_id(&id),
-                                badge: vault_badge(&id),
+                                badge: vault_badge(&id, &entry.installed),
                                 message: message.clone(),
                             }));
                             out.failures.push((id.clone(), message));
@@ -120,7 +125,7 @@ impl PluginStore {
             let loaded = Manifest::load(&entry.dir)
                 .map_err(PluginError::from)
                 .and_then(|manifest| {
-                    check_against_state(&entry.id, &manifest, &entry.installed)?;
+                    check_against_state(&entry.id, &entry.dir, &manifest, &entry.installed)?;
                     keeperdb_driver_host::load_with_manifest(&entry.dir, &manifest)
                         .map_err(|e| PluginError::Driver(Box::new(e)))
                 });
@@ -142,14 +147,14 @@ impl PluginStore {
         binding: &VaultBinding,
     ) -> Result<Arc<dyn ConnectionSource>, PluginError> {
         let manifest = Manifest::load(&entry.dir)?;
-        check_against_state(&entry.id, &manifest, &entry.installed)?;
+        check_against_state(&entry.id, &entry.dir, &manifest, &entry.installed)?;
         let mut options = base.clone();
         options.granted = entry.installed.granted.keys().cloned().collect();
         options.vault = Some(Arc::new(binding.vault.clone()));
-        let plugin = Arc::new(LoadedPlugin::load(runtime, &entry.dir, options)?);
+        let plugin = Arc::new(self.load_wasm(runtime, entry, options)?);
         let origin = Origin {
             source: binding.source_id(&entry.id),
-            badge: vault_badge(&entry.id),
+            badge: vault_badge(&entry.id, &entry.installed),
             vault: Some(binding.name.clone()),
         };
         Ok(Arc::new(VaultSource {
@@ -169,14 +174,14 @@ impl PluginStore {
         vault: keeperdb_keeper::KsmVault,
     ) -> Result<Arc<dyn StorageBackend>, PluginError> {
         let manifest = Manifest::load(&entry.dir)?;
-        check_against_state(&entry.id, &manifest, &entry.installed)?;
+        check_against_state(&entry.id, &entry.dir, &manifest, &entry.installed)?;
         if !entry.installed.enabled {
             return Err(PluginError::Disabled(entry.id.clone()));
         }
         let mut options = base.clone();
         options.granted = entry.installed.granted.keys().cloned().collect();
         options.vault = Some(Arc::new(vault));
-        let plugin = Arc::new(LoadedPlugin::load(runtime, &entry.dir, options)?);
+        let plugin = Arc::new(self.load_wasm(runtime, entry, options)?);
         Ok(Arc::new(WasmStorage::new(plugin)?))
     }
 
@@ -187,14 +192,36 @@ impl PluginStore {
         entry: &PluginEntry,
     ) -> Result<Loaded, PluginError> {
         let manifest = Manifest::load(&entry.dir)?;
-        check_against_state(&entry.id, &manifest, &entry.installed)?;
+        check_against_state(&entry.id, &entry.dir, &manifest, &entry.installed)?;
         let mut options = base.clone();
         options.granted = entry.installed.granted.keys().cloned().collect();
-        let plugin = Arc::new(LoadedPlugin::load(runtime, &entry.dir, options)?);
+        let plugin = Arc::new(self.load_wasm(runtime, entry, options)?);
         Ok(match manifest.kind {
             PluginKind::StorageBackend => Loaded::Storage(Arc::new(WasmStorage::new(plugin)?)),
             _ => Loaded::Source(Arc::new(WasmSource::new(plugin)?)),
         })
+    }
+}
+
+impl PluginStore {
+    /// Load a WASM plugin trusting its compiled cache entry only by the digest recorded in
+    /// the state, and record the digest of a fresh entry for the next start.
+    fn load_wasm(
+        &self,
+        runtime: &WasmRuntime,
+        entry: &PluginEntry,
+        mut options: LoadOptions,
+    ) -> Result<LoadedPlugin, PluginError> {
+        options.compiled = entry.installed.compiled.clone();
+        let plugin = LoadedPlugin::load(runtime, &entry.dir, options)?;
+        if let Some(digest) = plugin.compiled_digest()
+            && entry.installed.compiled.as_deref() != Some(digest)
+            && let Err(e) = self.record_compiled(&entry.id, &entry.installed.sha256, digest)
+        {
+            // Only the next start's compile is lost.
+            tracing::warn!(plugin = %entry.id, "cannot record the compiled plugin: {e}");
+        }
+        Ok(plugin)
     }
 }
 
@@ -203,9 +230,11 @@ enum Loaded {
     Storage(Arc<dyn StorageBackend>),
 }
 
-/// The installed manifest must be the one consented to: same sha256, nothing beyond the grant.
+/// The installed manifest must be the one consented to: same sha256, nothing beyond the grant,
+/// signed by the publisher trusted at install.
 pub(super) fn check_against_state(
     id: &str,
+    dir: &Path,
     manifest: &Manifest,
     installed: &InstalledPlugin,
 ) -> Result<(), PluginError> {
@@ -242,13 +271,42 @@ pub(super) fn check_against_state(
             }
         }
     }
+    let found = signature::verify_dir(dir)?;
+    if found != installed.publisher() {
+        return Err(mismatch(format!(
+            "it was installed from {}, but its files are now signed as {found}",
+            installed.publisher()
+        )));
+    }
+    check_reserved(manifest, &found)
+}
+
+/// Source ids and badges are the host's to give: a plugin not signed by the project may not
+/// take the local store's id, the `Local` or `Vault` badge, or any other reserved one.
+pub(super) fn check_reserved(
+    manifest: &Manifest,
+    publisher: &signature::Publisher,
+) -> Result<(), PluginError> {
+    if publisher.is_first_party() {
+        return Ok(());
+    }
+    let reserved = |message: String| PluginError::Reserved {
+        id: manifest.id.clone(),
+        message,
+    };
+    if is_reserved_source_id(&manifest.id) {
+        return Err(reserved(format!("its id `{}` is reserved", manifest.id)));
+    }
+    if let Some(badge) = manifest.badge.as_deref().filter(|b| is_reserved_badge(b)) {
+        return Err(reserved(format!("its badge `{badge}` is reserved")));
+    }
     Ok(())
 }
 
-/// The badge of a vault-bound instance: `Vault` is the first-party vault source's, and no
-/// other plugin gets it.
-fn vault_badge(plugin_id: &str) -> String {
-    if plugin_id == crate::vaults::VAULT_SOURCE_PLUGIN {
+/// The badge of a vault-bound instance: `Vault` is the first-party vault source's (the
+/// project's signature and that id, both recorded at install), and no other plugin gets it.
+fn vault_badge(plugin_id: &str, installed: &InstalledPlugin) -> String {
+    if plugin_id == crate::vaults::VAULT_SOURCE_PLUGIN && installed.publisher().is_first_party() {
         "Vault".into()
     } else {
         plugin_id.to_string()
@@ -296,6 +354,7 @@ impl ConnectionSource for FailedSource {
 mod tests {
     use std::fs;
 
+    use super::super::Consent;
     use super::super::fixtures::package;
     use super::*;
     use keeperdb_model::manifest::MANIFEST_FILE;
@@ -309,7 +368,7 @@ mod tests {
                 store
                     .stage(&package(tmp.path(), "0.1.0", &["~/.a"]))
                     .unwrap(),
-                true,
+                Consent::ALL,
             )
             .unwrap();
         let path = store.root().join("demo").join(MANIFEST_FILE);
@@ -334,7 +393,9 @@ mod tests {
         )
         .unwrap();
         let store = PluginStore::at(tmp.path().join("plugins"));
-        store.install(store.stage(&pkg).unwrap(), true).unwrap();
+        store
+            .install(store.stage(&pkg).unwrap(), Consent::ALL)
+            .unwrap();
         // The WASM loader leaves drivers to the driver host.
         let rt = WasmRuntime::new(None).unwrap();
         let loaded = store

@@ -4,18 +4,28 @@
 use std::fs::{self, File};
 use std::path::Path;
 
-use super::consent::{self, Staged};
+use super::consent::{self, Consent, Staged};
 use super::load::check_against_state;
 use super::state::STATE_VERSION;
 use super::{InstalledPlugin, PluginEntry, PluginError, PluginStatus, PluginStore, io};
 use keeperdb_model::manifest::{MANIFEST_FILE, Manifest};
+use keeperdb_model::signature::{self, Publisher, SIGNATURE_FILE};
 
 impl PluginStore {
-    /// Install a staged package. `consent` says whether the user agreed to the capabilities
-    /// shown; it is required when [`Staged::needs_consent`]. The new version is enabled when
-    /// it is a fresh install, and keeps the old enabled flag on upgrade.
-    pub fn install(&self, staged: Staged, consent: bool) -> Result<PluginEntry, PluginError> {
-        if staged.needs_consent() && !consent {
+    /// Install a staged package. `consent` says what the user agreed to: the capabilities
+    /// shown (required when [`Staged::needs_consent`]) and, separately, the publisher concern
+    /// shown (required when [`Staged::publisher_concern`] has one). The new version is enabled
+    /// when it is a fresh install, and keeps the old enabled flag on upgrade.
+    pub fn install(&self, staged: Staged, consent: Consent) -> Result<PluginEntry, PluginError> {
+        if let Some(concern) = staged.publisher_concern()
+            && !consent.publisher
+        {
+            return Err(PluginError::PublisherNotTrusted {
+                id: staged.manifest.id.clone(),
+                concern: concern.to_string(),
+            });
+        }
+        if staged.needs_consent() && !consent.capabilities {
             return Err(PluginError::NotGranted(staged.manifest.id.clone()));
         }
         let id = staged.manifest.id.clone();
@@ -30,6 +40,24 @@ impl PluginStore {
                 .map_err(io(&staged.dir.join(MANIFEST_FILE)))?;
             write_synced(&tmp.path().join(MANIFEST_FILE), &manifest_text)?;
             write_synced(&tmp.path().join(&staged.manifest.payload), &bytes)?;
+            // Verified again with the manifest bytes being installed, so what is recorded as
+            // the publisher signed exactly what lands.
+            let sig_path = staged.dir.join(SIGNATURE_FILE);
+            let publisher = match fs::read_to_string(&sig_path) {
+                Ok(sig) => {
+                    let publisher = signature::verify(&manifest_text, &sig, &sig_path)?;
+                    write_synced(&tmp.path().join(SIGNATURE_FILE), sig.as_bytes())?;
+                    publisher
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Publisher::Unsigned,
+                Err(e) => return Err(io(&sig_path)(e)),
+            };
+            if publisher != staged.publisher {
+                return Err(PluginError::PublisherNotTrusted {
+                    id: id.clone(),
+                    concern: "its signature changed while it was being installed".into(),
+                });
+            }
 
             let target = self.root.join(&id);
             let old = if target.exists() {
@@ -58,6 +86,9 @@ impl PluginStore {
                 kind: staged.manifest.kind,
                 sha256: staged.manifest.sha256.to_ascii_lowercase(),
                 enabled,
+                publisher: publisher.key(),
+                // Compiled on its first load, and recorded then.
+                compiled: None,
                 granted,
             };
             state.version = STATE_VERSION;
@@ -100,7 +131,7 @@ impl PluginStore {
         });
         let (manifest, status) = match checked {
             Ok(m) => {
-                let status = match check_against_state(&id, &m, &installed) {
+                let status = match check_against_state(&id, &dir, &m, &installed) {
                     Err(e) => PluginStatus::Broken(e.to_string()),
                     Ok(()) if installed.enabled => PluginStatus::Enabled,
                     Ok(()) => PluginStatus::Disabled,
@@ -200,14 +231,22 @@ mod tests {
             staged.capabilities[0].to_string(),
             "fs-read [~/.a]: read exactly these files (new)"
         );
-        let err = store.install(staged, false).unwrap_err();
+        let err = store
+            .install(
+                staged,
+                Consent {
+                    capabilities: false,
+                    publisher: true,
+                },
+            )
+            .unwrap_err();
         assert!(matches!(err, PluginError::NotGranted(_)), "{err}");
         assert!(store.list().unwrap().is_empty());
 
         let staged = store
             .stage(&package(tmp.path(), "0.1.0", &["~/.a"]))
             .unwrap();
-        store.install(staged, true).unwrap();
+        store.install(staged, Consent::ALL).unwrap();
         let list = store.list().unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].status, PluginStatus::Enabled);

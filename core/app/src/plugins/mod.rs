@@ -31,7 +31,7 @@ use consent::{meaning, scope_of};
 use keeperdb_model::manifest::{Manifest, ManifestError, PluginKind};
 use keeperdb_wasm_host::WasmError;
 
-pub use consent::{CapabilityLine, Staged};
+pub use consent::{CapabilityLine, Consent, PublisherConcern, Staged};
 pub(crate) use load::failed_source;
 pub use load::{LoadedDrivers, LoadedPlugins};
 pub use state::{InstalledPlugin, STATE_FILE};
@@ -107,6 +107,25 @@ pub enum PluginError {
     /// The user did not consent to the capabilities.
     #[error("plugin `{0}` was not installed: its capabilities were not granted")]
     NotGranted(String),
+    /// The user did not accept who published the package.
+    #[error("plugin `{id}` was not installed: {concern}, and that was not accepted")]
+    PublisherNotTrusted {
+        /// Plugin id.
+        id: String,
+        /// What about the publisher needed consent.
+        concern: String,
+    },
+    /// A third-party package claims an identity only the host gives.
+    #[error("plugin `{id}`: {message}; only keeperdb itself and its first-party plugins use it")]
+    Reserved {
+        /// Plugin id.
+        id: String,
+        /// What it claims.
+        message: String,
+    },
+    /// The package's signature does not verify.
+    #[error(transparent)]
+    Signature(#[from] keeperdb_model::signature::SignatureError),
     /// The state file does not parse.
     #[error(
         "{path}: {message}\nthe file was left untouched; fix it or move it away (plugins would need reinstalling)"
@@ -133,6 +152,31 @@ pub enum PluginError {
         /// Its kind.
         kind: PluginKind,
     },
+}
+
+impl PluginError {
+    /// A stable name for the kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::Io { .. } => "io",
+            PluginError::Manifest(_) => "manifest",
+            PluginError::Wasm(_) => "wasm",
+            PluginError::Driver(_) => "driver",
+            PluginError::BadPackage { .. } => "bad-package",
+            PluginError::UnknownCapability { .. } => "unknown-capability",
+            PluginError::NotBundled { .. } => "not-bundled",
+            PluginError::NotInstalled(_) => "not-installed",
+            PluginError::Disabled(_) => "disabled",
+            PluginError::Downgrade { .. } => "downgrade",
+            PluginError::NotGranted(_) => "not-granted",
+            PluginError::PublisherNotTrusted { .. } => "publisher-not-trusted",
+            PluginError::Signature(_) => "signature",
+            PluginError::Reserved { .. } => "reserved",
+            PluginError::CorruptState { .. } => "corrupt-state",
+            PluginError::GrantMismatch { .. } => "grant-mismatch",
+            PluginError::Unsupported { .. } => "unsupported",
+        }
+    }
 }
 
 impl From<WasmError> for PluginError {
@@ -276,6 +320,16 @@ mod fixtures {
         )
         .unwrap();
         pkg
+    }
+
+    /// Sign the package in `pkg` with the ed25519 `seed`, as its publisher would.
+    pub(super) fn sign(pkg: &Path, seed: &[u8; 32]) {
+        let manifest = fs::read(pkg.join(MANIFEST_FILE)).unwrap();
+        fs::write(
+            pkg.join(keeperdb_model::signature::SIGNATURE_FILE),
+            keeperdb_model::signature::sign(&manifest, seed),
+        )
+        .unwrap();
     }
 }
 

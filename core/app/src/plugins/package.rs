@@ -2,15 +2,26 @@
 //! and verifying manifest, capabilities, host API and payload before anything is installed.
 
 use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use super::consent::{self, Staged};
 use super::{PluginError, PluginStore, io};
 use keeperdb_model::capability;
 use keeperdb_model::manifest::{MANIFEST_FILE, Manifest};
+use keeperdb_model::signature;
 
 /// Largest archive member accepted (a payload); more is not a plugin.
 const MAX_ARCHIVE_MEMBER: u64 = 256 << 20;
+/// Most bytes an archive may unpack to in all, whatever its members say: a small archive
+/// of many members must not fill the disk.
+const MAX_ARCHIVE_TOTAL: u64 = 300 << 20;
+/// Most members an archive may hold (a plugin is a handful of files).
+const MAX_ARCHIVE_MEMBERS: usize = 1000;
+/// Prefix of the directories archives are unpacked into, under the plugins root.
+const STAGE_PREFIX: &str = ".stage-";
+/// Temp dirs older than this are left over from a killed keeperdb, not another one's work.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl PluginStore {
     /// Unpack (if an archive) and verify a package: manifest, known capabilities, host API
@@ -29,7 +40,12 @@ impl PluginStore {
                     message: "not a plugin directory or a .tar.gz / .tgz archive".into(),
                 });
             }
-            let temp = tempfile::tempdir().map_err(io(path))?;
+            self.clean_stale_temp_dirs();
+            keeperdb_fs::ensure_private_dir(self.root()).map_err(io(self.root()))?;
+            let temp = tempfile::Builder::new()
+                .prefix(STAGE_PREFIX)
+                .tempdir_in(self.root())
+                .map_err(io(self.root()))?;
             unpack_tar_gz(path, temp.path())?;
             (find_manifest_dir(path, temp.path())?, Some(temp))
         } else {
@@ -49,6 +65,9 @@ impl PluginStore {
         }
         manifest.check_api()?;
         manifest.read_verified_payload(&dir)?;
+        // The signature covers plugin.toml, which names the payload's sha256 just checked.
+        let publisher = signature::verify_dir(&dir)?;
+        super::load::check_reserved(&manifest, &publisher)?;
 
         let replaces = self.read_state()?.plugins.get(&manifest.id).cloned();
         if let Some(old) = &replaces
@@ -67,11 +86,43 @@ impl PluginStore {
             _temp: temp,
             replaces,
             capabilities,
+            publisher,
         })
     }
 }
 
-/// Unpack a `.tar.gz`: regular files and directories only, no absolute paths, no `..`.
+impl PluginStore {
+    /// Remove what a killed install left behind in the plugins root: unpacked archives,
+    /// half-copied installs and replaced versions, once old enough not to be another
+    /// process's work in progress.
+    pub fn clean_stale_temp_dirs(&self) {
+        let Ok(entries) = fs::read_dir(self.root()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if ![STAGE_PREFIX, ".install-", ".old-"]
+                .iter()
+                .any(|p| name.starts_with(p))
+            {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_AFTER);
+            if old && let Err(e) = fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), "cannot remove a stale temp dir: {e}");
+            }
+        }
+    }
+}
+
+/// Unpack a `.tar.gz`: regular files and directories only, no absolute paths, no `..`, at
+/// most [`MAX_ARCHIVE_MEMBERS`] members and [`MAX_ARCHIVE_TOTAL`] bytes in all.
 fn unpack_tar_gz(archive: &Path, into: &Path) -> Result<(), PluginError> {
     let bad = |message: String| PluginError::BadPackage {
         path: archive.to_path_buf(),
@@ -82,7 +133,13 @@ fn unpack_tar_gz(archive: &Path, into: &Path) -> Result<(), PluginError> {
     let entries = tar
         .entries()
         .map_err(|e| bad(format!("not a readable .tar.gz: {e}")))?;
-    for entry in entries {
+    let mut total: u64 = 0;
+    for (count, entry) in entries.enumerate() {
+        if count >= MAX_ARCHIVE_MEMBERS {
+            return Err(bad(format!(
+                "more than {MAX_ARCHIVE_MEMBERS} members; a plugin is a handful of files"
+            )));
+        }
         let mut entry = entry.map_err(|e| bad(format!("not a readable .tar.gz: {e}")))?;
         let path = entry
             .path()
@@ -117,8 +174,17 @@ fn unpack_tar_gz(archive: &Path, into: &Path) -> Result<(), PluginError> {
             fs::create_dir_all(parent).map_err(io(parent))?;
         }
         let mut out = File::create(&dest).map_err(io(&dest))?;
-        std::io::copy(&mut entry, &mut out)
+        // Counted as written, not as the header claims, and stopped at the first byte over.
+        let room = MAX_ARCHIVE_TOTAL - total;
+        let written = std::io::copy(&mut (&mut entry).take(room + 1), &mut out)
             .map_err(|e| bad(format!("unpacking `{}`: {e}", path.display())))?;
+        if written > room {
+            return Err(bad(format!(
+                "it unpacks to more than {} MiB in all; refusing it",
+                MAX_ARCHIVE_TOTAL >> 20
+            )));
+        }
+        total += written;
     }
     Ok(())
 }
@@ -146,6 +212,7 @@ fn find_manifest_dir(archive: &Path, root: &Path) -> Result<PathBuf, PluginError
 
 #[cfg(test)]
 mod tests {
+    use super::super::Consent;
     use super::super::PluginStatus;
     use super::super::fixtures::package;
     use super::*;
@@ -188,7 +255,7 @@ mod tests {
         builder.into_inner().unwrap().finish().unwrap();
         let store = PluginStore::at(tmp.path().join("plugins"));
         let staged = store.stage(&archive).unwrap();
-        store.install(staged, true).unwrap();
+        store.install(staged, Consent::ALL).unwrap();
         assert_eq!(store.info("demo").unwrap().status, PluginStatus::Enabled);
     }
 
@@ -216,5 +283,93 @@ mod tests {
             "{err}"
         );
         assert!(!tmp.path().join("evil").exists());
+    }
+
+    #[test]
+    fn a_third_party_package_claiming_a_host_badge_or_id_is_refused() {
+        use super::super::fixtures::sign;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let pkg = package(tmp.path(), "0.1.0", &[]);
+        let text = fs::read_to_string(pkg.join(MANIFEST_FILE)).unwrap();
+        for (needle, with, claim) in [
+            (
+                "id = \"demo\"",
+                "id = \"demo\"\nbadge = \"Vault\"",
+                "badge `Vault`",
+            ),
+            (
+                "id = \"demo\"",
+                "id = \"demo\"\nbadge = \" local\"",
+                "badge",
+            ),
+            ("id = \"demo\"", "id = \"local\"", "id `local`"),
+        ] {
+            fs::write(pkg.join(MANIFEST_FILE), text.replace(needle, with)).unwrap();
+            // Signed by a third party or not at all: the same refusal.
+            for signed in [false, true] {
+                if signed {
+                    sign(&pkg, &[9; 32]);
+                } else {
+                    let _ = fs::remove_file(pkg.join(keeperdb_model::signature::SIGNATURE_FILE));
+                }
+                let err = store.stage(&pkg).unwrap_err().to_string();
+                assert!(err.contains(claim), "{with}: {err}");
+            }
+        }
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_archive_unpacking_past_the_total_is_stopped_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("bomb.tar.gz");
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            File::create(&archive).unwrap(),
+            flate2::Compression::best(),
+        ));
+        // Each member under the per-member cap, together over the total: zeros compress to
+        // almost nothing.
+        let member = vec![0u8; 100 << 20];
+        for i in 0..4 {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(member.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, format!("m{i}"), &member[..])
+                .unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap();
+        assert!(fs::metadata(&archive).unwrap().len() < (2 << 20));
+
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let err = store.stage(&archive).unwrap_err().to_string();
+        assert!(err.contains("more than 300 MiB in all"), "{err}");
+        // The unpacked part went with the staging dir.
+        let left: Vec<_> = fs::read_dir(store.root())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn temp_dirs_a_killed_install_left_are_removed_once_stale() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let stale = store.root().join(".stage-killed");
+        let fresh = store.root().join(".install-demo-running");
+        let kept = store.root().join("demo");
+        for d in [&stale, &fresh, &kept] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - 2 * STALE_AFTER;
+        File::open(&stale).unwrap().set_modified(long_ago).unwrap();
+        File::open(&kept).unwrap().set_modified(long_ago).unwrap();
+        store.clean_stale_temp_dirs();
+        assert!(!stale.exists());
+        assert!(fresh.exists() && kept.exists());
     }
 }

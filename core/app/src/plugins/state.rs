@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{PluginError, PluginStore, io};
 use keeperdb_model::manifest::{CapabilityRequest, PluginKind};
+use keeperdb_model::signature::Publisher;
 
 /// The state file in the plugins root.
 pub const STATE_FILE: &str = "plugins.toml";
 const LOCK_FILE: &str = ".plugins.lock";
-pub(super) const STATE_VERSION: u32 = 1;
+/// 2 added the publisher and the compiled-cache digest; a 1 file reads as it was.
+pub(super) const STATE_VERSION: u32 = 2;
 
 /// What the state file records about one installed plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,9 +28,24 @@ pub struct InstalledPlugin {
     pub sha256: String,
     /// Whether it is loaded.
     pub enabled: bool,
+    /// The publisher's public key (hex) the user trusted at install; none when the package
+    /// was unsigned. An upgrade signed by any other key asks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    /// The sha256 of this plugin's compiled cache entry, recorded when keeperdb wrote it: the
+    /// entry is only mapped when its bytes still hash to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled: Option<String>,
     /// Capabilities the user granted, with the scope they saw.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub granted: BTreeMap<String, CapabilityRequest>,
+}
+
+impl InstalledPlugin {
+    /// Who published the installed version, as trusted at install.
+    pub fn publisher(&self) -> Publisher {
+        Publisher::from_key(self.publisher.as_deref())
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -81,6 +98,27 @@ impl PluginStore {
         let text =
             format!("# keeperdb installed plugins and the capabilities you granted them.\n{body}");
         keeperdb_fs::write_atomic(&path, text.as_bytes()).map_err(io(&path))
+    }
+
+    /// Record the digest of the compiled cache entry a load wrote for plugin `id`, if the
+    /// installed payload is still `sha256` (an install in between supersedes it).
+    pub(super) fn record_compiled(
+        &self,
+        id: &str,
+        sha256: &str,
+        digest: &str,
+    ) -> Result<(), PluginError> {
+        self.locked(|| {
+            let mut state = self.read_state()?;
+            match state.plugins.get_mut(id) {
+                Some(p) if p.sha256 == sha256 && p.compiled.as_deref() != Some(digest) => {
+                    p.compiled = Some(digest.to_string());
+                    state.version = STATE_VERSION;
+                    self.write_state(&state)
+                }
+                _ => Ok(()),
+            }
+        })
     }
 
     /// Run `f` under an exclusive lock, so concurrent keeperdb processes do not overwrite each

@@ -168,10 +168,35 @@ impl FsReadState {
             })
     }
 
+    /// Where a granted path really is, refusing symbolic links that lead out of the grant.
+    /// The grant names a file, not whatever a link there points to: a granted file replaced by
+    /// a link to keeperdb's own `plugins.toml`, or to `/proc/self/environ`, must not be read.
+    /// A link whose target is itself granted is fine, and so are links in the directories
+    /// above the file (the user's own layout). Returns the resolved path, which the caller
+    /// opens without following a link in its last component, so a link swapped in after this
+    /// check fails the open instead of being followed.
+    fn within_grant(&self, granted: &Path) -> Result<PathBuf, PluginError> {
+        let real = std::fs::canonicalize(granted).map_err(|e| io_error(granted, e))?;
+        let unlinked = granted
+            .parent()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .zip(granted.file_name())
+            .is_some_and(|(parent, name)| parent.join(name) == real);
+        if unlinked || self.granted.iter().any(|g| g.path == real) {
+            return Ok(real);
+        }
+        Err(PluginError::Denied(format!(
+            "fs-read: `{}` is a symbolic link to `{}`, which is outside this plugin's grant; refusing to follow it",
+            granted.display(),
+            real.display()
+        )))
+    }
+
     /// Metadata of a granted file.
     pub(crate) fn stat(&self, path: &str) -> Result<Metadata, PluginError> {
-        let path = self.granted_file(path)?;
-        let meta = std::fs::metadata(&path).map_err(|e| io_error(&path, e))?;
+        let granted = self.granted_file(path)?;
+        let path = self.within_grant(&granted)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| io_error(&granted, e))?;
         #[cfg(unix)]
         let mode = {
             use std::os::unix::fs::PermissionsExt;
@@ -188,8 +213,9 @@ impl FsReadState {
 
     /// The whole content of a granted file, up to [`MAX_FILE_BYTES`].
     pub(crate) fn read(&self, path: &str) -> Result<Vec<u8>, PluginError> {
-        let path = self.granted_file(path)?;
-        let file = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+        let granted = self.granted_file(path)?;
+        let path = self.within_grant(&granted)?;
+        let file = open_no_follow(&path).map_err(|e| io_error(&granted, e))?;
         let mut bytes = Vec::new();
         file.take(MAX_FILE_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -203,6 +229,19 @@ impl FsReadState {
         }
         Ok(bytes)
     }
+}
+
+/// Open `path` for reading, failing (rather than following) if its last component is a
+/// symbolic link.
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> PluginError {
@@ -252,5 +291,48 @@ mod tests {
         assert!(resolve_paths(&["~/../etc/passwd".into()], &ctx).is_err());
         let ok = resolve_paths(&["~/.pgpass".into()], &ctx).unwrap();
         assert_eq!(ok[0].path, PathBuf::from("/home/ann/.pgpass"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_granted_file_swapped_for_a_link_out_of_the_grant_is_not_followed() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let granted = tmp.path().join("granted");
+        let other = tmp.path().join("other-granted");
+        let secret = tmp.path().join("plugins.toml");
+        std::fs::write(&secret, "keeperdb's own state").unwrap();
+        std::fs::write(&other, "also granted").unwrap();
+        let state = FsReadState {
+            granted: resolve_paths(
+                &[granted.display().to_string(), other.display().to_string()],
+                &PathContext::default(),
+            )
+            .unwrap(),
+            paths: Arc::default(),
+        };
+        let name = granted.display().to_string();
+        for target in [secret.as_path(), Path::new("/proc/self/environ")] {
+            let _ = std::fs::remove_file(&granted);
+            symlink(target, &granted).unwrap();
+            for err in [
+                state.read(&name).map(|_| ()).unwrap_err(),
+                state.stat(&name).map(|_| ()).unwrap_err(),
+            ] {
+                let text = err.to_string();
+                assert!(
+                    text.contains("symbolic link") && text.contains("outside this plugin's grant"),
+                    "{text}"
+                );
+                assert!(!text.contains("keeperdb's own state"), "{text}");
+            }
+        }
+        // A link to another granted file is read; the link's target is unchanged.
+        std::fs::remove_file(&granted).unwrap();
+        symlink(&other, &granted).unwrap();
+        assert_eq!(state.read(&name).unwrap(), b"also granted");
+        assert_eq!(std::fs::read(&secret).unwrap(), b"keeperdb's own state");
+        // And an open that meets a link in the last component fails instead of following it.
+        assert!(open_no_follow(&granted).is_err());
     }
 }
