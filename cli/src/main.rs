@@ -13,6 +13,7 @@ mod schema;
 mod session;
 mod shell;
 mod storage;
+mod ui;
 mod vault;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Command {
     /// Sync saved connections and preferences into a Keeper vault, and restore them from it.
     #[command(subcommand)]
     Storage(storage::Command),
+    /// Open the GUI: a local web app on 127.0.0.1, in your browser.
+    Ui(ui::UiArgs),
     /// Serve the Model Context Protocol on stdio for AI agents (`mcp log`: what they ran).
     Mcp(mcp::McpArgs),
     /// Print a shell completion script.
@@ -98,13 +101,31 @@ fn main() -> ExitCode {
 
 /// The command line, with `storage` hidden in gateway mode (where it is refused when typed).
 fn cli_command() -> clap::Command {
-    let command = Cli::command();
+    let command = long_help_only(Cli::command());
     let gateway = App::open(config_dir_arg()).is_ok_and(|app| !app.storage_available());
     if gateway {
         command.mut_subcommand("storage", |s| s.hide(true))
     } else {
         command
     }
+}
+
+/// Help is `--help` alone, in every subcommand: `-h` is a host to psql users, and keeperdb
+/// keeps it free rather than printing help where they meant a host.
+fn long_help_only(command: clap::Command) -> clap::Command {
+    let command = command.disable_help_flag(true).arg(
+        clap::Arg::new("help")
+            .long("help")
+            .help("Print help")
+            .action(clap::ArgAction::Help),
+    );
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names
+        .iter()
+        .fold(command, |c, name| c.mut_subcommand(name, long_help_only))
 }
 
 /// `--config-dir` as given, read before clap parses (help depends on the config's mode).
@@ -139,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Vault(cmd) => vault::run(&app, cmd),
         Command::Storage(cmd) => storage::run(&app, cmd),
         Command::Mcp(args) => Ok(mcp::run(app, args)?),
+        Command::Ui(args) => ui::run(app, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

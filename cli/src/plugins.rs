@@ -5,13 +5,53 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use keeperdb_core::drivers::{DriverEngines, EngineUse};
 use keeperdb_core::manifest::{CapabilityRequest, PluginKind};
-use keeperdb_core::plugins::{Consent, PluginEntry, Staged};
+use keeperdb_core::plugins::{Consent, PluginEntry, Staged, TemplateLang};
 use keeperdb_core::{PathContext, capability};
 
 use crate::exit::Exit;
 use crate::safe;
 use keeperdb_core::App;
+
+/// `plugins new --kind`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum NewKind {
+    /// A connection source (WASM).
+    Source,
+    /// A storage backend (WASM).
+    Storage,
+    /// A native database driver (Rust).
+    Driver,
+}
+
+impl From<NewKind> for PluginKind {
+    fn from(kind: NewKind) -> Self {
+        match kind {
+            NewKind::Source => PluginKind::ConnectionSource,
+            NewKind::Storage => PluginKind::StorageBackend,
+            NewKind::Driver => PluginKind::Driver,
+        }
+    }
+}
+
+/// `plugins new --lang`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum NewLang {
+    /// Rust.
+    Rust,
+    /// JavaScript (componentize-js).
+    Js,
+}
+
+impl From<NewLang> for TemplateLang {
+    fn from(lang: NewLang) -> Self {
+        match lang {
+            NewLang::Rust => TemplateLang::Rust,
+            NewLang::Js => TemplateLang::Js,
+        }
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -28,6 +68,29 @@ pub enum Command {
         /// installed version's, without asking (for scripts; --allow never implies it).
         #[arg(long)]
         trust_publisher: bool,
+    },
+    /// Start a new plugin in DIR (new or empty) from a template that builds as it is; the
+    /// plugin id is DIR's name. Its README says how to build, pack and install it.
+    New {
+        /// What the plugin is.
+        #[arg(long, value_enum)]
+        kind: NewKind,
+        /// The language it is written in (a driver is Rust).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: NewLang,
+        /// The new plugin's directory.
+        dir: PathBuf,
+    },
+    /// Check a plugin's component and make a package `plugins install` accepts: refuses
+    /// imports keeperdb does not provide (WASI, ...) and a plugin.toml asking for fewer or more
+    /// capabilities than the component imports; writes the payload's sha256 into plugin.toml
+    /// and makes `<id>-<version>.tar.gz`.
+    Pack {
+        /// The plugin directory (with plugin.toml), or its component file (plugin.toml beside it).
+        path: PathBuf,
+        /// Where to write the archive (default: the plugin's directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Upgrade an installed plugin; asks again only if it wants more capabilities.
     Upgrade {
@@ -63,16 +126,25 @@ pub enum Command {
         /// Plugin id.
         id: String,
     },
-    /// Remove the plugin and what it was granted.
+    /// Remove the plugin and what it was granted. The engines it served go back to the
+    /// other drivers that serve them.
     #[command(alias = "rm")]
     Remove {
         /// Plugin id.
         id: String,
     },
+    /// Choose the driver that serves an engine, when more than one serves it. Until then
+    /// the driver that served it first keeps it.
+    Prefer {
+        /// Driver plugin id (installed or bundled).
+        id: String,
+        /// The engine it should serve (postgres, mysql, mariadb, sqlite, ...).
+        #[arg(long, value_name = "ENGINE")]
+        engine: String,
+    },
 }
 
 pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
-    let store = app.plugins();
     match cmd {
         Command::Install {
             path,
@@ -84,10 +156,45 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
             allow,
             trust_publisher,
         } => install(app, &path, allow, trust_publisher, true),
+        Command::New { kind, lang, dir } => {
+            let made = keeperdb_core::plugins::new_plugin(&dir, kind.into(), lang.into())?;
+            println!(
+                "wrote the {} `{}` in {} ({} files); its README.md says how to build, pack and install it",
+                match kind {
+                    NewKind::Source => "connection source",
+                    NewKind::Storage => "storage backend",
+                    NewKind::Driver => "driver",
+                },
+                made.id,
+                made.dir.display(),
+                made.files.len()
+            );
+            Ok(())
+        }
+        Command::Pack { path, out } => {
+            let packed = keeperdb_core::plugins::pack(&path, out.as_deref())?;
+            let m = &packed.manifest;
+            if packed.componentized {
+                println!("turned the core module {} into a component", m.payload);
+            }
+            println!(
+                "packed {} {} ({}): {}",
+                safe::text(&m.id, safe::FIELD),
+                m.version,
+                m.kind,
+                packed.archive.display()
+            );
+            println!(
+                "sha256 {} written to {}",
+                m.sha256,
+                packed.manifest_path.display()
+            );
+            Ok(())
+        }
         Command::List { json } => list(app, json),
         Command::Info { id } => info(app, &id),
         Command::Enable { id } => {
-            let changed = store.set_enabled(&id, true)?;
+            let changed = app.set_plugin_enabled(&id, true)?;
             println!(
                 "{id}: {}",
                 if changed {
@@ -99,7 +206,7 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Disable { id } => {
-            let changed = store.set_enabled(&id, false)?;
+            let changed = app.set_plugin_enabled(&id, false)?;
             println!(
                 "{id}: {}",
                 if changed {
@@ -111,10 +218,70 @@ pub fn run(app: &App, cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Remove { id } => {
-            let removed = store.remove(&id)?;
-            println!("removed {id} {}", removed.version);
+            let removed = app.remove_plugin(&id)?;
+            println!("removed {id} {}", removed.record.version);
+            for fallback in &removed.fallbacks {
+                match &fallback.served_by {
+                    Some(by) => println!("{} is served by `{by}` now", fallback.engine),
+                    None => println!("no driver serves {} now", fallback.engine),
+                }
+            }
             Ok(())
         }
+        Command::Prefer { id, engine } => {
+            let chosen = app.choose_driver(&id, &engine)?;
+            match chosen.before.as_deref() {
+                Some(before) if before == chosen.driver => {
+                    println!("`{}` serves {} already", chosen.driver, chosen.engine)
+                }
+                Some(before) => println!(
+                    "{} is served by `{}` now (was `{before}`)",
+                    chosen.engine, chosen.driver
+                ),
+                None => println!("{} is served by `{}` now", chosen.engine, chosen.driver),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// How one engine of driver `id` is used, for a table cell or a line.
+fn engine_text(id: &str, e: &EngineUse) -> String {
+    match e.served_by.as_deref() {
+        Some(by) if by == id => e.engine.to_string(),
+        Some(by) => format!("{} (not used: `{by}` serves it)", e.engine),
+        None => format!("{} (not used)", e.engine),
+    }
+}
+
+fn engines_text(d: Option<&DriverEngines>) -> String {
+    match d {
+        Some(d) if !d.engines.is_empty() => d
+            .engines
+            .iter()
+            .map(|e| engine_text(&d.id, e))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(_) => "unknown".into(),
+        None => "-".into(),
+    }
+}
+
+fn engines_json(d: Option<&DriverEngines>) -> serde_json::Value {
+    match d {
+        Some(d) => serde_json::Value::Array(
+            d.engines
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "engine": e.engine.as_str(),
+                        "in_use": e.served_by.as_deref() == Some(d.id.as_str()),
+                        "served_by": e.served_by,
+                    })
+                })
+                .collect(),
+        ),
+        None => serde_json::Value::Null,
     }
 }
 
@@ -141,8 +308,24 @@ fn install(
     trust_publisher: bool,
     upgrade_only: bool,
 ) -> anyhow::Result<()> {
-    // Unpacked, verified, and (for WASM) the component itself checked before anything is asked.
-    let staged = app.stage_plugin(path)?;
+    // Unpacked, verified, and (for WASM) the component itself checked and compiled for this
+    // machine before anything is asked; the compiled code is kept for the first load.
+    let spinner = crate::progress::spinner(format!(
+        "checking {}",
+        safe::text(&path.display().to_string(), safe::MESSAGE)
+    ));
+    let started = std::time::Instant::now();
+    let staged = app.stage_plugin(path);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let staged = staged?;
+    if staged.manifest.kind != PluginKind::Driver {
+        println!(
+            "checked and compiled for this machine in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     if upgrade_only && staged.replaces.is_none() {
         return Err(Exit::usage(format!(
             "plugin `{}` is not installed; use `keeperdb plugins install`",
@@ -232,17 +415,34 @@ fn install(
         ))
         .into());
     }
-    let entry = app.plugins().install(
+    let installed = app.install_plugin(
         staged,
         Consent {
             capabilities: true,
             publisher,
         },
     )?;
+    let entry = &installed.entry;
     println!(
         "installed {} {} ({})",
         entry.id, entry.installed.version, entry.status
     );
+    let (own, others): (Vec<&EngineUse>, Vec<&EngineUse>) = installed
+        .engines
+        .iter()
+        .partition(|e| e.served_by.as_deref() == Some(entry.id.as_str()));
+    if !own.is_empty() {
+        let names: Vec<String> = own.iter().map(|e| e.engine.to_string()).collect();
+        println!("It serves {}.", names.join(", "));
+    }
+    for e in others {
+        let by = e.served_by.as_deref().unwrap_or("another driver");
+        println!(
+            "`{id}` also serves {engine}, which `{by}` serves now; it will not be used for {engine} until you choose it: `keeperdb plugins prefer {id} --engine {engine}`",
+            id = entry.id,
+            engine = e.engine,
+        );
+    }
     Ok(())
 }
 
@@ -316,6 +516,12 @@ fn bundled_entries(app: &App, installed: &[PluginEntry]) -> Vec<Bundled> {
 fn list(app: &App, json: bool) -> anyhow::Result<()> {
     let entries = app.plugins().list()?;
     let bundled = bundled_entries(app, &entries);
+    let drivers = app.driver_engines();
+    let engines_of = |id: &str, kind: PluginKind, bundled: bool| {
+        drivers
+            .iter()
+            .find(|d| kind == PluginKind::Driver && d.id == id && d.bundled == bundled)
+    };
     if json {
         let rows: Vec<serde_json::Value> = entries
             .iter()
@@ -333,6 +539,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
                     "publisher_key": e.installed.publisher,
                     "status": e.status,
                     "bundled": false,
+                    "engines": engines_json(engines_of(&e.id, e.installed.kind, false)),
                 })
             })
             .chain(bundled.iter().map(|b| {
@@ -347,6 +554,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
                     "enabled": b.manifest.kind == PluginKind::Driver,
                     "status": b.status,
                     "bundled": true,
+                    "engines": engines_json(engines_of(&b.manifest.id, b.manifest.kind, true)),
                 })
             }))
             .collect();
@@ -359,13 +567,14 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
     }
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED);
-    table.set_header(["ID", "VERSION", "KIND", "CAPABILITIES", "STATUS"]);
+    table.set_header(["ID", "VERSION", "KIND", "CAPABILITIES", "ENGINES", "STATUS"]);
     for e in &entries {
         table.add_row([
             e.id.clone(),
             e.installed.version.to_string(),
             e.installed.kind.to_string(),
             capabilities_text(&e.installed.granted),
+            engines_text(engines_of(&e.id, e.installed.kind, false)),
             safe::text(&e.status.to_string(), safe::MESSAGE),
         ]);
     }
@@ -375,6 +584,7 @@ fn list(app: &App, json: bool) -> anyhow::Result<()> {
             b.manifest.version.to_string(),
             b.manifest.kind.to_string(),
             capabilities_text(&b.manifest.capabilities),
+            engines_text(engines_of(&b.manifest.id, b.manifest.kind, true)),
             b.status.to_string(),
         ]);
     }
@@ -415,6 +625,11 @@ fn info(app: &App, id: &str) -> anyhow::Result<()> {
         "status:       {}",
         safe::text(&e.status.to_string(), safe::MESSAGE)
     );
+    if e.installed.kind == PluginKind::Driver {
+        let drivers = app.driver_engines();
+        let d = drivers.iter().find(|d| d.id == e.id && !d.bundled);
+        println!("engines:      {}", engines_text(d));
+    }
     let lines = e.capability_lines();
     if lines.is_empty() {
         println!("capabilities: none (log and progress only)");

@@ -27,3 +27,18 @@ pub fn terminal_sink() -> Option<ProgressSink> {
         }
     }))
 }
+
+/// A spinner with the elapsed time for work that cannot count its steps (compiling a
+/// component), or `None` when stderr is not a terminal. Clear it with `finish_and_clear`.
+pub fn spinner(message: String) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}

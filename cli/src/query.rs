@@ -18,9 +18,19 @@ use keeperdb_core::sql::split_statements;
 pub struct QueryArgs {
     /// A saved connection (name or id) or a URL (postgres://, mysql://, mariadb://, sqlite:, file.db).
     pub conn: String,
-    /// The SQL to run (one statement, or several separated by `;`).
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    /// The SQL to run (one statement, or several separated by `;`); SQL that starts with `--`
+    /// (a comment) is SQL, not an option. Without SQL, -c or -f, it is read from stdin.
+    #[arg(allow_hyphen_values = true, conflicts_with_all = ["file", "command"])]
     pub sql: Option<String>,
+    /// The SQL to run, as psql's -c takes it.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SQL",
+        allow_hyphen_values = true,
+        conflicts_with = "file"
+    )]
+    pub command: Option<String>,
     /// Read the SQL from a file (`-` for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -30,6 +40,9 @@ pub struct QueryArgs {
     /// Seconds to wait for the server when connecting.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
+    /// Per-run database, user, password prompt, SQLite file creation.
+    #[command(flatten)]
+    pub run: crate::session::RunConnect,
 }
 
 /// clap value parser for `--format`.
@@ -38,18 +51,22 @@ pub fn parse_format(s: &str) -> Result<OutputFormat, String> {
 }
 
 fn read_sql(args: &QueryArgs) -> Result<String, Exit> {
-    match (&args.sql, &args.file) {
+    let stdin = || {
+        let mut s = String::new();
+        io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Exit::usage(format!("cannot read SQL from stdin: {e}")))?;
+        Ok(s)
+    };
+    match (args.sql.as_ref().or(args.command.as_ref()), &args.file) {
         (Some(sql), _) => Ok(sql.clone()),
-        (None, Some(path)) if path.as_os_str() == "-" => {
-            let mut s = String::new();
-            io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| Exit::usage(format!("cannot read SQL from stdin: {e}")))?;
-            Ok(s)
-        }
+        (None, Some(path)) if path.as_os_str() == "-" => stdin(),
         (None, Some(path)) => std::fs::read_to_string(path)
             .map_err(|e| Exit::usage(format!("cannot read {}: {e}", path.display()))),
-        (None, None) => Err(Exit::usage("give the SQL to run, or -f FILE")),
+        (None, None) if !io::stdin().is_terminal() => stdin(),
+        (None, None) => Err(Exit::usage(
+            "give the SQL to run: as an argument, with -c SQL, with -f FILE, or on stdin",
+        )),
     }
 }
 
@@ -62,7 +79,12 @@ pub fn run(app: &App, args: QueryArgs) -> Result<(), Exit> {
         OutputFormat::Csv
     });
     session::install_interrupt_handler()?;
-    let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
+    let mut session = Session::open(
+        app,
+        &args.conn,
+        &args.run,
+        Duration::from_secs(args.connect_timeout),
+    )?;
     let (mut statements, rest) = split_statements(&text, session.engine());
     if !rest.trim().is_empty() {
         statements.push(rest.trim().to_string());

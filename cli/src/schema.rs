@@ -32,6 +32,9 @@ pub struct SchemaArgs {
     /// Seconds to wait for the server when connecting.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
+    /// Per-run database, user, password prompt, SQLite file creation.
+    #[command(flatten)]
+    pub run: crate::session::RunConnect,
 }
 
 use keeperdb_core::catalog::Table as TableRef;
@@ -44,7 +47,12 @@ pub fn run(app: &App, args: SchemaArgs) -> Result<(), Exit> {
     } else {
         OutputFormat::Csv
     });
-    let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
+    let mut session = Session::open(
+        app,
+        &args.conn,
+        &args.run,
+        Duration::from_secs(args.connect_timeout),
+    )?;
     let mut tables = session.tables(args.schema.as_deref())?;
     if let Some(only) = &args.table {
         tables.retain(|t| &t.name == only);

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use keeperdb_core::adhoc::{LibpqEnv, RunOverrides};
 use keeperdb_core::driver::{Canceller, CatalogRequest, DriverError, DriverErrorKind};
 use keeperdb_core::format::{FormatError, OutputFormat};
 use keeperdb_core::registry::RegistryError;
@@ -77,11 +78,45 @@ pub struct Session {
     inner: core_session::Session,
 }
 
+/// How to connect for this one run, as psql users type it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunConnect {
+    /// Use this database (for SQLite, this file) instead of the connection's.
+    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    pub dbname: Option<String>,
+    /// Log in as this user; a saved password is not sent for another user.
+    #[arg(short = 'U', long = "username", value_name = "USER")]
+    pub username: Option<String>,
+    /// Ask for the password on the terminal before connecting, whatever is saved.
+    #[arg(short = 'W', long = "password")]
+    pub ask_password: bool,
+    /// Create the SQLite database file when it does not exist (without this, a missing file is
+    /// an error, never a new empty database).
+    #[arg(long)]
+    pub create: bool,
+}
+
 impl Session {
     /// Resolve `arg` (a registry name/id or a URL), ask for a password if its source keeps
     /// none, and connect.
-    pub fn open(app: &App, arg: &str, connect_timeout: Duration) -> Result<Self, Exit> {
-        let resolved = app.resolve(arg).map_err(resolve_failure)?;
+    pub fn open(
+        app: &App,
+        arg: &str,
+        run: &RunConnect,
+        connect_timeout: Duration,
+    ) -> Result<Self, Exit> {
+        let overrides = RunOverrides {
+            database: run.dbname.clone(),
+            user: run.username.clone(),
+            ask_password: run.ask_password,
+            create: run.create,
+        };
+        let resolved = app
+            .resolve_for_run(arg, &overrides, &LibpqEnv::from_process())
+            .map_err(resolve_failure)?;
+        for note in &resolved.notes {
+            eprintln!("keeperdb: warning: {note}");
+        }
         if resolved.password_in_url {
             eprintln!(
                 "keeperdb: warning: a password in a URL on the command line is visible in the process list and shell history; save the connection (`keeperdb connections add URL --ask-password`) instead"
@@ -90,13 +125,14 @@ impl Session {
         let connection = resolved.connection;
         let mut credentials = resolved.credentials;
         if credentials.needs_prompt {
-            // The user chose to keep no password for this connection: ask for it now.
-            let password = crate::password::prompt(&connection.spec.name).map_err(|e| {
-                Exit::usage(format!(
-                    "{e} (`{}` keeps no stored password)",
-                    connection.spec.name
-                ))
-            })?;
+            // -W, or the user chose to keep no password for this connection: ask for it now.
+            let why = if run.ask_password {
+                "asked for with -W".to_string()
+            } else {
+                format!("`{}` keeps no stored password", connection.spec.name)
+            };
+            let password = crate::password::prompt(&connection.spec.name)
+                .map_err(|e| Exit::usage(format!("{e} ({why})")))?;
             credentials = Credentials::new(credentials.user, Some(password));
         }
         let inner = app
@@ -213,6 +249,10 @@ fn resolve_failure(e: keeperdb_core::Error) -> Exit {
             format!(
                 "{e} (CONN is a saved connection's name or id, or a URL such as postgres://user@host/db)"
             ),
+        ),
+        keeperdb_core::Error::NoDatabaseFile { .. } => Exit::new(
+            code,
+            format!("{e}; pass --create to make a new database file there"),
         ),
         other => Exit::new(code, exit::render_core(&other)),
     }

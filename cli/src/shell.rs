@@ -25,12 +25,20 @@ pub struct ShellArgs {
     /// Seconds to wait for the server when connecting.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
+    /// Per-run database, user, password prompt, SQLite file creation.
+    #[command(flatten)]
+    pub run: crate::session::RunConnect,
 }
 
 /// Run the shell; the exit code of piped input is 1 if any statement failed.
 pub fn run(app: &App, args: ShellArgs) -> Result<(), Exit> {
     session::install_interrupt_handler()?;
-    let mut session = Session::open(app, &args.conn, Duration::from_secs(args.connect_timeout))?;
+    let mut session = Session::open(
+        app,
+        &args.conn,
+        &args.run,
+        Duration::from_secs(args.connect_timeout),
+    )?;
     let mut state = State {
         format: args.format,
         timing: false,

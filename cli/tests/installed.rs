@@ -231,3 +231,67 @@ fn the_release_archive_unpacks_anywhere_and_runs() {
     assert!(root.join("README.md").is_file());
     assert_queries_chinook(&User::with_bin(root.join("bin")));
 }
+
+/// The installed binary serves the GUI's page from inside itself: no Node, no `gui/web` beside
+/// it, no network.
+#[test]
+fn the_installed_binary_serves_the_gui_page_it_embeds() {
+    use std::io::{BufRead, BufReader};
+    let user = User::with_bin(installed_prefix().join("bin"));
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", user.bin.display());
+    let mut server = Command::new("keeperdb")
+        .args(["ui", "--no-open"])
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", user.home.path())
+        .current_dir(user.home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("keeperdb ui starts");
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client.get(url.trim()).send().unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let origin = url.trim().split("/?").next().unwrap().to_string();
+    let page = client
+        .get(format!("{origin}/"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    let status = page.status();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = page.text().unwrap();
+    let script = client
+        .get(format!("{origin}/assets/app.js"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    let script_type = script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("/assets/app.js"), "{html}");
+    assert!(script_type.contains("javascript"), "{script_type}");
+    // The editor's style elements are allowed by a nonce made for this answer alone.
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the page's CSP carries a style nonce");
+    assert!(html.contains(&format!("content=\"{nonce}\"")), "{html}");
+    assert!(!html.contains("__CSP_NONCE__"));
+}

@@ -418,3 +418,61 @@ fn plugin_upgrade_asks_again_only_when_capabilities_widen() {
     let err = env.fails(&["plugins", "install", path(&same), "--allow"], 2);
     assert!(err.contains("older 0.2.0"), "{err}");
 }
+
+#[test]
+fn the_javascript_example_installs_compiled_and_lists_its_connections() {
+    let env = Env::new();
+    std::fs::write(
+        env.home().join(".hello-connections"),
+        "# name engine host port database user\n\
+         orders-db postgres db.internal 5432 orders app\n\
+         broken postgres db.internal port orders app\n",
+    )
+    .unwrap();
+    let example = built("KEEPERDB_TEST_PLUGINS_DIR", "hello-js");
+    let out = env.ok(&[
+        "plugins",
+        "install",
+        path(&example),
+        "--allow",
+        "--trust-publisher",
+    ]);
+    // Built against its own narrow world, it asks for the one capability it uses.
+    assert!(
+        out.contains(
+            "It asks to:\n  fs-read (new): read exactly these files\n      ~/.hello-connections\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains("keeper-vault") && !out.contains("http"),
+        "{out}"
+    );
+    assert!(
+        out.contains("checked and compiled for this machine in"),
+        "{out}"
+    );
+    assert!(out.contains("installed hello-js 0.1.0"), "{out}");
+    // The code compiled at install is recorded, so the first listing maps it.
+    let state = std::fs::read_to_string(env.config().join("plugins/plugins.toml")).unwrap();
+    assert!(state.contains("compiled = \""), "{state}");
+
+    let out = env.run(&["connections", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    let c = &list[0];
+    assert_eq!(c["id"], "hello-js:orders-db");
+    assert_eq!(c["engine"], "postgres");
+    assert_eq!(c["host"], "db.internal");
+    assert_eq!(c["port"], 5432);
+    assert_eq!(c["database"], "orders");
+    assert_eq!(c["user"], "app");
+    assert_eq!(c["origin"]["badge"], "Hello JS");
+    // The bad line is left out with where and why, in the plugin's own words.
+    assert!(
+        text(&out.stderr).contains("hello-js: `~/.hello-connections:3`: `port` is not a port"),
+        "{}",
+        text(&out.stderr)
+    );
+}

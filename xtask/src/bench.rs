@@ -59,8 +59,10 @@ pub fn command(args: &[String]) -> Result<()> {
             "query" if what.is_none() => what = Some("query"),
             "vault" if what.is_none() => what = Some("vault"),
             "storage" if what.is_none() => what = Some("storage"),
+            "ui" if what.is_none() => what = Some("ui"),
+            "plugins" if what.is_none() => what = Some("plugins"),
             other => bail!(
-                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault | cargo xtask bench storage)"
+                "unknown bench argument `{other}` (usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault | cargo xtask bench storage | cargo xtask bench ui | cargo xtask bench plugins)"
             ),
         }
     }
@@ -70,9 +72,15 @@ pub fn command(args: &[String]) -> Result<()> {
     if what == Some("storage") {
         return ksm_bench("storage_sync");
     }
+    if what == Some("ui") {
+        return ui_bench();
+    }
+    if what == Some("plugins") {
+        return plugins_bench(repeat.max(1));
+    }
     if what != Some("query") {
         bail!(
-            "usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault | cargo xtask bench storage"
+            "usage: cargo xtask bench query [--rows 100000,1000000] [--repeat 3] | cargo xtask bench vault | cargo xtask bench storage | cargo xtask bench ui | cargo xtask bench plugins"
         );
     }
     if !Path::new("/usr/bin/time").exists() {
@@ -398,4 +406,163 @@ fn ksm_bench(target: &str) -> Result<()> {
             ("SSL_CERT_FILE", &ca_pem),
         ],
     )
+}
+
+/// `cargo xtask bench ui`: the GUI's end-to-end run in a release build with figures on: time
+/// from starting `keeperdb ui` to its first painted screen, from a reload to the painted
+/// connection list, from Run to the first rows of a 1,000,000-row result, and the page's JS
+/// heap before and after scrolling that result end to end.
+fn ui_bench() -> Result<()> {
+    let release = crate::install::build_release()?;
+    let web = crate::ui::web_dir();
+    let ui_env = crate::ui::test_env(&web)?;
+    let (ca, ca_pem) = crate::make_ksm_ca()?;
+    let repo = util::repo_root();
+    let services = crate::services::start(&repo)?;
+    let service_env: Vec<(String, std::path::PathBuf)> =
+        services.into_iter().map(|(k, v)| (k, v.into())).collect();
+    let bench = std::path::PathBuf::from("1");
+    let mut env: Vec<(&str, &Path)> = vec![
+        ("KEEPERDB_BUNDLED_PLUGINS_DIR", &release.bundle),
+        ("KEEPERDB_KSM_CA_DIR", &ca),
+        ("SSL_CERT_FILE", &ca_pem),
+        ("KEEPERDB_UI_BENCH", &bench),
+    ];
+    env.extend(ui_env.iter().map(|(k, v)| (*k, v.as_path())));
+    env.extend(service_env.iter().map(|(k, v)| (k.as_str(), v.as_path())));
+    let run = crate::setup::with_secret_service(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "-p",
+            "keeperdb-cli",
+            "--test",
+            "ui_e2e",
+            "--",
+            "--nocapture",
+        ],
+        &env,
+    );
+    let stopped = crate::services::stop(&repo);
+    run.and(stopped)
+}
+
+/// `cargo xtask bench plugins`: a release `keeperdb` installing a plugin (checked and compiled
+/// for this machine) and listing its connections the first time and again, for the JavaScript
+/// example (a 12 MB component with its engine) beside the Rust source template, each from a
+/// fresh config dir, best of `repeat`.
+fn plugins_bench(repeat: usize) -> Result<()> {
+    eprintln!("bench: building keeperdb (release) and the plugins");
+    let keeperdb = crate::install::build_release_with_drivers()?.join("keeperdb");
+    let built = crate::wasm::build_plugins(&util::repo_root())?;
+    let work = util::target_dir().join("bench-plugins");
+    match std::fs::remove_dir_all(&work) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => std::fs::create_dir_all(&work)?,
+    }
+
+    // The Rust template, built as its README says.
+    let template = work.join("rust-template");
+    let status = Command::new(&keeperdb)
+        .args(["plugins", "new", "--kind", "source"])
+        .arg(&template)
+        .status()?;
+    anyhow::ensure!(status.success(), "plugins new failed ({status})");
+    let mut cargo = crate::wasm::cargo_command(built.route);
+    cargo.args(["build", "--release", "--target", crate::wasm::TARGET]);
+    if built.route == crate::wasm::Route::Debian {
+        cargo.arg("-Zbuild-std=std,panic_abort");
+    }
+    let status = cargo
+        .env("CARGO_TARGET_DIR", &built.wasm_target)
+        .current_dir(&template)
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "building the Rust template failed ({status})"
+    );
+    std::fs::copy(
+        built
+            .wasm_target
+            .join(crate::wasm::TARGET)
+            .join("release/rust_template.wasm"),
+        template.join("payload.wasm"),
+    )?;
+    let status = Command::new(&keeperdb)
+        .args(["plugins", "pack"])
+        .arg(&template)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "plugins pack failed ({status})");
+
+    let plugins = [
+        (
+            "JavaScript example",
+            built.test.join("hello-js"),
+            ".hello-connections",
+        ),
+        ("Rust template", template.clone(), ".rust-template"),
+    ];
+    println!("\nplugins bench (release keeperdb, best of {repeat}, fresh config dir each run)");
+    println!(
+        "{:<20} {:>10} {:>10} {:>12} {:>12}",
+        "plugin", "payload", "install", "first list", "second list"
+    );
+    for (name, dir, file) in plugins {
+        let manifest = keeperdb_model::manifest::Manifest::load(&dir)?;
+        let size = std::fs::metadata(dir.join(&manifest.payload))?.len();
+        let mut best = [f64::MAX; 3];
+        for run in 0..repeat {
+            let home = work.join(format!("home-{}-{run}", manifest.id));
+            std::fs::create_dir_all(&home)?;
+            std::fs::write(
+                home.join(file),
+                "orders-db postgres db.internal 5432 orders app\n",
+            )?;
+            let config = home.join("config");
+            let time = |args: &[&std::ffi::OsStr]| -> Result<f64> {
+                let started = Instant::now();
+                let out = Command::new(&keeperdb)
+                    .args(args)
+                    .env("HOME", &home)
+                    .env("KEEPERDB_CONFIG_DIR", &config)
+                    .env_remove("KEEPERDB_DATA_DIR")
+                    .stdin(std::process::Stdio::null())
+                    .output()?;
+                let elapsed = started.elapsed().as_secs_f64();
+                anyhow::ensure!(
+                    out.status.success()
+                        && !String::from_utf8_lossy(&out.stderr).contains("failed"),
+                    "keeperdb {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                Ok(elapsed)
+            };
+            let list = ["connections".as_ref(), "list".as_ref()];
+            let figures = [
+                time(&[
+                    "plugins".as_ref(),
+                    "install".as_ref(),
+                    dir.as_os_str(),
+                    "--allow".as_ref(),
+                    "--trust-publisher".as_ref(),
+                ])?,
+                time(&list)?,
+                time(&list)?,
+            ];
+            for (b, f) in best.iter_mut().zip(figures) {
+                *b = b.min(f);
+            }
+        }
+        println!(
+            "{:<20} {:>8.0}KB {:>9.2}s {:>11.3}s {:>11.3}s",
+            name,
+            size as f64 / 1e3,
+            best[0],
+            best[1],
+            best[2]
+        );
+    }
+    Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Release {
 
 /// Build the release binary and its driver plugins, packed beside it; returns the profile dir.
 pub fn build_release_with_drivers() -> Result<PathBuf> {
+    // The release binary embeds the GUI's page: build it first.
+    crate::ui::build()?;
     util::cargo(&[
         "build",
         "--release",

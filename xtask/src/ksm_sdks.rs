@@ -11,9 +11,8 @@
 //! second run costs nothing. The tests find them through the env vars of [`Installed::test_env`].
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::util;
 
@@ -22,7 +21,7 @@ pub const JS_SDK_ENV: &str = "KEEPERDB_KSM_JS_SDK_DIR";
 /// Env var naming the Python interpreter of the venv that has the Python SDK.
 pub const PYTHON_ENV: &str = "KEEPERDB_KSM_PYTHON";
 
-/// Written into node_modules / the venv after a successful install: what was installed.
+/// Written into the venv after a successful install: what was installed.
 const STAMP: &str = ".keeperdb-installed";
 
 /// Where the SDKs are.
@@ -63,71 +62,8 @@ pub fn command() -> Result<()> {
 }
 
 fn install_js(dir: &Path) -> Result<()> {
-    if !util::succeeds("npm", &["--version"]) {
-        // A machine whose Node.js comes from Debian has npm as a separate package. (Where
-        // nodejs is a build that bundles npm, that package conflicts with it, so it is not in
-        // setup::PACKAGES.)
-        eprintln!("xtask: npm missing, installing Debian's nodejs and npm");
-        util::run("apt-get", &["update", "-qq"])?;
-        let status = Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "nodejs",
-                "npm",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("cannot run apt-get")?;
-        if !status.success() {
-            bail!("apt-get install nodejs npm failed ({status})");
-        }
-    }
-    check_node_version();
-    let lock = std::fs::read(dir.join("package-lock.json"))
-        .with_context(|| format!("reading {}/package-lock.json", dir.display()))?;
-    let stamp = dir.join("node_modules").join(STAMP);
-    if std::fs::read(&stamp).is_ok_and(|s| s == lock) {
-        eprintln!("xtask: JavaScript KSM SDK already installed");
-        return Ok(());
-    }
-    eprintln!("xtask: npm ci in {}", dir.display());
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-        .current_dir(dir)
-        .status()
-        .context("cannot run npm")?;
-    if !status.success() {
-        bail!("npm ci in {} failed ({status})", dir.display());
-    }
-    std::fs::write(&stamp, lock)?;
-    Ok(())
-}
-
-/// The JavaScript SDK declares `node >= 20`; say so plainly when the machine's is older.
-fn check_node_version() {
-    let major = Command::new("node")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            v.trim_start_matches('v')
-                .split('.')
-                .next()?
-                .parse::<u32>()
-                .ok()
-        });
-    match major {
-        Some(m) if m >= 20 => {}
-        Some(m) => eprintln!(
-            "xtask: warning: node {m} is older than the JavaScript KSM SDK's `node >= 20`; \
-             its tests may fail"
-        ),
-        None => eprintln!("xtask: warning: `node --version` did not run"),
-    }
+    crate::npm::ensure()?;
+    crate::npm::ci(dir, &["--ignore-scripts"])
 }
 
 fn install_python(requirements: &Path, venv: &Path) -> Result<PathBuf> {

@@ -4,11 +4,14 @@
 mod bench;
 mod demo;
 mod install;
+mod js_plugins;
 mod ksm_sdks;
+mod npm;
 mod plugin_pack;
 mod services;
 mod setup;
 mod sign;
+mod ui;
 mod util;
 mod wasm;
 
@@ -64,6 +67,8 @@ enum Command {
     /// Build every WASM plugin into a component and an installable plugin dir
     /// (target/debug/bundled-plugins, target/test-plugins).
     BuildPlugins,
+    /// Build the GUI's page (gui/web, npm) into gui/web/dist, which `keeperdb` embeds.
+    BuildUi,
     /// Install a release `keeperdb` with its bundled plugins: PREFIX/bin/keeperdb and
     /// PREFIX/lib/keeperdb/plugins.
     Install {
@@ -99,6 +104,7 @@ fn main() -> anyhow::Result<()> {
             pack_drivers(&util::target_dir().join(if release { "release" } else { "debug" }))
         }
         Command::BuildPlugins => wasm::build_plugins(&util::repo_root()).map(|_| ()),
+        Command::BuildUi => ui::build().map(|_| ()),
         Command::TestWasm { args } => test_wasm(&args),
         Command::KsmSdks => ksm_sdks::command(),
         Command::Install { prefix } => install::install(&install::build_release()?, prefix),
@@ -109,6 +115,9 @@ fn main() -> anyhow::Result<()> {
 fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     setup::install_packages()?;
     let repo = util::repo_root();
+    // The page first: the builds below embed it (release) or serve it from disk (debug).
+    let web = ui::build()?;
+    let ui_env = ui::test_env(&web)?;
     util::cargo(&["build", "--workspace", "--all-targets"])?;
     // Driver plugins are packed beside the keeperdb binary, where it looks for bundled plugins.
     pack_drivers(&util::target_dir().join("debug"))?;
@@ -143,7 +152,9 @@ fn test(keep_services: bool, extra: &[String]) -> anyhow::Result<()> {
     let mut env: Vec<(&str, &std::path::Path)> =
         vec![("KEEPERDB_KSM_CA_DIR", &ca), ("SSL_CERT_FILE", &ca_pem)];
     env.extend(ksm_sdks.test_env());
-    env.extend(plugins.test_env());
+    let plugin_env = plugins.test_env();
+    env.extend(plugin_env.iter().map(|(k, v)| (*k, v.as_path())));
+    env.extend(ui_env.iter().map(|(k, v)| (*k, v.as_path())));
     env.push(("KEEPERDB_INSTALLED_PREFIX", &installed));
     env.push(("KEEPERDB_DIST_ARCHIVE", &archive));
     env.extend(service_env.iter().map(|(k, v)| (k.as_str(), v.as_path())));
@@ -194,10 +205,14 @@ fn test_wasm(extra: &[String]) -> anyhow::Result<()> {
     for (package, target) in [
         ("keeperdb-core", "wasm_plugins"),
         ("keeperdb-cli", "plugins_cli"),
+        ("keeperdb-cli", "plugin_templates"),
     ] {
         let mut args = vec!["test", "-p", package, "--test", target];
         args.extend(extra.iter().map(String::as_str));
-        util::run_env("cargo", &args, &plugins.test_env())?;
+        let env = plugins.test_env();
+        let env: Vec<(&str, &std::path::Path)> =
+            env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        util::run_env("cargo", &args, &env)?;
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ pub fn pack_driver(profile_dir: &Path, plugin: &DriverPlugin<'_>) -> Result<Path
     fs::write(&tmp, &bytes)?;
     fs::rename(&tmp, &payload)?;
     let mut manifest = format!(
-        "id = \"{id}\"\nversion = \"{version}\"\nkind = \"driver\"\napi = \"^0.3\"\npayload = \"{file}\"\nsha256 = \"{sha}\"\ndescription = \"{desc}\"\n",
+        "id = \"{id}\"\nversion = \"{version}\"\nkind = \"driver\"\napi = \"^0.4\"\npayload = \"{file}\"\nsha256 = \"{sha}\"\ndescription = \"{desc}\"\n",
         id = plugin.id,
         version = env!("CARGO_PKG_VERSION"),
         desc = plugin.description,

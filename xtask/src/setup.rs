@@ -25,6 +25,8 @@ pub const PACKAGES: &[&str] = &[
     "nodejs",
     "python3-venv",
     "python3-pip",
+    // The headless browser the GUI's end-to-end tests drive through playwright-core.
+    "chromium",
     // Peak-memory figures in benchmarks.
     "time",
     // The wasm32 route when rustup has no wasm32 target (see shared/TOOLCHAIN.md).

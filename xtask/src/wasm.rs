@@ -4,7 +4,8 @@
 //!
 //! - `target/debug/bundled-plugins/<id>/` for first-party plugins (`plugins/wasm/<name>/`),
 //! - `target/test-plugins/<id>/` for the hostile plugins the tests run
-//!   (`plugins/wasm/test-plugins/<name>/`) and the SDK's template (`plugins/wasm/examples/`).
+//!   (`plugins/wasm/test-plugins/<name>/`) and the examples (`plugins/wasm/examples/`; the
+//!   JavaScript ones through `js_plugins`).
 //!
 //! Two toolchain routes (see TOOLCHAIN.md): rustup's, when it has the wasm32 standard library
 //! installed, else Debian's `rustc-web` with `-Zbuild-std` (installed with apt when missing).
@@ -16,13 +17,19 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-const TARGET: &str = "wasm32-unknown-unknown";
+pub const TARGET: &str = "wasm32-unknown-unknown";
 const DEBIAN_PACKAGES: [&str; 4] = ["rustc-web", "cargo-web", "rust-web-src", "lld-22"];
 
 /// Env var naming the bundled plugin dirs, read by tests.
 pub const BUNDLED_ENV: &str = "KEEPERDB_BUNDLED_PLUGINS_DIR";
 /// Env var naming the hostile test plugin dirs, read by tests.
 pub const TEST_PLUGINS_ENV: &str = "KEEPERDB_TEST_PLUGINS_DIR";
+/// Env var naming how tests build a WASM plugin the way its README says: `rustup` or `debian`.
+pub const ROUTE_ENV: &str = "KEEPERDB_WASM_ROUTE";
+/// Env var naming the target dir the WASM plugins were built in (its std is reused).
+pub const WASM_TARGET_ENV: &str = "KEEPERDB_WASM_TARGET_DIR";
+/// Env var naming the JavaScript example, whose installed npm packages tests reuse.
+pub const JS_EXAMPLE_ENV: &str = "KEEPERDB_JS_EXAMPLE_DIR";
 
 /// How the wasm32 core modules get built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,14 +47,27 @@ pub struct Built {
     pub bundled: PathBuf,
     /// `target/test-plugins`.
     pub test: PathBuf,
+    /// The route the WASM plugins were built with.
+    pub route: Route,
+    /// `plugins/wasm/target`.
+    pub wasm_target: PathBuf,
+    /// `plugins/wasm/examples/hello-js`.
+    pub js_example: PathBuf,
 }
 
 impl Built {
-    /// The env vars tests read to find the plugins.
-    pub fn test_env(&self) -> [(&'static str, &Path); 2] {
-        [
-            (BUNDLED_ENV, self.bundled.as_path()),
-            (TEST_PLUGINS_ENV, self.test.as_path()),
+    /// The env vars tests read to find the plugins and build others the same way.
+    pub fn test_env(&self) -> Vec<(&'static str, PathBuf)> {
+        let route = match self.route {
+            Route::Rustup => "rustup",
+            Route::Debian => "debian",
+        };
+        vec![
+            (BUNDLED_ENV, self.bundled.clone()),
+            (TEST_PLUGINS_ENV, self.test.clone()),
+            (ROUTE_ENV, PathBuf::from(route)),
+            (WASM_TARGET_ENV, self.wasm_target.clone()),
+            (JS_EXAMPLE_ENV, self.js_example.clone()),
         ]
     }
 }
@@ -60,6 +80,9 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
     let built = Built {
         bundled: crate::util::target_dir().join("debug/bundled-plugins"),
         test: crate::util::target_dir().join("test-plugins"),
+        route: choose_route()?,
+        wasm_target: workspace.join("target"),
+        js_example: workspace.join("examples/hello-js"),
     };
     build_sets(
         root,
@@ -74,6 +97,7 @@ pub fn build_plugins(root: &Path) -> Result<Built> {
             (workspace.join("examples"), built.test.clone(), Signed::No),
         ],
     )?;
+    crate::js_plugins::build_examples(&workspace.join("examples"), &built.test)?;
     Ok(built)
 }
 
@@ -207,7 +231,7 @@ fn package_name(dir: &Path) -> Result<String> {
 }
 
 /// cargo for the chosen route, cleaned of the outer `cargo xtask`'s settings.
-fn cargo_command(route: Route) -> Command {
+pub fn cargo_command(route: Route) -> Command {
     let mut cmd = match route {
         Route::Rustup => Command::new("cargo"),
         Route::Debian => {
@@ -244,7 +268,12 @@ fn package_plugin(dir: &Path, package: &str, modules: &Path, out_root: &Path) ->
         .module(&module)
         .and_then(|e| e.encode())
         .with_context(|| format!("turning {} into a component", module_path.display()))?;
+    write_plugin_dir(dir, &component, out_root)
+}
 
+/// Write `<out_root>/<id>/`: the plugin's `plugin.toml` from `dir` with the sha256 of
+/// `component`, and the component as the payload it names. Returns the id.
+pub fn write_plugin_dir(dir: &Path, component: &[u8], out_root: &Path) -> Result<String> {
     let manifest_text = std::fs::read_to_string(dir.join("plugin.toml"))?;
     let mut manifest: toml::Table = toml::from_str(&manifest_text)
         .with_context(|| format!("parsing {}/plugin.toml", dir.display()))?;
@@ -258,12 +287,12 @@ fn package_plugin(dir: &Path, package: &str, modules: &Path, out_root: &Path) ->
         .and_then(|v| v.as_str())
         .unwrap_or("payload.wasm")
         .to_string();
-    let sha = hex::encode(Sha256::digest(&component));
+    let sha = hex::encode(Sha256::digest(component));
     manifest.insert("sha256".into(), toml::Value::String(sha));
 
     let out = out_root.join(&id);
     std::fs::create_dir_all(&out)?;
-    std::fs::write(out.join(&payload), &component)?;
+    std::fs::write(out.join(&payload), component)?;
     std::fs::write(out.join("plugin.toml"), toml::to_string_pretty(&manifest)?)?;
     Ok(id)
 }

@@ -39,6 +39,9 @@ pub struct Resolved {
     pub credentials: Credentials,
     /// It was a URL that carried a password, which is visible to other local users.
     pub password_in_url: bool,
+    /// Things to tell the user about how it was resolved (a password file not read because
+    /// others may read it); never a secret.
+    pub notes: Vec<String>,
 }
 
 impl App {
@@ -185,6 +188,11 @@ impl App {
         Ok(parse_connection_url_with(input, &self.engines())?)
     }
 
+    /// The query history of every connection (for shells with a history panel).
+    pub fn history(&self) -> crate::history::History {
+        crate::history::History::new(self.store.dir().data_path())
+    }
+
     /// The driver serving `engine`.
     pub fn driver_for(&self, engine: &Engine) -> Result<Arc<dyn Driver>> {
         self.drivers.driver_for(engine)
@@ -201,6 +209,7 @@ impl App {
                 connection: parsed.connection,
                 credentials: Credentials::new(None, parsed.password),
                 password_in_url,
+                notes: Vec::new(),
             });
         }
         let registry = self.registry();
@@ -217,7 +226,59 @@ impl App {
             connection,
             credentials,
             password_in_url: false,
+            notes: Vec::new(),
         })
+    }
+
+    /// [`resolve`](Self::resolve) for one run of a shell, as libpq tools do it: the per-run
+    /// database and user, a password prompt when asked for; for PostgreSQL the `PG*`
+    /// environment for what a URL leaves out, then `PGPASSWORD` or the password file when
+    /// there is no password; for a MySQL or MariaDB URL, `~/.my.cnf`. A SQLite file that does not exist is created only when asked for.
+    pub fn resolve_for_run(
+        &self,
+        named: &str,
+        overrides: &crate::adhoc::RunOverrides,
+        env: &crate::adhoc::LibpqEnv,
+    ) -> Result<Resolved> {
+        let mut resolved = self.resolve(named)?;
+        let engine = resolved.connection.spec.engine.clone();
+        if engine == Engine::POSTGRES && looks_like_url(named) {
+            let lower = named.to_ascii_lowercase();
+            let tls_given = lower.contains("sslmode=") || lower.contains("tls=");
+            let notes = crate::adhoc::apply_pg_env(&mut resolved.connection, tls_given, env);
+            resolved.notes.extend(notes);
+        }
+        crate::adhoc::apply_overrides(
+            &mut resolved.connection,
+            &mut resolved.credentials,
+            overrides,
+        );
+        let is_mysql = engine == Engine::MYSQL || engine == Engine::MARIADB;
+        if is_mysql && looks_like_url(named) {
+            let (password, notes) = crate::adhoc::my_cnf(&mut resolved.connection, env);
+            resolved.notes.extend(notes);
+            let creds = &mut resolved.credentials;
+            if creds.password.is_none() && !creds.needs_prompt {
+                creds.password = password;
+            }
+        }
+        let creds = &resolved.credentials;
+        if engine == Engine::POSTGRES && creds.password.is_none() && !creds.needs_prompt {
+            let (password, notes) = crate::adhoc::pg_password(&resolved.connection, env);
+            resolved.credentials.password = password;
+            resolved.notes.extend(notes);
+        }
+        if engine == Engine::SQLITE
+            && !overrides.create
+            && let Some(path) = resolved.connection.spec.database.as_deref()
+            && path != ":memory:"
+            && !Path::new(path).exists()
+        {
+            return Err(Error::NoDatabaseFile {
+                path: path.to_string(),
+            });
+        }
+        Ok(resolved)
     }
 
     /// Connect with credentials resolved just now; they are dropped once the driver has them.
@@ -299,16 +360,51 @@ impl App {
         }
     }
 
+    /// Install a staged plugin the user consented to. A driver takes no engine from the
+    /// driver serving it now: [`Installed::engines`](crate::drivers::Installed) says which
+    /// driver serves each of its engines.
+    pub fn install_plugin(
+        &self,
+        staged: Staged,
+        consent: crate::plugins::Consent,
+    ) -> Result<crate::drivers::Installed> {
+        self.drivers.install(staged, consent)
+    }
+
+    /// Remove an installed plugin; the engines it served fall back to the other drivers.
+    pub fn remove_plugin(&self, id: &str) -> Result<crate::drivers::Removed> {
+        self.drivers.remove(id)
+    }
+
+    /// Enable or disable an installed plugin; returns whether anything changed.
+    pub fn set_plugin_enabled(&self, id: &str, enabled: bool) -> Result<bool> {
+        self.drivers.set_enabled(id, enabled)
+    }
+
+    /// Make the driver `driver` serve `engine` from now on (kept in the plugin state).
+    pub fn choose_driver(&self, driver: &str, engine: &str) -> Result<crate::drivers::Chosen> {
+        self.drivers.choose(driver, engine)
+    }
+
+    /// Every driver plugin with the engines it serves and which driver serves each.
+    pub fn driver_engines(&self) -> Vec<crate::drivers::DriverEngines> {
+        self.drivers.report()
+    }
+
     /// Unpack and verify a plugin package, and for a WASM plugin check the component itself
     /// (its API version, that it imports only what its manifest asks for), before any consent
     /// is asked. `path` may also name a bundled plugin by its id.
     pub fn stage_plugin(&self, path: &Path) -> Result<Staged> {
         let path = self.bundled_or_path(path)?;
-        let staged = self.plugins.stage(&path)?;
+        let mut staged = self.plugins.stage(&path)?;
         if staged.manifest.kind != PluginKind::Driver {
+            // Compiled here, once: install records the cache entry, so the first listing maps
+            // the native code instead of compiling a large component a second time.
             let asked: Vec<String> = staged.manifest.capabilities.keys().cloned().collect();
-            LoadedPlugin::load(&self.runtime()?, staged.dir(), LoadOptions::granted(asked))
-                .map_err(crate::plugins::PluginError::from)?;
+            let loaded =
+                LoadedPlugin::load(&self.runtime()?, staged.dir(), LoadOptions::granted(asked))
+                    .map_err(crate::plugins::PluginError::from)?;
+            staged.compiled = loaded.compiled_digest().map(str::to_string);
         }
         Ok(staged)
     }

@@ -68,6 +68,18 @@ pub enum Error {
         /// Driver plugins that failed to load on the way, with why.
         problems: Vec<String>,
     },
+    /// The driver that serves the engine cannot be loaded.
+    #[error("the driver `{driver}` serves {engine} but cannot be loaded: {reason}; repair or reinstall it{}", if others.is_empty() { String::new() } else { format!(", or choose another driver for {engine} ({})", others.join(", ")) })]
+    DriverUnavailable {
+        /// The engine.
+        engine: Engine,
+        /// The driver chosen for it.
+        driver: String,
+        /// Why it cannot be loaded.
+        reason: String,
+        /// Other drivers that serve the engine.
+        others: Vec<String>,
+    },
     /// The connection's source could not hand out its credentials.
     #[error("cannot get credentials for `{name}`: {error}")]
     Credentials {
@@ -124,6 +136,12 @@ pub enum Error {
         badge: String,
         /// Its source's id.
         source_id: String,
+    },
+    /// A SQLite connection names a file that does not exist, and creating one was not asked for.
+    #[error("there is no SQLite database file at {path}; nothing was created")]
+    NoDatabaseFile {
+        /// The path, as given.
+        path: String,
     },
 }
 

@@ -6,12 +6,14 @@
 //! `keeperdb-wasm-host`). It knows the plugin interfaces of `keeperdb-model`, never a particular
 //! plugin: shells ask this crate, this crate asks plugins.
 
+pub mod adhoc;
 pub mod agent;
 pub mod app;
 pub mod bundle;
 pub mod catalog;
 pub mod drivers;
 pub mod error;
+pub mod history;
 pub mod plugins;
 pub mod registry;
 pub mod secret_store;

@@ -279,3 +279,40 @@ select 2",
         }
     }
 }
+
+/// `name` as a quoted SQL identifier for `engine`: backticks for the MySQL family, double
+/// quotes elsewhere, the quote character doubled inside, so any name (from a catalog, a plugin,
+/// a user) stays one identifier.
+pub fn quote_identifier(engine: &Engine, name: &str) -> String {
+    let quote = if engine.is_mysql_family() { '`' } else { '"' };
+    let doubled = name.replace(quote, &format!("{quote}{quote}"));
+    format!("{quote}{doubled}{quote}")
+}
+
+/// `SELECT * FROM schema.table`, both names quoted for `engine`.
+pub fn select_all_sql(engine: &Engine, schema: Option<&str>, table: &str) -> String {
+    let table = quote_identifier(engine, table);
+    match schema {
+        Some(schema) => format!("SELECT * FROM {}.{table}", quote_identifier(engine, schema)),
+        None => format!("SELECT * FROM {table}"),
+    }
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_the_engines_quote_doubled_inside() {
+        assert_eq!(quote_identifier(&Engine::POSTGRES, r#"a"b"#), r#""a""b""#);
+        assert_eq!(quote_identifier(&Engine::MARIADB, "a`b"), "`a``b`");
+        assert_eq!(
+            select_all_sql(&Engine::SQLITE, Some("main"), "Track; DROP TABLE x"),
+            r#"SELECT * FROM "main"."Track; DROP TABLE x""#
+        );
+        assert_eq!(
+            select_all_sql(&Engine::MYSQL, None, "t"),
+            "SELECT * FROM `t`"
+        );
+    }
+}

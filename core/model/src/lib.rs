@@ -36,9 +36,10 @@ pub const HOST_API_VERSION: semver::Version = semver::Version::new(
 /// Every host API version this build serves, oldest first; the last is [`HOST_API_VERSION`].
 /// A 0.x minor may change what crosses the boundary, so each is served by bindings of its own
 /// and a plugin built for an older one keeps working.
-pub static SERVED_API_VERSIONS: [semver::Version; 3] = [
+pub static SERVED_API_VERSIONS: [semver::Version; 4] = [
     semver::Version::new(0, 1, 0),
     semver::Version::new(0, 2, 0),
+    semver::Version::new(0, 3, 0),
     HOST_API_VERSION,
 ];
 

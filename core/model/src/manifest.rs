@@ -312,7 +312,12 @@ paths = ["~/.pgpass"]
             middle.unwrap().check_api().unwrap(),
             &semver::Version::new(0, 2, 0)
         );
-        let newest = Manifest::parse(&GOOD.replace("^0.1", "^0.3"), Path::new("plugin.toml"));
+        let third = Manifest::parse(&GOOD.replace("^0.1", "^0.3"), Path::new("plugin.toml"));
+        assert_eq!(
+            third.unwrap().check_api().unwrap(),
+            &semver::Version::new(0, 3, 0)
+        );
+        let newest = Manifest::parse(&GOOD.replace("^0.1", "^0.4"), Path::new("plugin.toml"));
         assert_eq!(
             newest.unwrap().check_api().unwrap(),
             &crate::HOST_API_VERSION
@@ -327,7 +332,7 @@ paths = ["~/.pgpass"]
         assert!(
             text.contains("pgpass")
                 && text.contains("^2.0")
-                && text.contains("0.1.0, 0.2.0, 0.3.0"),
+                && text.contains("0.1.0, 0.2.0, 0.3.0, 0.4.0"),
             "{text}"
         );
     }

@@ -12,10 +12,8 @@ use keeperdb_model::source::ConnectionSource;
 use keeperdb_model::{Connection, ConnectionId, Engine, Origin, TlsMode};
 use keeperdb_wasm_host::{LoadOptions, LoadedPlugin, PathContext, WasmRuntime, WasmSource};
 
-// The plugin's own parser, compiled natively: the same code the WASM plugin runs.
-#[allow(dead_code, unused_imports)]
-#[path = "../../../plugins/wasm/pgpass/src/pgpass.rs"]
-mod pgpass;
+// The plugin's own parser, compiled natively: the same crate the WASM plugin runs.
+use keeperdb_pgpass as pgpass;
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();

@@ -21,12 +21,16 @@
 
 mod cache;
 mod cap;
+mod encode;
 mod host;
+mod imports;
 mod instance;
 mod loader;
 mod sanitize;
 mod source;
 mod storage;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 mod types;
 mod v0;
 
@@ -38,6 +42,8 @@ pub use cap::Grants;
 pub use cap::fs_read::{GrantedPath, PathContext, resolve_paths};
 pub use cap::keeper_vault::VaultCapability;
 pub use cap::progress::ProgressSink;
+pub use encode::{component_from_module, is_core_module};
+pub use imports::{ComponentSurface, ImportReport, RefusedImport, check_imports, read_surface};
 pub use keeperdb_model::capability;
 pub use loader::{LoadOptions, LoadedPlugin};
 pub use source::WasmSource;
@@ -126,6 +132,23 @@ pub enum WasmError {
         /// The import name.
         import: String,
     },
+    /// The payload is not a WebAssembly component (a core module, or not WebAssembly).
+    #[error("plugin `{plugin}`: its payload is not a WebAssembly component: {message}")]
+    NotAComponent {
+        /// Plugin id.
+        plugin: String,
+        /// What the parser found.
+        message: String,
+    },
+    /// Imports found before compiling that keeperdb does not provide or the manifest does not
+    /// ask for; all of them, not just the first.
+    #[error("{}", imports::describe_refused(plugin, refused))]
+    RefusedImports {
+        /// Plugin id.
+        plugin: String,
+        /// Every refused import.
+        refused: Vec<RefusedImport>,
+    },
     /// The component does not export what its kind requires.
     #[error("plugin `{plugin}` is declared as a {kind} but does not export `{expected}`")]
     WrongWorld {
@@ -164,6 +187,25 @@ pub enum WasmError {
         /// What was asked for.
         wanted: keeperdb_model::manifest::PluginKind,
     },
+}
+
+impl WasmError {
+    /// A stable name for the kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WasmError::Manifest(_) => "manifest",
+            WasmError::Compile { .. } => "compile",
+            WasmError::IncompatibleApi { .. } => "incompatible-api",
+            WasmError::CapabilityNotGranted { .. } => "capability-not-granted",
+            WasmError::UnknownImport { .. } => "unknown-import",
+            WasmError::NotAComponent { .. } => "not-a-component",
+            WasmError::RefusedImports { .. } => "refused-imports",
+            WasmError::WrongWorld { .. } => "wrong-world",
+            WasmError::Grant { .. } => "grant",
+            WasmError::Call { .. } => "call",
+            WasmError::WrongKind { .. } => "wrong-kind",
+        }
+    }
 }
 
 impl From<keeperdb_model::manifest::ManifestError> for WasmError {

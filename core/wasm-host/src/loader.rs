@@ -18,8 +18,7 @@ use crate::host::HostState;
 use crate::instance::Live;
 use crate::{WasmError, WasmRuntime, cap};
 
-/// The WIT package every plugin interface belongs to.
-const PACKAGE: &str = "keeperdb:plugin";
+use crate::imports::{PACKAGE, api_served, parse_name};
 
 /// What the host grants and provides to a plugin being loaded.
 #[derive(Clone, Default)]
@@ -108,6 +107,8 @@ impl LoadedPlugin {
         }
         manifest.check_api()?;
         let bytes = manifest.read_verified_payload(dir)?;
+        // Before the cache or a compile: a refused import fails in milliseconds.
+        crate::imports::check_imports(&manifest, &bytes)?;
         let grants = Arc::new(resolve_grants(&manifest, &options)?);
 
         let engine = runtime.engine();
@@ -211,15 +212,6 @@ fn resolve_grants(manifest: &Manifest, options: &LoadOptions) -> Result<Grants, 
     })
 }
 
-/// `keeperdb:plugin/<interface>@<version>` split into its parts.
-fn parse_name(name: &str) -> Option<(&str, Option<&str>)> {
-    let rest = name.strip_prefix(PACKAGE)?.strip_prefix('/')?;
-    Some(match rest.split_once('@') {
-        Some((iface, version)) => (iface, Some(version)),
-        None => (rest, None),
-    })
-}
-
 /// Check the component's API version and its imports against what this plugin was granted.
 /// Returns the API version it was built for.
 fn check_component(
@@ -239,9 +231,7 @@ fn check_component(
             })?;
         // Built against `found`: the host must serve something semver-compatible and at
         // least as new (a plugin may use functions added in its minor).
-        let compatible = semver::VersionReq::parse(&format!("^{found}"))
-            .is_ok_and(|req| keeperdb_model::served_api_matching(&req).is_some());
-        if compatible {
+        if api_served(&found) {
             Ok(found)
         } else {
             Err(WasmError::IncompatibleApi {

@@ -449,7 +449,7 @@ fn an_incompatible_api_version_is_refused() {
     // In the manifest's range.
     let dir = bundled("pgpass", tmp.path());
     let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap();
-    std::fs::write(dir.join(MANIFEST_FILE), manifest.replace("^0.3", "^3.0")).unwrap();
+    std::fs::write(dir.join(MANIFEST_FILE), manifest.replace("^0.4", "^3.0")).unwrap();
     let err = LoadedPlugin::load(
         &runtime(),
         &dir,
@@ -658,15 +658,20 @@ fn the_sdk_template_plugin_works_as_documented() {
     assert_eq!(list[0].origin.badge, "Hello");
     assert_eq!(list[0].spec.target(), "app@db.internal:5432/orders");
 
+    // A bad line is left out with where and why; the good ones are still listed.
     std::fs::write(
         tmp.path().join(".hello-connections"),
-        "orders-db postgres db.internal\n",
+        "orders-db postgres db.internal\nsales-db mysql db.internal 3306 sales app\n",
     )
     .unwrap();
-    let err = src.list().unwrap_err().to_string();
+    let listing = src.list().unwrap();
+    assert_eq!(listing.connections.len(), 1);
+    assert_eq!(listing.connections[0].spec.name, "sales-db");
+    assert_eq!(listing.skipped.len(), 1, "{:?}", listing.skipped);
+    let skipped = format!("{:?}", listing.skipped[0]);
     assert!(
-        err.contains(".hello-connections:1") && err.contains("expected"),
-        "{err}"
+        skipped.contains(".hello-connections:1") && skipped.contains("expected"),
+        "{skipped}"
     );
 }
 
@@ -820,13 +825,14 @@ fn vault_capability_is_linked_on_grant_and_field_references_resolve_host_side() 
     }
 }
 
-/// A plugin directory as the API 0.1.0 SDK built it (committed, never rebuilt), copied so the
-/// test may write beside it.
-fn api_0_1_plugin(id: &str, into: &Path) -> PathBuf {
+/// A plugin directory as an older SDK built it (`tests/fixtures/api-MINOR`, committed, never
+/// rebuilt), copied so the test may write beside it.
+fn older_api_plugin(api: &str, id: &str, into: &Path) -> PathBuf {
     let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/api-0.1")
+        .join("tests/fixtures")
+        .join(format!("api-{api}"))
         .join(id);
-    let dir = into.join(id);
+    let dir = into.join(format!("{api}-{id}"));
     std::fs::create_dir_all(&dir).unwrap();
     for file in ["plugin.toml", "payload.wasm"] {
         std::fs::copy(from.join(file), dir.join(file)).unwrap();
@@ -847,7 +853,7 @@ fn api_0_1_plugins_keep_working() {
         "db.example:5433:orders:app:pw-from-0.1\n",
         0o600,
     );
-    let dir = api_0_1_plugin("pgpass", tmp.path());
+    let dir = older_api_plugin("0.1", "pgpass", tmp.path());
     let opts = options(&["fs-read"], PathContext::with_home(&home));
     let plugin = Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap());
     assert_eq!(plugin.api_version(), &semver::Version::new(0, 1, 0));
@@ -863,7 +869,7 @@ fn api_0_1_plugins_keep_working() {
 
     // A 0.1.0 vault source: keeper-vault 0.1.0 is linked beside 0.2.0, and its field
     // references still resolve host-side.
-    let dir = api_0_1_plugin("vault-probe", tmp.path());
+    let dir = older_api_plugin("0.1", "vault-probe", tmp.path());
     let mut opts = options(&["keeper-vault", "http"], PathContext::default());
     opts.vault = Some(Arc::new(FakeVault));
     let plugin = Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap());
@@ -887,4 +893,77 @@ fn api_0_1_plugins_keep_working() {
         src.credentials(&list[0]).unwrap().expose_password(),
         Some("vault-secret")
     );
+}
+
+#[test]
+fn api_0_3_plugins_keep_working() {
+    use keeperdb_model::storage::{ItemKind, NewItem, StorageBackend};
+    use keeperdb_wasm_host::WasmStorage;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime();
+
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    write_private(
+        &home.join(".pgpass"),
+        "db3.example:5432:sales:app:pw-from-0.3\n",
+        0o600,
+    );
+    let dir = older_api_plugin("0.3", "pgpass", tmp.path());
+    let opts = options(&["fs-read"], PathContext::with_home(&home));
+    let plugin = Arc::new(LoadedPlugin::load(&rt, &dir, opts).unwrap());
+    assert_eq!(plugin.api_version(), &semver::Version::new(0, 3, 0));
+    let src = WasmSource::new(plugin).unwrap();
+    let list = src.list().unwrap();
+    let c = by_name(&list.connections, "app@db3.example:5432/sales");
+    assert_eq!(
+        src.credentials(c).unwrap().expose_password(),
+        Some("pw-from-0.3")
+    );
+
+    // A 0.3.0 storage backend keeps working beside the 0.4.0 bindings.
+    let dir = older_api_plugin("0.3", "memory-storage", tmp.path());
+    let plugin = LoadedPlugin::load(&rt, &dir, options(&[], PathContext::default())).unwrap();
+    assert_eq!(plugin.api_version(), &semver::Version::new(0, 3, 0));
+    let storage = WasmStorage::new(Arc::new(plugin)).unwrap();
+    let item = NewItem {
+        local_id: "a".into(),
+        kind: ItemKind::Preferences,
+        payload: "{\"theme\":\"dark\"}".into(),
+        secret: None,
+    };
+    let remote = storage.put(&item).unwrap();
+    let list = storage.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].remote_ref, remote);
+    assert_eq!(list[0].payload, item.payload);
+    storage.remove(&remote).unwrap();
+    assert!(storage.list().unwrap().is_empty());
+}
+
+#[test]
+fn the_imports_of_a_real_component_are_read_without_compiling_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bundled("pgpass", tmp.path());
+    let manifest = Manifest::load(&dir).unwrap();
+    let bytes = manifest.read_verified_payload(&dir).unwrap();
+    let surface = keeperdb_wasm_host::read_surface(&bytes).unwrap();
+    assert!(
+        surface
+            .imports
+            .iter()
+            .any(|i| i.starts_with("keeperdb:plugin/fs-read@")),
+        "{surface:?}"
+    );
+    assert!(
+        surface
+            .exports
+            .iter()
+            .any(|e| e.starts_with("keeperdb:plugin/source@")),
+        "{surface:?}"
+    );
+    let report = keeperdb_wasm_host::check_imports(&manifest, &bytes).unwrap();
+    assert!(report.capabilities.contains("fs-read"), "{report:?}");
+    assert!(report.unused_requests(&manifest).is_empty());
 }

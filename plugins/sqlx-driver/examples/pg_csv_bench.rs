@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(
         dir.path().join("plugin.toml"),
         format!(
-            "id = \"sqlx-driver\"\nversion = \"0.1.0\"\nkind = \"driver\"\napi = \"^0.3\"\npayload = \"lib.so\"\nsha256 = \"{}\"\n",
+            "id = \"sqlx-driver\"\nversion = \"0.1.0\"\nkind = \"driver\"\napi = \"^0.4\"\npayload = \"lib.so\"\nsha256 = \"{}\"\n",
             sha256_hex(&bytes)
         ),
     )?;

@@ -31,7 +31,7 @@ pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: grows when fields are appended to [`KdbDriverTable`].
 pub const ABI_MINOR: u32 = 0;
 /// The host API version this SDK was built for (keeperdb's `HOST_API_VERSION`).
-pub const HOST_API_VERSION: (u32, u32, u32) = (0, 3, 0);
+pub const HOST_API_VERSION: (u32, u32, u32) = (0, 4, 0);
 /// The name of the one symbol a driver library exports, NUL-terminated for `dlsym`.
 pub const ENTRY_SYMBOL: &[u8] = b"keeperdb_driver_init\0";
 

@@ -54,7 +54,7 @@
 //! id = "my-driver"
 //! version = "0.1.0"
 //! kind = "driver"
-//! api = "^0.3"                 # the host API range the driver works with
+//! api = "^0.4"                 # the host API range the driver works with
 //! payload = "libmy_driver.so"
 //! sha256 = "<lowercase hex sha256 of the library>"
 //! ```

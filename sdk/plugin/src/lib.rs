@@ -17,7 +17,7 @@
 //!    crate-type = ["cdylib"]
 //!
 //!    [dependencies]
-//!    keeperdb-plugin = { version = "0.3", features = ["connection-source"] }
+//!    keeperdb-plugin = { version = "0.4", features = ["connection-source"] }
 //!
 //!    [profile.release]
 //!    panic = "abort"
@@ -51,7 +51,7 @@
 //!    id = "my-source"          # lowercase letters, digits, `-`
 //!    version = "0.1.0"
 //!    kind = "connection-source"
-//!    api = "^0.3"              # host API versions you work with
+//!    api = "^0.4"              # host API versions you work with
 //!    payload = "payload.wasm"
 //!    sha256 = "..."            # sha256sum payload.wasm
 //!    badge = "Mine"            # shown beside your connections
@@ -105,7 +105,7 @@
 //! The host runs the sync (what to push, recreate or remove, and the progress shown); the
 //! backend only lists, writes and removes items. Enable the feature `storage-backend`,
 //! implement `StorageBackend` and export it with `export_storage_backend!`; the manifest says
-//! `kind = "storage-backend"` and `api = "^0.3"` (storage backends need host API 0.3.0, which
+//! `kind = "storage-backend"` and `api = "^0.4"` (storage backends need host API 0.3.0, which
 //! carries secrets by reference).
 //!
 //! - `list_items`: every item you hold, each a `StoredItem` with the local id it mirrors, your
@@ -161,7 +161,7 @@ compile_error!(
 pub mod bindings {
     #[cfg(feature = "connection-source")]
     wit_bindgen::generate!({
-        path: "../wit/0.3",
+        path: "../wit/0.4",
         world: "connection-source",
         export_macro_name: "__export_world",
         pub_export_macro: true,
@@ -171,7 +171,7 @@ pub mod bindings {
 
     #[cfg(all(feature = "storage-backend", not(feature = "connection-source")))]
     wit_bindgen::generate!({
-        path: "../wit/0.3",
+        path: "../wit/0.4",
         world: "storage-backend",
         export_macro_name: "__export_world",
         pub_export_macro: true,
@@ -188,7 +188,7 @@ use bindings::keeperdb::plugin::types;
 pub use types::{Connection, Credentials, Error, InvalidData, Secret, TlsMode, VaultFieldRef};
 
 /// The WIT package version this SDK was built against; the host checks it at load.
-pub const API_VERSION: &str = "0.3.0";
+pub const API_VERSION: &str = "0.4.0";
 
 impl Connection {
     /// A connection with an id, a name and an engine, everything else unset.

@@ -128,6 +128,9 @@ pub struct Staged {
     pub capabilities: Vec<CapabilityLine>,
     /// Who signed it.
     pub publisher: Publisher,
+    /// The digest of the compiled cache entry written when the staged component was checked,
+    /// recorded at install so the first load maps it instead of compiling again.
+    pub(crate) compiled: Option<String>,
 }
 
 impl Staged {
@@ -148,6 +151,23 @@ impl Staged {
             installed,
             offered: self.publisher.clone(),
         })
+    }
+
+    /// Whether `consent` covers what this package needs consent to: its publisher concern,
+    /// if any, and its capabilities when they are new.
+    pub fn check_consent(&self, consent: Consent) -> Result<(), super::PluginError> {
+        if let Some(concern) = self.publisher_concern()
+            && !consent.publisher
+        {
+            return Err(super::PluginError::PublisherNotTrusted {
+                id: self.manifest.id.clone(),
+                concern: concern.to_string(),
+            });
+        }
+        if self.needs_consent() && !consent.capabilities {
+            return Err(super::PluginError::NotGranted(self.manifest.id.clone()));
+        }
+        Ok(())
     }
 
     /// The staged plugin directory (for validating the component before install).

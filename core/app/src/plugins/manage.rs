@@ -17,17 +17,19 @@ impl PluginStore {
     /// shown (required when [`Staged::publisher_concern`] has one). The new version is enabled
     /// when it is a fresh install, and keeps the old enabled flag on upgrade.
     pub fn install(&self, staged: Staged, consent: Consent) -> Result<PluginEntry, PluginError> {
-        if let Some(concern) = staged.publisher_concern()
-            && !consent.publisher
-        {
-            return Err(PluginError::PublisherNotTrusted {
-                id: staged.manifest.id.clone(),
-                concern: concern.to_string(),
-            });
-        }
-        if staged.needs_consent() && !consent.capabilities {
-            return Err(PluginError::NotGranted(staged.manifest.id.clone()));
-        }
+        self.install_keeping(staged, consent, &[])
+    }
+
+    /// [`install`](Self::install), recording in the same write, for each (engine, driver) in
+    /// `keep` whose engine has no driver recorded yet, that this driver serves it: a new
+    /// driver never takes an engine from the one serving it.
+    pub(crate) fn install_keeping(
+        &self,
+        staged: Staged,
+        consent: Consent,
+        keep: &[(keeperdb_model::Engine, String)],
+    ) -> Result<PluginEntry, PluginError> {
+        staged.check_consent(consent)?;
         let id = staged.manifest.id.clone();
         self.locked(|| {
             // Verify again right before copying: the staged files may have changed since.
@@ -87,12 +89,13 @@ impl PluginStore {
                 sha256: staged.manifest.sha256.to_ascii_lowercase(),
                 enabled,
                 publisher: publisher.key(),
-                // Compiled on its first load, and recorded then.
-                compiled: None,
+                // Compiled when it was staged (WASM); a driver is never compiled.
+                compiled: staged.compiled.clone(),
                 granted,
             };
             state.version = STATE_VERSION;
             state.plugins.insert(id.clone(), record.clone());
+            super::engines::record_first(&mut state.engines, keep);
             self.write_state(&state)?;
             if let Some(old) = old {
                 let _ = fs::remove_dir_all(old);
@@ -180,7 +183,8 @@ impl PluginStore {
         })
     }
 
-    /// Remove a plugin and what it was granted.
+    /// Remove a plugin, what it was granted, and the engines recorded as its (they fall back
+    /// to the other drivers that serve them).
     pub fn remove(&self, id: &str) -> Result<InstalledPlugin, PluginError> {
         self.locked(|| {
             let mut state = self.read_state()?;
@@ -188,6 +192,7 @@ impl PluginStore {
                 .plugins
                 .remove(id)
                 .ok_or_else(|| PluginError::NotInstalled(id.to_string()))?;
+            state.engines.retain(|_, driver| driver != id);
             self.write_state(&state)?;
             let dir = self.root.join(id);
             if dir.exists() {

@@ -17,10 +17,13 @@
 //! install, is refused.
 
 mod consent;
+mod engines;
 mod load;
 mod manage;
+mod pack;
 mod package;
 mod state;
+mod template;
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +37,9 @@ use keeperdb_wasm_host::WasmError;
 pub use consent::{CapabilityLine, Consent, PublisherConcern, Staged};
 pub(crate) use load::failed_source;
 pub use load::{LoadedDrivers, LoadedPlugins};
+pub use pack::{Packed, pack};
 pub use state::{InstalledPlugin, STATE_FILE};
+pub use template::{NewPlugin, TemplateLang, new_plugin};
 
 /// Environment variable that moves keeperdb's data (installed plugins) elsewhere.
 pub const DATA_DIR_ENV: &str = "KEEPERDB_DATA_DIR";
@@ -144,6 +149,46 @@ pub enum PluginError {
         /// What differs.
         message: String,
     },
+    /// Text that is not an engine id, where a driver was to be chosen for one.
+    #[error(transparent)]
+    BadEngine(#[from] keeperdb_model::engine::UnknownEngine),
+    /// A plugin that is not a driver was named where a driver is needed.
+    #[error("plugin `{id}` is a {kind}, not a driver: only driver plugins serve database engines")]
+    NotADriver {
+        /// Plugin id.
+        id: String,
+        /// Its kind.
+        kind: PluginKind,
+    },
+    /// No installed or bundled driver has this id.
+    #[error("no driver `{id}` is installed or bundled (drivers: {})", if drivers.is_empty() { "none".to_string() } else { drivers.join(", ") })]
+    NoSuchDriver {
+        /// What was given.
+        id: String,
+        /// The drivers there are.
+        drivers: Vec<String>,
+    },
+    /// The driver cannot be chosen for an engine it does not serve.
+    #[error("driver `{id}` does not serve {engine} (it serves: {}); choose a driver that serves {engine}", if served.is_empty() { "nothing keeperdb could learn".to_string() } else { served.join(", ") })]
+    DoesNotServe {
+        /// Driver id.
+        id: String,
+        /// The engine asked for.
+        engine: keeperdb_model::Engine,
+        /// The engines it does serve.
+        served: Vec<String>,
+    },
+    /// `plugins pack`: the manifest asks for capabilities the component never imports.
+    #[error(
+        "plugin `{id}` asks for {} in its plugin.toml, which its component never imports; remove them from [capabilities] so users are not asked to grant rights it cannot use",
+        capabilities.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+    )]
+    UnusedCapabilities {
+        /// Plugin id.
+        id: String,
+        /// The capabilities asked for and not imported.
+        capabilities: Vec<String>,
+    },
     /// Loading a kind of plugin this build cannot load yet.
     #[error("plugin `{id}` is a {kind}; loading it is not available in this build")]
     Unsupported {
@@ -174,7 +219,12 @@ impl PluginError {
             PluginError::Reserved { .. } => "reserved",
             PluginError::CorruptState { .. } => "corrupt-state",
             PluginError::GrantMismatch { .. } => "grant-mismatch",
+            PluginError::UnusedCapabilities { .. } => "unused-capabilities",
             PluginError::Unsupported { .. } => "unsupported",
+            PluginError::BadEngine(_) => "bad-engine",
+            PluginError::NotADriver { .. } => "not-a-driver",
+            PluginError::NoSuchDriver { .. } => "no-such-driver",
+            PluginError::DoesNotServe { .. } => "does-not-serve",
         }
     }
 }
@@ -298,7 +348,13 @@ mod fixtures {
     pub(super) fn package(dir: &Path, version: &str, paths: &[&str]) -> PathBuf {
         let pkg = dir.join(format!("pkg-{version}-{}", paths.len()));
         fs::create_dir_all(&pkg).unwrap();
-        fs::write(pkg.join("payload.wasm"), b"not really wasm").unwrap();
+        let imports: &[&str] = if paths.is_empty() {
+            &["keeperdb:plugin/log@0.4.0"]
+        } else {
+            &["keeperdb:plugin/log@0.4.0", "keeperdb:plugin/fs-read@0.4.0"]
+        };
+        let payload = keeperdb_wasm_host::testing::component_importing(imports, 0);
+        fs::write(pkg.join("payload.wasm"), &payload).unwrap();
         let caps = if paths.is_empty() {
             String::new()
         } else {
@@ -315,7 +371,7 @@ mod fixtures {
             pkg.join(MANIFEST_FILE),
             format!(
                 "id = \"demo\"\nversion = \"{version}\"\nkind = \"connection-source\"\napi = \"^0.1\"\npayload = \"payload.wasm\"\nsha256 = \"{}\"\n{caps}",
-                sha256_hex(b"not really wasm")
+                sha256_hex(&payload)
             ),
         )
         .unwrap();

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use super::consent::{self, Staged};
 use super::{PluginError, PluginStore, io};
 use keeperdb_model::capability;
-use keeperdb_model::manifest::{MANIFEST_FILE, Manifest};
+use keeperdb_model::manifest::{MANIFEST_FILE, Manifest, PluginKind};
 use keeperdb_model::signature;
 
 /// Largest archive member accepted (a payload); more is not a plugin.
@@ -64,7 +64,11 @@ impl PluginStore {
             }
         }
         manifest.check_api()?;
-        manifest.read_verified_payload(&dir)?;
+        let payload = manifest.read_verified_payload(&dir)?;
+        if manifest.kind != PluginKind::Driver {
+            // Read from the binary, no compile: WASI or unrequested imports fail here, at once.
+            keeperdb_wasm_host::check_imports(&manifest, &payload)?;
+        }
         // The signature covers plugin.toml, which names the payload's sha256 just checked.
         let publisher = signature::verify_dir(&dir)?;
         super::load::check_reserved(&manifest, &publisher)?;
@@ -87,6 +91,7 @@ impl PluginStore {
             replaces,
             capabilities,
             publisher,
+            compiled: None,
         })
     }
 }
@@ -239,6 +244,42 @@ mod tests {
         fs::write(&bad, b"garbage").unwrap();
         let err = store.stage(&bad).unwrap_err().to_string();
         assert!(err.contains("p.tar.gz"), "{err}");
+    }
+
+    #[test]
+    fn a_large_component_importing_wasi_is_refused_at_staging_in_well_under_a_second() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pkg = package(tmp.path(), "0.1.0", &[]);
+        // ~18 MB with a nested core module: compiling it would take many seconds.
+        let payload = keeperdb_wasm_host::testing::component_importing(
+            &[
+                "keeperdb:plugin/log@0.4.0",
+                "wasi:cli/stdout@0.2.3",
+                "wasi:io/streams@0.2.3",
+            ],
+            100_000,
+        );
+        fs::write(pkg.join("payload.wasm"), &payload).unwrap();
+        let text = fs::read_to_string(pkg.join(MANIFEST_FILE)).unwrap();
+        let old_sha = text.lines().find(|l| l.starts_with("sha256")).unwrap();
+        let text = text.replace(
+            old_sha,
+            &format!(
+                "sha256 = \"{}\"",
+                keeperdb_model::manifest::sha256_hex(&payload)
+            ),
+        );
+        fs::write(pkg.join(MANIFEST_FILE), text).unwrap();
+        let store = PluginStore::at(tmp.path().join("plugins"));
+        let start = std::time::Instant::now();
+        let err = store.stage(&pkg).unwrap_err();
+        let took = start.elapsed();
+        let text = err.to_string();
+        assert!(
+            text.contains("`wasi:cli/stdout@0.2.3`") && text.contains("`wasi:io/streams@0.2.3`"),
+            "{text}"
+        );
+        assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use keeperdb_model::signature::Publisher;
 /// The state file in the plugins root.
 pub const STATE_FILE: &str = "plugins.toml";
 const LOCK_FILE: &str = ".plugins.lock";
-/// 2 added the publisher and the compiled-cache digest; a 1 file reads as it was.
-pub(super) const STATE_VERSION: u32 = 2;
+/// 2 added the publisher and the compiled-cache digest; 3 the driver chosen per engine. Older
+/// files read as they were.
+pub(super) const STATE_VERSION: u32 = 3;
 
 /// What the state file records about one installed plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,10 @@ impl InstalledPlugin {
 #[serde(deny_unknown_fields)]
 pub(super) struct StateFile {
     pub(super) version: u32,
+    /// Per engine id, the driver plugin that serves it: the one that served it first, or the
+    /// one the user chose since. Another driver serving the same engine is not used for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) engines: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) plugins: BTreeMap<String, InstalledPlugin>,
 }
@@ -68,7 +73,7 @@ impl PluginStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(StateFile {
                     version: STATE_VERSION,
-                    plugins: BTreeMap::new(),
+                    ..StateFile::default()
                 });
             }
             Err(e) => return Err(io(&path)(e)),

@@ -1,13 +1,14 @@
 //! Everything bound to the `keeperdb:plugin@0.x` WIT packages. A 0.x minor may change what
 //! crosses the boundary, so each minor this host serves has its own bindings (`v0_1`, `v0_2`,
-//! `v0_3`, generated from sdk/wit/0.1, 0.2 and 0.3); the host code they share is written once in
-//! `shared/` and compiled into each. The linker holds every served minor's imports side by
+//! `v0_3`, `v0_4`, generated from sdk/wit/0.1 to 0.4); the host code they share is written once
+//! in `shared/` and compiled into each. The linker holds every served minor's imports side by
 //! side, and [`Exports`] calls a component through the bindings of the minor it was built for.
 //! A new minor is a new folder here, a new WIT folder, and a line in each dispatch below.
 
 mod v0_1;
 mod v0_2;
 mod v0_3;
+mod v0_4;
 
 use keeperdb_model::manifest::PluginKind;
 use keeperdb_model::storage::{NewItem, StoredItem};
@@ -32,7 +33,8 @@ macro_rules! link_every_minor {
         ) -> wasmtime::Result<()> {
             v0_1::$name(linker, get)?;
             v0_2::$name(linker, get)?;
-            v0_3::$name(linker, get)
+            v0_3::$name(linker, get)?;
+            v0_4::$name(linker, get)
         }
     };
 }
@@ -62,7 +64,8 @@ link_every_minor!(
 pub(crate) fn add_types_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     v0_1::add_types_to_linker(linker)?;
     v0_2::add_types_to_linker(linker)?;
-    v0_3::add_types_to_linker(linker)
+    v0_3::add_types_to_linker(linker)?;
+    v0_4::add_types_to_linker(linker)
 }
 
 /// The oldest API a storage backend may be built for: 0.3.0 carries secrets by reference.
@@ -73,7 +76,9 @@ pub(crate) enum Exports {
     V0_1(v0_1::SourceExports),
     V0_2(v0_2::SourceExports),
     V0_3(v0_3::SourceExports),
-    Storage(v0_3::StorageExports),
+    V0_4(v0_4::SourceExports),
+    StorageV0_3(v0_3::StorageExports),
+    StorageV0_4(v0_4::StorageExports),
 }
 
 /// Call the same method on whichever minor's source exports these are.
@@ -83,7 +88,21 @@ macro_rules! dispatch_source {
             Exports::V0_1($e) => $call,
             Exports::V0_2($e) => $call,
             Exports::V0_3($e) => $call,
-            Exports::Storage(_) => Err(wasmtime::Error::msg("not a connection source")),
+            Exports::V0_4($e) => $call,
+            Exports::StorageV0_3(_) | Exports::StorageV0_4(_) => {
+                Err(wasmtime::Error::msg("not a connection source"))
+            }
+        }
+    };
+}
+
+/// Call the same method on whichever minor's storage exports these are.
+macro_rules! dispatch_storage {
+    ($self:ident, $e:ident => $call:expr) => {
+        match $self {
+            Exports::StorageV0_3($e) => $call,
+            Exports::StorageV0_4($e) => $call,
+            _ => Err(wasmtime::Error::msg("not a storage backend")),
         }
     };
 }
@@ -99,7 +118,10 @@ impl Exports {
     ) -> wasmtime::Result<Self> {
         match (kind, api.major, api.minor) {
             (PluginKind::StorageBackend, 0, 3) => {
-                v0_3::StorageExports::instantiate(pre, store).map(Exports::Storage)
+                v0_3::StorageExports::instantiate(pre, store).map(Exports::StorageV0_3)
+            }
+            (PluginKind::StorageBackend, 0, 4) => {
+                v0_4::StorageExports::instantiate(pre, store).map(Exports::StorageV0_4)
             }
             (PluginKind::StorageBackend, ..) => Err(wasmtime::Error::msg(format!(
                 "storage backends need host API {STORAGE_MIN_API} or newer, not {api}"
@@ -107,6 +129,7 @@ impl Exports {
             (_, 0, 1) => v0_1::SourceExports::instantiate(pre, store).map(Exports::V0_1),
             (_, 0, 2) => v0_2::SourceExports::instantiate(pre, store).map(Exports::V0_2),
             (_, 0, 3) => v0_3::SourceExports::instantiate(pre, store).map(Exports::V0_3),
+            (_, 0, 4) => v0_4::SourceExports::instantiate(pre, store).map(Exports::V0_4),
             _ => Err(wasmtime::Error::msg(format!(
                 "no bindings for host API {api}"
             ))),
@@ -130,19 +153,12 @@ impl Exports {
         dispatch_source!(self, e => e.fetch_credentials(store, connection))
     }
 
-    fn storage(&self) -> wasmtime::Result<&v0_3::StorageExports> {
-        match self {
-            Exports::Storage(s) => Ok(s),
-            _ => Err(wasmtime::Error::msg("not a storage backend")),
-        }
-    }
-
     /// `storage.list-items`.
     pub(crate) fn list_items(
         &self,
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<Result<Vec<StoredItem>, PluginError>> {
-        self.storage()?.list_items(store)
+        dispatch_storage!(self, e => e.list_items(store))
     }
 
     /// `storage.put`.
@@ -151,7 +167,7 @@ impl Exports {
         store: &mut Store<HostState>,
         item: &NewItem,
     ) -> wasmtime::Result<Result<String, PluginError>> {
-        self.storage()?.put(store, item)
+        dispatch_storage!(self, e => e.put(store, item))
     }
 
     /// `storage.remove`.
@@ -160,7 +176,7 @@ impl Exports {
         store: &mut Store<HostState>,
         remote_ref: &str,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        self.storage()?.remove(store, remote_ref)
+        dispatch_storage!(self, e => e.remove(store, remote_ref))
     }
 }
 

@@ -42,7 +42,7 @@ pub fn driver() -> Arc<dyn Driver> {
         std::fs::write(
             dir.path().join("plugin.toml"),
             format!(
-                "id = \"sqlx-driver\"\nversion = \"0.1.0\"\nkind = \"driver\"\napi = \"^0.3\"\npayload = \"libkeeperdb_sqlx_driver.so\"\nsha256 = \"{}\"\n",
+                "id = \"sqlx-driver\"\nversion = \"0.1.0\"\nkind = \"driver\"\napi = \"^0.4\"\npayload = \"libkeeperdb_sqlx_driver.so\"\nsha256 = \"{}\"\n",
                 sha256_hex(&bytes)
             ),
         )

@@ -13,7 +13,7 @@
 
 use keeperdb_plugin::{Connection, ConnectionSource, Credentials, Error, Secret};
 
-mod pgpass;
+use keeperdb_pgpass as pgpass;
 
 pub use pgpass::{Entry, Field, parse};
 

@@ -1,7 +1,8 @@
-//! Bindings of `keeperdb:plugin@0.3.0` (sdk/wit/0.3, the current one): the generated worlds,
+//! Bindings of `keeperdb:plugin@0.3.0` (sdk/wit/0.3): the generated worlds,
 //! the host code every minor shares (`../shared`) compiled against them, this minor's own
 //! `keeper-vault` (secret handles in new fields), and the storage backend world, whose items
-//! carry their secrets by reference.
+//! carry their secrets by reference. 0.4.0 compiles this
+//! minor's `keeper-vault` and storage code too: its interfaces are the same.
 
 /// The `connection-source` world; also the home of the shared imports.
 pub(crate) mod source_world {

@@ -5,31 +5,31 @@
 use super::{keeper_vault, types};
 use crate::cap::keeper_vault::{NewField, NewRecord, VaultState};
 
-impl VaultState {
-    fn new_field(&self, f: keeper_vault::NewField) -> Result<NewField, types::Error> {
-        let secret = match &f.secret {
-            Some(handle) => Some(self.redeem(handle)?),
-            None => None,
-        };
-        Ok(NewField {
-            field_type: f.field_type,
-            label: f.label,
-            value: f.value,
-            secret,
-        })
-    }
+// Free functions, not methods: this file is compiled into 0.4.0's bindings too, and two
+// inherent methods of the same name on `VaultState` would clash.
+fn new_field(vault: &VaultState, f: keeper_vault::NewField) -> Result<NewField, types::Error> {
+    let secret = match &f.secret {
+        Some(handle) => Some(vault.redeem(handle)?),
+        None => None,
+    };
+    Ok(NewField {
+        field_type: f.field_type,
+        label: f.label,
+        value: f.value,
+        secret,
+    })
+}
 
-    fn new_record(&self, r: keeper_vault::NewRecord) -> Result<NewRecord, types::Error> {
-        let fields = r.fields.into_iter().map(|f| self.new_field(f));
-        let custom = r.custom.into_iter().map(|f| self.new_field(f));
-        Ok(NewRecord {
-            record_type: r.record_type,
-            title: r.title,
-            fields: fields.collect::<Result<_, _>>()?,
-            custom: custom.collect::<Result<_, _>>()?,
-            notes: r.notes,
-        })
-    }
+fn new_record(vault: &VaultState, r: keeper_vault::NewRecord) -> Result<NewRecord, types::Error> {
+    let fields = r.fields.into_iter().map(|f| new_field(vault, f));
+    let custom = r.custom.into_iter().map(|f| new_field(vault, f));
+    Ok(NewRecord {
+        record_type: r.record_type,
+        title: r.title,
+        fields: fields.collect::<Result<_, _>>()?,
+        custom: custom.collect::<Result<_, _>>()?,
+        notes: r.notes,
+    })
 }
 
 impl keeper_vault::Host for VaultState {
@@ -67,7 +67,7 @@ impl keeper_vault::Host for VaultState {
         folder_uid: String,
         record: keeper_vault::NewRecord,
     ) -> Result<String, types::Error> {
-        let record = self.new_record(record)?;
+        let record = new_record(self, record)?;
         Ok(self.vault()?.create_record(&folder_uid, &record)?)
     }
 

@@ -1,21 +1,21 @@
-//! Template connection source: reads `~/.hello-connections`, one connection per line:
+//! A keeperdb connection source: lists the connections in `~/.hello-connections`, one a line:
 //!
 //! ```text
 //! # name      engine    host           port  database  user
 //! orders-db   postgres  db.internal    5432  orders    app
 //! ```
 //!
-//! Copy this directory, rename the id, change the parsing. Build with `cargo xtask
-//! build-plugins` in this repository, or `cargo build --release --target
-//! wasm32-unknown-unknown` plus `wasm-tools component new` elsewhere.
+//! `keeperdb plugins new --kind source DIR` writes this plugin under a name of yours (reading
+//! `~/.DIR`). Change the parsing to read your own format; the SDK's guide is `cargo doc --open
+//! -p keeperdb-plugin`, and the README of a new plugin says how to build, pack and install it.
 
-use keeperdb_plugin::{Connection, ConnectionSource, Credentials, Error, fs, log};
+use keeperdb_plugin::{Connection, ConnectionSource, Credentials, Error, fs, log, skip};
 
-struct Hello;
+struct Source;
 
 const FILE: &str = "~/.hello-connections";
 
-impl ConnectionSource for Hello {
+impl ConnectionSource for Source {
     fn list_connections() -> Result<Vec<Connection>, Error> {
         let text = match fs::read_to_string(FILE) {
             Ok(text) => text,
@@ -29,20 +29,17 @@ impl ConnectionSource for Hello {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let entry = format!("{FILE}:{}", i + 1);
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [name, engine, host, port, database, user] = fields[..] else {
-                // Say where and what: users read this text.
-                return Err(Error::invalid_data(
-                    format!("{FILE}:{}", i + 1),
-                    "expected: name engine host port database user",
-                ));
+                // One bad line is left out with its reason; the others are still listed.
+                skip(entry, "expected: name engine host port database user");
+                continue;
             };
-            let port = port.parse::<u16>().map_err(|_| {
-                Error::invalid_data(
-                    format!("{FILE}:{}", i + 1),
-                    format!("`{port}` is not a port"),
-                )
-            })?;
+            let Ok(port) = port.parse::<u16>() else {
+                skip(entry, format!("`{port}` is not a port"));
+                continue;
+            };
             // The id must stay the same from one listing to the next: use the name.
             let mut c = Connection::new(name, name, engine);
             c.host = Some(host.to_string());
@@ -64,4 +61,4 @@ impl ConnectionSource for Hello {
     }
 }
 
-keeperdb_plugin::export_connection_source!(Hello);
+keeperdb_plugin::export_connection_source!(Source);

@@ -1,4 +1,7 @@
-//! libpq's password file format, parsed without any I/O so it can be tested natively.
+//! libpq's password file (`~/.pgpass`, or `$PGPASSFILE`): its format, its permission rule and its
+//! lookup, with no I/O, so the pgpass plugin (built for wasm32) and the host's ad-hoc PostgreSQL
+//! connections read it the same way, and it is tested natively.
+#![warn(missing_docs)]
 
 /// One field of an entry: `*` (matches anything) or a value, unescaped.
 #[derive(Debug, Clone, PartialEq, Eq)]
