@@ -28,6 +28,7 @@ pub enum Command {
     /// Show one connection (from any source).
     Show {
         /// Name, id, or SOURCE/NAME.
+        #[arg(add = crate::complete::connection_names())]
         connection: String,
         /// As JSON.
         #[arg(long)]
@@ -39,6 +40,7 @@ pub enum Command {
     #[command(alias = "rm")]
     Remove {
         /// Name or id.
+        #[arg(add = crate::complete::connection_names())]
         connection: String,
     },
 }
@@ -115,6 +117,7 @@ pub struct AddArgs {
 #[derive(Debug, Args)]
 pub struct EditArgs {
     /// Name or id of the saved connection.
+    #[arg(add = crate::complete::connection_names())]
     connection: String,
     #[command(flatten)]
     fields: FieldArgs,

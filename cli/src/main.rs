@@ -1,5 +1,6 @@
 //! `keeperdb`: the command-line shell over keeperdb-core.
 
+mod complete;
 mod connections;
 mod exit;
 mod mcp;
@@ -31,8 +32,9 @@ struct Cli {
     #[arg(long, global = true, env = "KEEPERDB_CONFIG_DIR", value_name = "DIR")]
     config_dir: Option<PathBuf>,
 
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More log output on stderr: once info, twice debug, three times trace; RUST_LOG
+    /// overrides. (No `-v`: that is a variable to psql users.)
+    #[arg(long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
     #[command(subcommand)]
@@ -47,7 +49,7 @@ enum Command {
     /// Read and change preferences.
     #[command(subcommand)]
     Prefs(prefs::Command),
-    /// Run SQL and stream the rows to stdout (table, csv, json, jsonl, markdown).
+    /// Run SQL and stream the rows to stdout (table, csv, json, jsonl, markdown, expanded).
     Query(query::QueryArgs),
     /// An interactive SQL prompt (reads statements from stdin when it is not a terminal).
     Shell(shell::ShellArgs),
@@ -66,7 +68,8 @@ enum Command {
     Ui(ui::UiArgs),
     /// Serve the Model Context Protocol on stdio for AI agents (`mcp log`: what they ran).
     Mcp(mcp::McpArgs),
-    /// Print a shell completion script.
+    /// Print the script that makes a shell complete keeperdb's commands and connection names
+    /// (`source <(keeperdb completions bash)`).
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
@@ -74,6 +77,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    complete::answer_if_asked(cli_command);
     let parsed = cli_command()
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m));
@@ -129,7 +133,7 @@ fn long_help_only(command: clap::Command) -> clap::Command {
 }
 
 /// `--config-dir` as given, read before clap parses (help depends on the config's mode).
-fn config_dir_arg() -> Option<PathBuf> {
+pub(crate) fn config_dir_arg() -> Option<PathBuf> {
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--" {
@@ -162,12 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mcp(args) => Ok(mcp::run(app, args)?),
         Command::Ui(args) => ui::run(app, args),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut cli_command(),
-                "keeperdb",
-                &mut std::io::stdout(),
-            );
+            complete::write_registration(shell, &mut std::io::stdout())?;
             Ok(())
         }
     }

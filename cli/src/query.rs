@@ -17,6 +17,7 @@ use keeperdb_core::sql::split_statements;
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
     /// A saved connection (name or id) or a URL (postgres://, mysql://, mariadb://, sqlite:, file.db).
+    #[arg(add = crate::complete::connection_names())]
     pub conn: String,
     /// The SQL to run (one statement, or several separated by `;`); SQL that starts with `--`
     /// (a comment) is SQL, not an option. Without SQL, -c or -f, it is read from stdin.
@@ -34,7 +35,7 @@ pub struct QueryArgs {
     /// Read the SQL from a file (`-` for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Output format: table, csv, json, jsonl or markdown [default: table on a terminal, csv otherwise].
+    /// Output format: table, csv, json, jsonl, markdown or expanded [default: table on a terminal, csv otherwise].
     #[arg(long, value_parser = parse_format)]
     pub format: Option<OutputFormat>,
     /// Seconds to wait for the server when connecting.
@@ -94,7 +95,7 @@ pub fn run(app: &App, args: QueryArgs) -> Result<(), Exit> {
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let footer = format == OutputFormat::Table && out.is_terminal();
+    let footer = format.is_for_people() && out.is_terminal();
     let mut script = ScriptOutput::new(format, statements.len());
     for sql in &statements {
         if let Err(e) = script.before_result(&mut out) {
@@ -106,7 +107,7 @@ pub fn run(app: &App, args: QueryArgs) -> Result<(), Exit> {
                 if let Err(e) = script.affected(n, &mut out) {
                     return output_end(e);
                 }
-                if format == OutputFormat::Table {
+                if format.is_for_people() {
                     eprintln!("OK, {n} row{} affected", if n == 1 { "" } else { "s" });
                 }
             }

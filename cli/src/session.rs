@@ -79,7 +79,7 @@ pub struct Session {
 }
 
 /// How to connect for this one run, as psql users type it.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunConnect {
     /// Use this database (for SQLite, this file) instead of the connection's.
     #[arg(short = 'd', long = "dbname", value_name = "DB")]
@@ -142,6 +142,21 @@ impl Session {
                 other => Exit::new(exit::code_of(&other), exit::render_core(&other)),
             })?;
         Ok(Self { connection, inner })
+    }
+
+    /// The core's session, for what needs no Ctrl-C handling (completion).
+    pub fn inner_mut(&mut self) -> &mut core_session::Session {
+        &mut self.inner
+    }
+
+    /// How results are shown.
+    pub fn display(&self) -> &keeperdb_core::session::Display {
+        self.inner.display()
+    }
+
+    /// Show results this way from now on.
+    pub fn set_display(&mut self, display: keeperdb_core::session::Display) {
+        self.inner.set_display(display);
     }
 
     /// The engine of the connection.
@@ -228,14 +243,21 @@ impl Session {
         self.inner.tables(schema).map_err(|e| stream_failure(&e))
     }
 
-    /// Ask the catalog and collect the (small) answer.
-    pub fn catalog_batches(
+    /// The schemas (databases on MySQL and MariaDB).
+    pub fn schemas(&mut self) -> Result<Vec<String>, Exit> {
+        let _guard = CancelGuard::arm(self.inner.canceller());
+        self.inner.schemas().map_err(|e| stream_failure(&e))
+    }
+
+    /// Columns, keys and indexes of one table or view.
+    pub fn describe(
         &mut self,
-        request: &CatalogRequest,
-    ) -> Result<Vec<arrow_array::RecordBatch>, Exit> {
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<keeperdb_core::catalog::Description, Exit> {
         let _guard = CancelGuard::arm(self.inner.canceller());
         self.inner
-            .catalog_batches(request)
+            .describe(schema, table)
             .map_err(|e| stream_failure(&e))
     }
 }
@@ -263,7 +285,13 @@ fn stream_failure(e: &StreamError) -> Exit {
         StreamError::Driver(d) => statement_failure(d),
         StreamError::Stopped => Exit::interrupted(),
         StreamError::Read(_) if interrupted() => Exit::interrupted(),
-        StreamError::Read(_) | StreamError::Catalog(_) => Exit::new(exit::QUERY, e.to_string()),
+        StreamError::Read(_)
+        | StreamError::Catalog(_)
+        | StreamError::NoTable { .. }
+        | StreamError::AmbiguousTable { .. } => Exit::new(
+            exit::QUERY,
+            crate::safe::text(&e.to_string(), crate::safe::MESSAGE),
+        ),
         StreamError::Output(FormatError::Io(io)) if io.kind() == io::ErrorKind::BrokenPipe => {
             Exit::new(BROKEN_PIPE, String::new())
         }
@@ -282,6 +310,14 @@ static RUNNING: Mutex<Option<Arc<dyn Canceller>>> = Mutex::new(None);
 /// Bumped whenever an interrupt was dealt with, so a stale watchdog does not fire.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+/// A pager has the terminal: Ctrl-C is its own (less stops a search with it), not a reason to
+/// exit.
+static PAGING: AtomicBool = AtomicBool::new(false);
+
+/// Say whether a pager has the terminal now.
+pub fn set_paging(on: bool) {
+    PAGING.store(on, Ordering::SeqCst);
+}
 
 /// Whether Ctrl-C arrived while a statement ran (cleared by [`take_interrupt`]).
 pub fn interrupted() -> bool {
@@ -301,6 +337,9 @@ pub fn install_interrupt_handler() -> Result<(), Exit> {
     let installed = INSTALLED.get_or_init(|| {
         ctrlc::set_handler(|| {
             let canceller = RUNNING.lock().ok().and_then(|g| g.clone());
+            if canceller.is_none() && PAGING.load(Ordering::SeqCst) {
+                return;
+            }
             let already = INTERRUPTED.swap(true, Ordering::SeqCst);
             match canceller {
                 Some(c) if !already => {

@@ -359,7 +359,9 @@ fn passwords_go_to_the_secret_service_and_nowhere_else() {
     let secret = "Pw-in-keyring-7f3a!";
     let out = env.run_with_stdin(
         &[
-            "-vvv",
+            "--verbose",
+            "--verbose",
+            "--verbose",
             "connections",
             "add",
             "postgres://app@db.example/orders",
@@ -495,8 +497,15 @@ fn preferences_get_set_list() {
 #[test]
 fn completions_and_usage_exit_codes() {
     let env = Env::new();
+    // The script asks keeperdb itself for candidates (the shell_pty tests complete with it).
     let bash = env.ok(&["completions", "bash"]);
-    assert!(bash.contains("keeperdb") && bash.contains("connections"));
+    assert!(
+        bash.contains("complete -o nospace")
+            && bash.contains(r#"COMPLETE="bash""#)
+            && bash.contains(r#""keeperdb" --"#),
+        "{bash}"
+    );
+    assert_eq!(code(&env.run(&["completions", "tcsh"])), 2);
     assert_eq!(code(&env.run(&["frobnicate"])), 2);
     assert_eq!(code(&env.run(&["--help"])), 0);
 }

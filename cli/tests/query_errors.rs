@@ -53,7 +53,7 @@ fn wrong_password_exits_3_and_never_prints_a_password() {
         let real = u.password().unwrap_or("").to_string();
         let wrong = "Wr0ng-Pa55word-zz9";
         u.set_password(Some(wrong)).unwrap();
-        let out = kdb.run(&["query", u.as_str(), "SELECT 1", "-v"]);
+        let out = kdb.run(&["query", u.as_str(), "SELECT 1", "--verbose"]);
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
         let text = all_output(&out);
         assert!(

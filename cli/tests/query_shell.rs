@@ -152,52 +152,6 @@ fn schema_lists_tables_and_columns() {
     );
 }
 
-/// On a terminal (a pty from util-linux `script`), the shell keeps whole statements in its
-/// history file, so recalling one brings back every line of it.
-#[test]
-fn interactive_shell_keeps_whole_statements_in_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
-    native(
-        "sqlite3",
-        &[
-            db.to_str().unwrap(),
-            "CREATE TABLE t (a); INSERT INTO t VALUES (5)",
-        ],
-        &[],
-    );
-    let kdb = Kdb::new();
-    let command = format!("{} shell {}", env!("CARGO_BIN_EXE_keeperdb"), db.display());
-    let mut child = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env("KEEPERDB_CONFIG_DIR", kdb.config.path())
-        .env("KEEPERDB_BUNDLED_PLUGINS_DIR", plugin_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in ["SELECT a * 2 AS doubled", "  FROM t;", "\\q"] {
-            // Give the line editor time to draw each prompt, as a person typing would.
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            write!(stdin, "{line}\r").unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(300));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert_success(&out, "interactive shell");
-    assert!(text(&out.stdout).contains("10"), "{}", text(&out.stdout));
-    let history = std::fs::read_to_string(kdb.config.path().join("shell_history")).unwrap();
-    assert!(
-        history
-            .lines()
-            .any(|l| l == "SELECT a * 2 AS doubled FROM t;"),
-        "one entry per statement: {history:?}"
-    );
-}
-
 #[test]
 fn several_statements_with_format_json_give_one_json_document() {
     let dir = tempfile::tempdir().unwrap();
@@ -235,4 +189,111 @@ fn several_statements_with_format_json_give_one_json_document() {
             serde_json::from_slice(&kdb.query(&url, "SELECT 1 AS one", "json")).unwrap();
         assert_eq!(one, serde_json::json!([{"one": 1}]), "{url}");
     }
+}
+
+#[test]
+fn backslash_commands_include_redirect_edit_reconnect_and_say_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.db");
+    let second = dir.path().join("second.db");
+    native(
+        "sqlite3",
+        &[first.to_str().unwrap(), "CREATE TABLE a_t (x)"],
+        &[],
+    );
+    native(
+        "sqlite3",
+        &[second.to_str().unwrap(), "CREATE TABLE b_t (y)"],
+        &[],
+    );
+    let include = dir.path().join("include.sql");
+    std::fs::write(&include, "SELECT 'from include'\n  AS i;\n").unwrap();
+    let out_file = dir.path().join("out.csv");
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf 'SELECT 7 AS seven;\\n' > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let input = format!(
+        "\\conninfo\n\\i {inc}\n\\o {out}\nSELECT 'to file' AS f;\n\\o\nSELECT 'to screen' AS s;\n\
+         \\e\n\\c {second}\nSELECT name FROM sqlite_master WHERE type = 'table';\n\
+         \\c {missing}\n\\conninfo\n\\dn\n",
+        inc = include.display(),
+        out = out_file.display(),
+        second = second.display(),
+        missing = dir.path().join("no-such-dir").join("x.db").display(),
+    );
+    let kdb = Kdb::new();
+    let mut child = kdb
+        .cmd()
+        .args(["shell", first.to_str().unwrap(), "--format", "csv"])
+        .env("VISUAL", &editor)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    // The failed \c is reported and makes the run exit 1; everything else worked.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let conninfo = stdout.find("You are connected to").expect("\\conninfo");
+    assert!(
+        stdout[conninfo..].contains(first.to_str().unwrap()),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("i\nfrom include\n"),
+        "\\i ran the file: {stdout}"
+    );
+    let file = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(file, "f\nto file\n", "\\o sent the result to the file");
+    assert!(!stdout.contains("to file"), "{stdout}");
+    assert!(
+        stdout.contains("s\nto screen\n"),
+        "\\o alone is back to the screen: {stdout}"
+    );
+    assert!(
+        stdout.contains("seven\n7\n"),
+        "\\e ran what the editor wrote: {stdout}"
+    );
+    assert!(stdout.contains("You are now connected to"), "{stdout}");
+    assert!(
+        stdout.contains("name\nb_t\n"),
+        "\\c switched databases: {stdout}"
+    );
+    assert!(stderr.contains("still connected to"), "{stderr}");
+    let last = stdout.rfind("You are connected to").unwrap();
+    assert!(
+        stdout[last..].contains(second.to_str().unwrap()),
+        "a failed \\c keeps the connection: {stdout}"
+    );
+    assert!(stdout.contains("schema\nmain\n"), "\\dn: {stdout}");
+}
+
+#[test]
+fn dn_lists_the_schemas_even_without_tables() {
+    let url = pg_url();
+    let schema = format!("kdb_empty_schema_{}", std::process::id());
+    psql(
+        &url,
+        &format!("DROP SCHEMA IF EXISTS {schema}; CREATE SCHEMA {schema}"),
+    );
+    let kdb = Kdb::new();
+    let out = shell(&kdb, &url, "\\dn\n");
+    psql(&url, &format!("DROP SCHEMA {schema}"));
+    assert_success(&out, "\\dn");
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().any(|l| l == schema), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "public"), "{stdout}");
+    assert!(!stdout.contains("pg_catalog"), "{stdout}");
 }

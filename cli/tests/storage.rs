@@ -526,6 +526,12 @@ fn a_sync_killed_at_random_points_converges_on_the_next_run_every_time() {
         std::thread::sleep(Duration::from_millis(rng.next(600)));
         let _ = child.kill();
         let _ = child.wait();
+        // The vault may still carry out a request the killed process had sent (a write landing
+        // after the next run listed would only be seen by the run after): wait until it has.
+        assert!(
+            emu.wait_idle(Duration::from_secs(30)),
+            "the emulator still serves the killed sync (run {run})"
+        );
         let out = kdb.run(&["storage", "sync"]);
         assert_success(&out, &format!("sync after kill {run} (seed {seed:#x})"));
         assert_vault_mirrors(&emu, &kdb);
@@ -595,9 +601,9 @@ fn no_password_is_in_any_log_file_or_state_after_sync_and_pull() {
     add_connections(&kdb, "leak", 3);
     let mut logs = String::new();
     for args in [
-        &["-vvv", "storage", "sync"][..],
-        &["-vvv", "storage", "status"],
-        &["-vvv", "storage", "pull"],
+        &["--verbose", "--verbose", "--verbose", "storage", "sync"][..],
+        &["--verbose", "--verbose", "--verbose", "storage", "status"],
+        &["--verbose", "--verbose", "--verbose", "storage", "pull"],
     ] {
         let out = kdb.run(args);
         assert_success(&out, "storage");

@@ -478,7 +478,7 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
         out
     };
     let run = |args: &[&str]| {
-        let mut all = vec!["-vvv"];
+        let mut all = vec!["--verbose"; 3];
         all.extend(args);
         keep(kdb.run(&all))
     };
@@ -488,7 +488,13 @@ fn no_password_key_or_token_is_left_in_clear_after_the_whole_flow() {
     );
     let token = emu.issue_default_token().unwrap();
     assert_success(
-        &keep(connect_with(&kdb, &emu, "leak", &token, &["-vvv"])),
+        &keep(connect_with(
+            &kdb,
+            &emu,
+            "leak",
+            &token,
+            &["--verbose", "--verbose", "--verbose"],
+        )),
         "connect",
     );
     assert_success(&run(&["connections", "list"]), "list");

@@ -198,6 +198,32 @@ impl App {
         self.drivers.driver_for(engine)
     }
 
+    /// What a user can type to name each listed connection, for completion: its name, or
+    /// `SOURCE/NAME` (`VAULT/NAME` for a vault's) where several share the name. Sources that
+    /// fail to list are left out.
+    pub fn connection_names(&self) -> Vec<String> {
+        let listing = self.registry().list();
+        let mut count = std::collections::BTreeMap::<&str, usize>::new();
+        for c in &listing.connections {
+            *count.entry(c.spec.name.as_str()).or_default() += 1;
+        }
+        let mut names: Vec<String> = listing
+            .connections
+            .iter()
+            .map(|c| {
+                if count.get(c.spec.name.as_str()).copied().unwrap_or(0) > 1 {
+                    let source = c.origin.vault.as_deref().unwrap_or(&c.origin.source);
+                    format!("{source}/{}", c.spec.name)
+                } else {
+                    c.spec.name.clone()
+                }
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Resolve what the user named: a connection URL or database file, else a connection from
     /// the registry by id, `SOURCE/NAME` or name, with its credentials fetched now from its
     /// source.

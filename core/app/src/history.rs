@@ -174,7 +174,7 @@ fn private_append(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Whether a statement may set or carry a password, so it must not be kept in clear.
-fn may_carry_password(sql: &str) -> bool {
+pub fn may_carry_password(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
     let words: Vec<&str> = upper
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))

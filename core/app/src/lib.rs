@@ -11,6 +11,7 @@ pub mod agent;
 pub mod app;
 pub mod bundle;
 pub mod catalog;
+pub mod completion;
 pub mod drivers;
 pub mod error;
 pub mod history;

@@ -33,6 +33,29 @@ pub enum StreamError {
     /// The caller asked to stop between pages.
     #[error("stopped")]
     Stopped,
+    /// The table asked for is not in the catalog.
+    #[error("no table or view `{}` in the catalog", qualified(.schema, .table))]
+    NoTable {
+        /// The schema named, if one was.
+        schema: Option<String>,
+        /// The table named.
+        table: String,
+    },
+    /// Tables of that name are in several schemas.
+    #[error("`{table}` is a table in several schemas ({}): name it SCHEMA.TABLE", .schemas.join(", "))]
+    AmbiguousTable {
+        /// The table named.
+        table: String,
+        /// The schemas that have one.
+        schemas: Vec<String>,
+    },
+}
+
+fn qualified(schema: &Option<String>, table: &str) -> String {
+    match schema {
+        Some(s) => format!("{s}.{table}"),
+        None => table.to_string(),
+    }
 }
 
 impl StreamError {
@@ -74,6 +97,17 @@ pub struct Session {
     confirm_writes: bool,
     /// The next statement was confirmed.
     confirmed: bool,
+    /// How results are shown to people (NULL text, cell width limit).
+    display: Display,
+}
+
+/// How the formats for people (table, expanded) show a result; scripts' formats ignore it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Display {
+    /// What NULL shows as (`NULL` when unset), psql's `\pset null`.
+    pub null: Option<String>,
+    /// Cut table cells wider than this many columns (expanded display shows them whole).
+    pub max_width: Option<usize>,
 }
 
 /// Cancels a statement that outlives the query timeout, from a thread of its own; disarmed
@@ -144,7 +178,18 @@ impl Session {
             watch: None,
             confirm_writes: false,
             confirmed: false,
+            display: Display::default(),
         }
+    }
+
+    /// How results are shown from now on.
+    pub fn set_display(&mut self, display: Display) {
+        self.display = display;
+    }
+
+    /// How results are shown.
+    pub fn display(&self) -> &Display {
+        &self.display
     }
 
     /// Ask for confirmation (see [`needs_confirmation`](Self::needs_confirmation)) before
@@ -267,6 +312,94 @@ impl Session {
         crate::catalog::tables(&batches).map_err(StreamError::Catalog)
     }
 
+    /// The schemas (on MySQL and MariaDB, the databases). A driver that predates the request
+    /// gets the schemas its tables are in.
+    pub fn schemas(&mut self) -> Result<Vec<String>, StreamError> {
+        match self.catalog_batches(&CatalogRequest::Schemas) {
+            Ok(batches) => crate::catalog::schemas(&batches).map_err(StreamError::Catalog),
+            Err(StreamError::Driver(_)) => {
+                let mut names: Vec<String> = self
+                    .tables(None)?
+                    .into_iter()
+                    .filter_map(|t| t.schema)
+                    .collect();
+                names.sort();
+                names.dedup();
+                Ok(names)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Everything the catalog says about one table or view: its columns, keys and indexes.
+    /// The same clear error on every engine when there is no such table.
+    pub fn describe(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<crate::catalog::Description, StreamError> {
+        let tables = self.tables(schema)?;
+        let exact: Vec<_> = tables.iter().filter(|t| t.name == table).collect();
+        let matching = if exact.is_empty() {
+            // As the engine would read an unquoted name.
+            tables
+                .iter()
+                .filter(|t| t.name.eq_ignore_ascii_case(table))
+                .collect()
+        } else {
+            exact
+        };
+        let found = match matching.as_slice() {
+            [one] => (*one).clone(),
+            [] => {
+                return Err(StreamError::NoTable {
+                    schema: schema.map(str::to_string),
+                    table: table.to_string(),
+                });
+            }
+            several => {
+                return Err(StreamError::AmbiguousTable {
+                    table: table.to_string(),
+                    schemas: several.iter().filter_map(|t| t.schema.clone()).collect(),
+                });
+            }
+        };
+        let (s, t) = (found.schema.clone(), found.name.clone());
+        let columns = self.columns(s.as_deref(), &t)?;
+        let mut not_described = Vec::new();
+        let keys = match self.catalog_batches(&CatalogRequest::Keys {
+            schema: s.clone(),
+            table: t.clone(),
+        }) {
+            Ok(b) => crate::catalog::keys(&b).map_err(StreamError::Catalog)?,
+            Err(StreamError::Driver(_)) => {
+                not_described.push("keys".to_string());
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let indexes = match self.catalog_batches(&CatalogRequest::Indexes {
+            schema: s.clone(),
+            table: t.clone(),
+        }) {
+            Ok(b) => crate::catalog::indexes(&b).map_err(StreamError::Catalog)?,
+            Err(StreamError::Driver(_)) => {
+                not_described.push("indexes".to_string());
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(crate::catalog::Description {
+            schema: s,
+            name: t,
+            kind: found.kind,
+            columns,
+            keys,
+            indexes,
+            not_described,
+        })
+    }
+
     /// The columns of one table.
     pub fn columns(
         &mut self,
@@ -320,6 +453,8 @@ impl Session {
                 let options = FormatOptions {
                     engine: Some(self.engine().clone()),
                     footer,
+                    null: self.display.null.clone(),
+                    max_width: self.display.max_width,
                 };
                 let mut w =
                     keeperdb_format::writer(format, reader.schema(), &options, Box::new(out));

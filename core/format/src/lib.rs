@@ -10,6 +10,7 @@ pub mod cell;
 
 mod base;
 mod csv;
+mod expanded;
 mod json;
 mod markdown;
 mod table;
@@ -24,6 +25,7 @@ use arrow_schema::{ArrowError, SchemaRef};
 use base::Base;
 use cell::Flavor;
 use csv::Csv;
+use expanded::Expanded;
 use json::Json;
 use keeperdb_model::connection::Engine;
 use markdown::Markdown;
@@ -42,17 +44,25 @@ pub enum OutputFormat {
     Jsonl,
     /// A GitHub-flavoured Markdown table.
     Markdown,
+    /// One block per row, a column a line (psql's `\x`, MySQL's `\G`): for wide rows.
+    Expanded,
 }
 
 impl OutputFormat {
     /// Every format, in the order help text lists them.
-    pub const ALL: [OutputFormat; 5] = [
+    pub const ALL: [OutputFormat; 6] = [
         OutputFormat::Table,
         OutputFormat::Csv,
         OutputFormat::Json,
         OutputFormat::Jsonl,
         OutputFormat::Markdown,
+        OutputFormat::Expanded,
     ];
+
+    /// Formats for people, where `null` and a cell width limit apply.
+    pub fn is_for_people(self) -> bool {
+        matches!(self, OutputFormat::Table | OutputFormat::Expanded)
+    }
 
     /// The name accepted by `--format`.
     pub fn as_str(self) -> &'static str {
@@ -62,6 +72,7 @@ impl OutputFormat {
             OutputFormat::Json => "json",
             OutputFormat::Jsonl => "jsonl",
             OutputFormat::Markdown => "markdown",
+            OutputFormat::Expanded => "expanded",
         }
     }
 }
@@ -74,7 +85,9 @@ impl fmt::Display for OutputFormat {
 
 /// A format name keeperdb does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown output format `{0}` (expected one of: table, csv, json, jsonl, markdown)")]
+#[error(
+    "unknown output format `{0}` (expected one of: table, csv, json, jsonl, markdown, expanded)"
+)]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for OutputFormat {
@@ -87,6 +100,7 @@ impl FromStr for OutputFormat {
             "json" => Ok(OutputFormat::Json),
             "jsonl" | "ndjson" | "json-lines" => Ok(OutputFormat::Jsonl),
             "markdown" | "md" => Ok(OutputFormat::Markdown),
+            "expanded" | "vertical" => Ok(OutputFormat::Expanded),
             _ => Err(UnknownFormat(s.to_string())),
         }
     }
@@ -118,6 +132,12 @@ pub struct FormatOptions {
     pub engine: Option<Engine>,
     /// Table format: print the `(N rows)` footer.
     pub footer: bool,
+    /// Table and expanded formats: what NULL shows as (`NULL` when unset; psql's
+    /// `\pset null`). The other formats keep NULL apart from text in their own way.
+    pub null: Option<String>,
+    /// Table format: cut values wider than this many columns, ending them with `…`, and say
+    /// so under the table (expanded shows values whole).
+    pub max_width: Option<usize>,
 }
 
 /// Writes a result page by page.
@@ -144,7 +164,8 @@ pub fn writer<'w>(
         OutputFormat::Json => Box::new(Json::new(base, false)),
         OutputFormat::Jsonl => Box::new(Json::new(base, true)),
         OutputFormat::Markdown => Box::new(Markdown::new(base)),
-        OutputFormat::Table => Box::new(Table::new(base, options.footer)),
+        OutputFormat::Table => Box::new(Table::new(base, options)),
+        OutputFormat::Expanded => Box::new(Expanded::new(base, options)),
     }
 }
 

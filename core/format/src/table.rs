@@ -3,7 +3,7 @@
 use arrow_array::RecordBatch;
 
 use crate::base::Base;
-use crate::{FormatError, ResultWriter};
+use crate::{FormatError, FormatOptions, ResultWriter};
 
 /// psql-like aligned text. Column widths come from the header and the first page and only
 /// grow afterwards, so output starts at once and memory stays one page.
@@ -11,22 +11,55 @@ pub(crate) struct Table<'w> {
     base: Base<'w>,
     widths: Vec<usize>,
     footer: bool,
+    null: String,
+    max_width: Option<usize>,
+    /// Some value was cut to `max_width`.
+    cut: bool,
 }
 
 impl<'w> Table<'w> {
-    /// `footer`: end with the `(N rows)` line.
-    pub(crate) fn new(base: Base<'w>, footer: bool) -> Self {
+    pub(crate) fn new(base: Base<'w>, options: &FormatOptions) -> Self {
         Table {
             base,
             widths: Vec::new(),
-            footer,
+            footer: options.footer,
+            null: null_text(options),
+            max_width: options.max_width.map(|w| w.max(2)),
+            cut: false,
         }
     }
 }
 
-const TABLE_NULL: &str = "NULL";
+/// What NULL shows as in the formats for people.
+pub(crate) fn null_text(options: &FormatOptions) -> String {
+    let mut out = String::new();
+    push_table_cell(&mut out, options.null.as_deref().unwrap_or("NULL"));
+    out
+}
 
-fn push_table_cell(out: &mut String, s: &str) {
+/// Cut `s` to at most `max` columns, the last being `…`; whether it was cut.
+fn cut_to(s: &mut String, max: usize) -> bool {
+    if width(s) <= max {
+        return false;
+    }
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in s.char_indices() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > max - 1 {
+            break;
+        }
+        used += w;
+        end = i + c.len_utf8();
+    }
+    s.truncate(end);
+    s.push('…');
+    true
+}
+
+/// Table cells are one line: line breaks and tabs are shown escaped, other control
+/// characters as U+FFFD.
+pub(crate) fn push_table_cell(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '\n' => out.push_str("\\n"),
@@ -65,6 +98,9 @@ impl Table<'_> {
                 r.render_text(row, &mut cell);
                 let mut shown = String::with_capacity(cell.len());
                 push_table_cell(&mut shown, &cell);
+                if let Some(max) = self.max_width {
+                    self.cut |= cut_to(&mut shown, max);
+                }
                 cells.push(Some(shown));
             }
             rows.push(cells);
@@ -115,7 +151,7 @@ impl ResultWriter for Table<'_> {
         }
         for cells in &rows {
             for (i, c) in cells.iter().enumerate() {
-                let w = c.as_deref().map(width).unwrap_or(TABLE_NULL.len());
+                let w = c.as_deref().map_or_else(|| width(&self.null), width);
                 self.widths[i] = self.widths[i].max(w);
             }
         }
@@ -125,7 +161,7 @@ impl ResultWriter for Table<'_> {
         for cells in &rows {
             for (i, c) in cells.iter().enumerate() {
                 b.buf.push_str(if i == 0 { " " } else { " | " });
-                let text = c.as_deref().unwrap_or(TABLE_NULL);
+                let text = c.as_deref().unwrap_or(&self.null);
                 let fill = self.widths[i].saturating_sub(width(text));
                 if b.specs[i].numeric {
                     pad(&mut b.buf, fill);
@@ -157,6 +193,12 @@ impl ResultWriter for Table<'_> {
         if self.footer {
             let n = self.base.rows;
             let line = format!("({n} row{})\n", if n == 1 { "" } else { "s" });
+            self.base.buf.push_str(&line);
+        }
+        if let (true, Some(max)) = (self.cut, self.max_width) {
+            let line = format!(
+                "(values longer than {max} characters are cut; expanded display shows them whole)\n"
+            );
             self.base.buf.push_str(&line);
         }
         self.base.flush_page()

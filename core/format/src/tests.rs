@@ -48,11 +48,22 @@ fn render(
     batches: &[RecordBatch],
     schema: SchemaRef,
 ) -> String {
-    let sink = Sink::default();
     let opts = FormatOptions {
         engine,
         footer: true,
+        ..FormatOptions::default()
     };
+    render_with(format, &opts, batches, schema)
+}
+
+fn render_with(
+    format: OutputFormat,
+    opts: &FormatOptions,
+    batches: &[RecordBatch],
+    schema: SchemaRef,
+) -> String {
+    let sink = Sink::default();
+    let opts = opts.clone();
     let mut w = writer(format, schema, &opts, Box::new(sink.clone()));
     for b in batches {
         w.write_batch(b).unwrap();
@@ -271,6 +282,104 @@ fn markdown_escapes_and_marks_null() {
     assert_eq!(lines[2], "| 1 |  | t |");
     assert_eq!(lines[3], "| 2 | *NULL* | f |");
     assert_eq!(lines[4], "| *NULL* | a,\"b\"<br>c | *NULL* |");
+}
+
+#[test]
+fn expanded_display_shows_one_block_per_row_with_values_whole() {
+    let (schema, batch) = people();
+    let out = render(
+        OutputFormat::Expanded,
+        Some(Engine::POSTGRES),
+        &[batch],
+        schema,
+    );
+    let expected = "\
+-[ RECORD 1 ]
+id   | 1
+name | 
+ok   | t
+-[ RECORD 2 ]
+id   | 2
+name | NULL
+ok   | f
+-[ RECORD 3 ]--
+id   | NULL
+name | a,\"b\"\\nc
+ok   | NULL
+";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn expanded_display_of_no_rows_says_so() {
+    let (schema, _) = people();
+    let out = render(OutputFormat::Expanded, Some(Engine::POSTGRES), &[], schema);
+    assert_eq!(out, "(0 rows)\n");
+}
+
+#[test]
+fn the_null_display_text_is_used_in_table_and_expanded_and_escaped() {
+    let (schema, batch) = people();
+    let opts = FormatOptions {
+        engine: Some(Engine::POSTGRES),
+        null: Some("(null)\u{1b}".into()),
+        ..FormatOptions::default()
+    };
+    let table = render_with(
+        OutputFormat::Table,
+        &opts,
+        std::slice::from_ref(&batch),
+        schema.clone(),
+    );
+    assert!(table.contains("\n (null)\u{fffd} |"), "{table}");
+    assert!(!table.contains("NULL"), "{table}");
+    let expanded = render_with(
+        OutputFormat::Expanded,
+        &opts,
+        std::slice::from_ref(&batch),
+        schema.clone(),
+    );
+    assert!(expanded.contains("name | (null)\u{fffd}\n"), "{expanded}");
+    // Formats for scripts keep their own NULL.
+    let csv = render_with(OutputFormat::Csv, &opts, &[batch], schema);
+    assert!(!csv.contains("(null)"), "{csv}");
+}
+
+#[test]
+fn a_table_cuts_values_wider_than_the_limit_and_says_so() {
+    let schema = Arc::new(Schema::new(vec![Field::new("word", DataType::Utf8, true)]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(StringArray::from(vec![
+            Some("abcdefghij"),
+            Some("日本語です"),
+            Some("short"),
+        ])) as ArrayRef],
+    )
+    .unwrap();
+    let opts = FormatOptions {
+        max_width: Some(6),
+        ..FormatOptions::default()
+    };
+    let out = render_with(
+        OutputFormat::Table,
+        &opts,
+        std::slice::from_ref(&batch),
+        schema.clone(),
+    );
+    let expected = "  word\n--------\n abcde…\n 日本…\n short\n(values longer than 6 characters are cut; expanded display shows them whole)\n";
+    assert_eq!(out, expected);
+    // Without a limit, or when nothing is as wide, there is no note.
+    let whole = render_with(
+        OutputFormat::Table,
+        &FormatOptions::default(),
+        &[batch],
+        schema,
+    );
+    assert!(
+        whole.contains("abcdefghij") && !whole.contains("cut"),
+        "{whole}"
+    );
 }
 
 #[test]

@@ -202,6 +202,7 @@ pub async fn text(
             let options = FormatOptions {
                 engine: Some(engine_of(&result)),
                 footer: false,
+                ..FormatOptions::default()
             };
             let mut w = keeperdb_core::format::writer(
                 format,
@@ -222,9 +223,11 @@ pub async fn text(
 
 fn copy_format(name: &str) -> Result<OutputFormat, ApiError> {
     match name.parse::<OutputFormat>() {
-        Ok(OutputFormat::Table) | Err(_) => Err(ApiError::invalid(format!(
-            "`{name}` is not a format for copy or export: use tsv, csv, json, jsonl or markdown"
-        ))),
+        Ok(OutputFormat::Table | OutputFormat::Expanded) | Err(_) => {
+            Err(ApiError::invalid(format!(
+                "`{name}` is not a format for copy or export: use tsv, csv, json, jsonl or markdown"
+            )))
+        }
         Ok(f) => Ok(f),
     }
 }
@@ -315,6 +318,7 @@ pub async fn export(
         let options = FormatOptions {
             engine: Some(engine_of(&result)),
             footer: false,
+            ..FormatOptions::default()
         };
         let out = ToBody {
             lines,

@@ -110,12 +110,42 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
                 .into(),
             vec![schema.clone()],
         ),
+        // MariaDB gives the text `NULL` as the default of a column that has none.
         CatalogRequest::Columns { schema, table } => (
             "SELECT column_name AS name, column_type AS type, (is_nullable = 'YES') AS nullable, \
-             column_default AS `default`, ordinal_position AS position \
+             NULLIF(column_default, 'NULL') AS `default`, ordinal_position AS position \
              FROM information_schema.columns \
              WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
              ORDER BY ordinal_position"
+                .into(),
+            vec![schema.clone(), Some(table.clone())],
+        ),
+        // A database is a schema here.
+        CatalogRequest::Schemas => (
+            "SELECT schema_name AS name FROM information_schema.schemata ORDER BY 1".into(),
+            vec![],
+        ),
+        CatalogRequest::Keys { schema, table } => (
+            "SELECT k.constraint_name AS name, t.constraint_type AS kind, k.column_name AS `column`, \
+             k.ordinal_position AS position, k.referenced_table_schema AS ref_schema, \
+             k.referenced_table_name AS ref_table, k.referenced_column_name AS ref_column \
+             FROM information_schema.key_column_usage k \
+             JOIN information_schema.table_constraints t ON t.constraint_schema = k.constraint_schema \
+             AND t.table_schema = k.table_schema AND t.table_name = k.table_name \
+             AND t.constraint_name = k.constraint_name \
+             WHERE k.table_schema = COALESCE(?, DATABASE()) AND k.table_name = ? \
+             AND t.constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY') \
+             ORDER BY FIELD(t.constraint_type, 'PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY'), \
+             k.constraint_name, k.ordinal_position"
+                .into(),
+            vec![schema.clone(), Some(table.clone())],
+        ),
+        CatalogRequest::Indexes { schema, table } => (
+            "SELECT index_name AS name, column_name AS `column`, seq_in_index AS position, \
+             (non_unique = 0) AS `unique`, (index_name = 'PRIMARY') AS `primary` \
+             FROM information_schema.statistics \
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+             ORDER BY (index_name = 'PRIMARY') DESC, index_name, seq_in_index"
                 .into(),
             vec![schema.clone(), Some(table.clone())],
         ),

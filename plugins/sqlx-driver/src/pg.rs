@@ -101,12 +101,56 @@ pub fn catalog_sql(request: &CatalogRequest) -> (String, Args) {
                 .into(),
             vec![schema.clone()],
         ),
+        // pg_catalog rather than information_schema: the types as psql shows them
+        // (`character varying(200)`, `numeric(10,2)`), and what information_schema leaves out.
         CatalogRequest::Columns { schema, table } => (
-            "SELECT column_name::text AS name, data_type::text AS type, \
-             (is_nullable = 'YES') AS nullable, column_default::text AS \"default\", \
-             ordinal_position::int4 AS position FROM information_schema.columns \
-             WHERE table_schema = COALESCE($1::text, current_schema()) AND table_name = $2::text \
-             ORDER BY ordinal_position"
+            "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type, \
+             NOT a.attnotnull AS nullable, pg_get_expr(d.adbin, d.adrelid) AS \"default\", \
+             a.attnum::int4 AS position FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE n.nspname = COALESCE($1::text, current_schema()) AND c.relname = $2::text \
+             AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+                .into(),
+            vec![schema.clone(), Some(table.clone())],
+        ),
+        CatalogRequest::Schemas => (
+            "SELECT nspname::text AS name FROM pg_catalog.pg_namespace \
+             WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1"
+                .into(),
+            vec![],
+        ),
+        CatalogRequest::Keys { schema, table } => (
+            "SELECT con.conname::text AS name, CASE con.contype WHEN 'p' THEN 'PRIMARY KEY' \
+             WHEN 'u' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END AS kind, a.attname::text AS \"column\", \
+             k.ord::int4 AS position, rn.nspname::text AS ref_schema, rc.relname::text AS ref_table, \
+             ra.attname::text AS ref_column FROM pg_catalog.pg_constraint con \
+             JOIN pg_catalog.pg_class c ON c.oid = con.conrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(attnum, refnum, ord) \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum \
+             LEFT JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid \
+             LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace \
+             LEFT JOIN pg_catalog.pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refnum \
+             WHERE con.contype IN ('p', 'u', 'f') \
+             AND n.nspname = COALESCE($1::text, current_schema()) AND c.relname = $2::text \
+             ORDER BY CASE con.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 ELSE 2 END, con.conname, k.ord"
+                .into(),
+            vec![schema.clone(), Some(table.clone())],
+        ),
+        CatalogRequest::Indexes { schema, table } => (
+            "SELECT ic.relname::text AS name, COALESCE(a.attname::text, \
+             pg_get_indexdef(i.indexrelid, k.ord::int4, true)) AS \"column\", k.ord::int4 AS position, \
+             i.indisunique AS \"unique\", i.indisprimary AS \"primary\" FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             AND k.attnum > 0 \
+             WHERE n.nspname = COALESCE($1::text, current_schema()) AND c.relname = $2::text \
+             AND k.ord <= i.indnkeyatts ORDER BY i.indisprimary DESC, ic.relname, k.ord"
                 .into(),
             vec![schema.clone(), Some(table.clone())],
         ),

@@ -124,6 +124,7 @@ fn render_csv(batch: &arrow_array::RecordBatch) -> String {
     let options = FormatOptions {
         engine: Some(Engine::POSTGRES),
         footer: false,
+        ..FormatOptions::default()
     };
     let mut w = keeperdb_format::writer(
         OutputFormat::Csv,

@@ -322,9 +322,31 @@ pub mod catalog_columns {
     /// [`CatalogRequest::Tables`]: `schema` (null where the engine has none), `name`, and
     /// `type` (`BASE TABLE`, `VIEW`, ... as the engine says).
     pub const TABLES: [&str; 3] = ["schema", "name", "type"];
-    /// [`CatalogRequest::Columns`]: `name`, `type` (the engine's type name), `nullable`,
-    /// `default` (its SQL text or null) and `position` (1-based).
+    /// [`CatalogRequest::Columns`]: `name`, `type` (the type as the engine's own client shows
+    /// it, with its length or precision: `character varying(200)`, `decimal(10,2)`),
+    /// `nullable`, `default` (its SQL text, or null when the column has none) and `position`
+    /// (1-based).
     pub const COLUMNS: [&str; 5] = ["name", "type", "nullable", "default", "position"];
+    /// [`CatalogRequest::Schemas`]: one row per schema (on engines where a database is a
+    /// schema, the databases; SQLite: the attached databases).
+    pub const SCHEMAS: [&str; 1] = ["name"];
+    /// [`CatalogRequest::Keys`]: one row per column of each primary key, unique constraint and
+    /// foreign key of the table: the constraint's `name`, its `kind` (`PRIMARY KEY`, `UNIQUE`
+    /// or `FOREIGN KEY`), the `column`, its 1-based `position` in the key, and for a foreign
+    /// key the `ref_schema`, `ref_table` and `ref_column` it refers to (null otherwise).
+    pub const KEYS: [&str; 7] = [
+        "name",
+        "kind",
+        "column",
+        "position",
+        "ref_schema",
+        "ref_table",
+        "ref_column",
+    ];
+    /// [`CatalogRequest::Indexes`]: one row per column of each index on the table: the
+    /// index's `name`, the `column` (or the expression's text), its 1-based `position`, and
+    /// whether the index is `unique` and `primary` (booleans).
+    pub const INDEXES: [&str; 5] = ["name", "column", "position", "unique", "primary"];
 }
 
 /// What the catalog can be asked for. Answers are record batches with the columns named in
@@ -342,6 +364,25 @@ pub enum CatalogRequest {
     },
     /// Columns of one table.
     Columns {
+        /// Schema of the table.
+        #[serde(default)]
+        schema: Option<String>,
+        /// Table name.
+        table: String,
+    },
+    /// Schemas (new in host API 0.4.0: a driver built before answers with an error, which hosts take as
+    /// "not described").
+    Schemas,
+    /// Primary key, unique constraints and foreign keys of one table (new in host API 0.4.0).
+    Keys {
+        /// Schema of the table.
+        #[serde(default)]
+        schema: Option<String>,
+        /// Table name.
+        table: String,
+    },
+    /// Indexes of one table (new in host API 0.4.0).
+    Indexes {
         /// Schema of the table.
         #[serde(default)]
         schema: Option<String>,

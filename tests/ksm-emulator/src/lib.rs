@@ -65,6 +65,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -233,6 +234,8 @@ impl Default for EmulatorConfig {
 pub struct Stats {
     /// TCP connections accepted.
     pub connections: u64,
+    /// Of those, the ones the emulator is done with (closed by either side).
+    pub closed: u64,
     /// HTTP requests read (inside tunnels and direct).
     pub requests: u64,
     /// Requests per KSM endpoint.
@@ -532,6 +535,23 @@ impl EmulatorHandle {
     /// Request counters so far.
     pub fn stats(&self) -> Stats {
         lock(&self.shared.stats).clone()
+    }
+
+    /// Waits until every connection accepted so far is closed: each request a client sent,
+    /// even a client that has since died, has been carried out or dropped. `false` if that
+    /// took longer than `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let stats = self.stats();
+            if stats.closed == stats.connections {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// How many clients have bound with their token.

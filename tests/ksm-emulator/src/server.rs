@@ -66,7 +66,10 @@ pub(crate) async fn serve(
                 Ok((tcp, _)) => {
                     lock(&shared.stats).connections += 1;
                     let shared = shared.clone();
-                    tokio::spawn(async move { connection(tcp, shared).await });
+                    tokio::spawn(async move {
+                        let _closed = Closed(shared.clone());
+                        connection(tcp, shared).await
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -74,6 +77,15 @@ pub(crate) async fn serve(
                 }
             }
         }
+    }
+}
+
+/// Counts a connection as closed when its task ends, however it ends.
+struct Closed(Arc<Shared>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        lock(&self.0.stats).closed += 1;
     }
 }
 

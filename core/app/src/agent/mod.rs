@@ -285,8 +285,8 @@ pub struct TableInfo {
     /// Its columns, when asked for one table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<ColumnInfo>,
-    /// Its primary, unique and foreign keys, when asked for one table of an engine whose
-    /// catalog keeperdb reads keys from (PostgreSQL, MySQL/MariaDB, SQLite).
+    /// Its primary, unique and foreign keys, when asked for one table (as its driver's
+    /// catalog gives them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyInfo>,
 }
@@ -300,53 +300,6 @@ pub struct KeyInfo {
     pub kind: Option<String>,
     /// The key as SQL: `FOREIGN KEY (album_id) REFERENCES album(id)`.
     pub definition: Option<String>,
-}
-
-/// `text` as an SQL string literal: quotes doubled, and for the MySQL family (where a
-/// backslash escapes) backslashes doubled too.
-fn literal(engine: &Engine, text: &str) -> String {
-    let mut escaped = text.replace('\'', "\'\'");
-    if engine.is_mysql_family() {
-        escaped = escaped.replace('\\', "\\\\");
-    }
-    format!("'{escaped}'")
-}
-
-/// The engine's catalog query for a table's keys, as rows of (name, kind, definition); none
-/// for an engine keeperdb does not know the catalog of.
-pub fn keys_sql(engine: &Engine, schema: Option<&str>, table: &str) -> Option<String> {
-    let t = literal(engine, table);
-    if *engine == Engine::POSTGRES {
-        let schema = schema.map_or("current_schema()".to_string(), |s| literal(engine, s));
-        Some(format!(
-            "SELECT c.conname AS name, CASE c.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END AS kind, \
-             pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid \
-             JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.relname = {t} AND n.nspname = {schema} \
-             AND c.contype IN ('p', 'u', 'f') ORDER BY c.contype DESC, c.conname"
-        ))
-    } else if engine.is_mysql_family() {
-        let schema = schema.map_or("DATABASE()".to_string(), |s| literal(engine, s));
-        Some(format!(
-            "SELECT c.CONSTRAINT_NAME AS name, c.CONSTRAINT_TYPE AS kind, CONCAT(c.CONSTRAINT_TYPE, ' (', \
-             GROUP_CONCAT(k.COLUMN_NAME ORDER BY k.ORDINAL_POSITION SEPARATOR ', '), ')', \
-             IF(MAX(k.REFERENCED_TABLE_NAME) IS NULL, '', CONCAT(' REFERENCES ', MAX(k.REFERENCED_TABLE_NAME), '(', \
-             GROUP_CONCAT(k.REFERENCED_COLUMN_NAME ORDER BY k.ORDINAL_POSITION SEPARATOR ', '), ')'))) AS definition \
-             FROM information_schema.TABLE_CONSTRAINTS c JOIN information_schema.KEY_COLUMN_USAGE k \
-             ON k.CONSTRAINT_SCHEMA = c.CONSTRAINT_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND k.CONSTRAINT_NAME = c.CONSTRAINT_NAME \
-             WHERE c.TABLE_SCHEMA = {schema} AND c.TABLE_NAME = {t} \
-             GROUP BY c.CONSTRAINT_NAME, c.CONSTRAINT_TYPE ORDER BY c.CONSTRAINT_TYPE DESC, c.CONSTRAINT_NAME"
-        ))
-    } else if *engine == Engine::SQLITE {
-        Some(format!(
-            "SELECT 'primary' AS name, 'PRIMARY KEY' AS kind, 'PRIMARY KEY (' || cols || ')' AS definition \
-             FROM (SELECT group_concat(name, ', ') AS cols FROM (SELECT name FROM pragma_table_info({t}) WHERE pk > 0 ORDER BY pk)) \
-             WHERE cols IS NOT NULL \
-             UNION ALL SELECT 'fk' || id, 'FOREIGN KEY', 'FOREIGN KEY (' || group_concat(\"from\", ', ') || ') REFERENCES ' \
-             || \"table\" || '(' || group_concat(\"to\", ', ') || ')' FROM pragma_foreign_key_list({t}) GROUP BY id"
-        ))
-    } else {
-        None
-    }
 }
 
 /// A column.
@@ -736,44 +689,22 @@ impl Agent {
             tables.truncate(max);
             if let Some(want) = table {
                 let schema_of = tables.first().and_then(|t| t.schema.clone());
-                let columns = s
-                    .columns(schema.or(schema_of.as_deref()), want)
-                    .map_err(AgentError::Stream)?;
-                let engine = s.engine().clone();
-                let keys = match keys_sql(&engine, schema.or(schema_of.as_deref()), want) {
-                    Some(sql) => {
-                        let mut collector = rows::Collector::new(engine, max, usize::MAX);
-                        if let StatementResult::Rows(reader) =
-                            s.execute(&sql).map_err(AgentError::Driver)?
-                        {
-                            for batch in reader {
-                                let batch = batch.map_err(stream_error)?;
-                                if !collector.push(&batch).map_err(AgentError::Stream)? {
-                                    break;
-                                }
-                            }
-                        }
-                        collector
-                            .out
-                            .rows
-                            .into_iter()
-                            .map(|row| {
-                                let text = |i: usize| {
-                                    row.get(i).and_then(|v| v.as_str()).map(str::to_string)
-                                };
-                                KeyInfo {
-                                    name: text(0),
-                                    kind: text(1),
-                                    definition: text(2),
-                                }
-                            })
-                            .collect()
-                    }
-                    None => Vec::new(),
-                };
                 if let Some(t) = tables.first_mut() {
-                    t.keys = keys;
-                    t.columns = columns
+                    // The driver's catalog, as every shell reads it.
+                    let described = s
+                        .describe(schema.or(schema_of.as_deref()), want)
+                        .map_err(AgentError::Stream)?;
+                    t.keys = described
+                        .keys
+                        .iter()
+                        .map(|k| KeyInfo {
+                            name: k.name.clone(),
+                            kind: Some(k.kind.as_sql().to_string()),
+                            definition: Some(k.definition(described.schema.as_deref())),
+                        })
+                        .collect();
+                    t.columns = described
+                        .columns
                         .into_iter()
                         .map(|c| ColumnInfo {
                             name: c.name,
@@ -1012,17 +943,5 @@ pub fn explain_sql(engine: &Engine, statement: &str) -> String {
     } else {
         // PostgreSQL and the MySQL family: plain EXPLAIN plans, it does not execute.
         format!("EXPLAIN {statement}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_become_literals_that_cannot_end_early() {
-        assert_eq!(literal(&Engine::POSTGRES, "it's"), "'it''s'");
-        assert_eq!(literal(&Engine::MARIADB, "a\\' OR 1"), "'a\\\\'' OR 1'");
-        assert!(keys_sql(&Engine::new("oracle").unwrap(), None, "t").is_none());
     }
 }

@@ -95,6 +95,7 @@ impl Collector {
             let options = FormatOptions {
                 engine: Some(self.engine.clone()),
                 footer: false,
+                ..FormatOptions::default()
             };
             let mut w = keeperdb_format::writer(
                 OutputFormat::Jsonl,
