@@ -4,14 +4,21 @@
 mod query_support;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Output, Stdio};
 
 use query_support::*;
 
 fn shell(kdb: &Kdb, conn: &str, input: &str) -> Output {
+    shell_with(kdb, conn, input, &[])
+}
+
+/// `keeperdb shell CONN --format csv` with `input` piped in and `env` set.
+fn shell_with(kdb: &Kdb, conn: &str, input: &str, env: &[(&str, &Path)]) -> Output {
     let mut child = kdb
         .cmd()
         .args(["shell", conn, "--format", "csv"])
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -226,22 +233,12 @@ fn backslash_commands_include_redirect_edit_reconnect_and_say_where_they_are() {
         missing = dir.path().join("no-such-dir").join("x.db").display(),
     );
     let kdb = Kdb::new();
-    let mut child = kdb
-        .cmd()
-        .args(["shell", first.to_str().unwrap(), "--format", "csv"])
-        .env("VISUAL", &editor)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = shell_with(
+        &kdb,
+        first.to_str().unwrap(),
+        &input,
+        &[("VISUAL", &editor)],
+    );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     // The failed \c is reported and makes the run exit 1; everything else worked.

@@ -367,28 +367,24 @@ impl Session {
         let (s, t) = (found.schema.clone(), found.name.clone());
         let columns = self.columns(s.as_deref(), &t)?;
         let mut not_described = Vec::new();
-        let keys = match self.catalog_batches(&CatalogRequest::Keys {
-            schema: s.clone(),
-            table: t.clone(),
-        }) {
-            Ok(b) => crate::catalog::keys(&b).map_err(StreamError::Catalog)?,
-            Err(StreamError::Driver(_)) => {
-                not_described.push("keys".to_string());
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
-        let indexes = match self.catalog_batches(&CatalogRequest::Indexes {
-            schema: s.clone(),
-            table: t.clone(),
-        }) {
-            Ok(b) => crate::catalog::indexes(&b).map_err(StreamError::Catalog)?,
-            Err(StreamError::Driver(_)) => {
-                not_described.push("indexes".to_string());
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
+        let keys = self.described(
+            &CatalogRequest::Keys {
+                schema: s.clone(),
+                table: t.clone(),
+            },
+            "keys",
+            crate::catalog::keys,
+            &mut not_described,
+        )?;
+        let indexes = self.described(
+            &CatalogRequest::Indexes {
+                schema: s.clone(),
+                table: t.clone(),
+            },
+            "indexes",
+            crate::catalog::indexes,
+            &mut not_described,
+        )?;
         Ok(crate::catalog::Description {
             schema: s,
             name: t,
@@ -398,6 +394,25 @@ impl Session {
             indexes,
             not_described,
         })
+    }
+
+    /// A catalog request a driver built before it answers with an error: nothing then, and
+    /// `what` in `not_described`.
+    fn described<T>(
+        &mut self,
+        request: &CatalogRequest,
+        what: &str,
+        read: fn(&[RecordBatch]) -> Result<Vec<T>, crate::catalog::CatalogShapeError>,
+        not_described: &mut Vec<String>,
+    ) -> Result<Vec<T>, StreamError> {
+        match self.catalog_batches(request) {
+            Ok(batches) => read(&batches).map_err(StreamError::Catalog),
+            Err(StreamError::Driver(_)) => {
+                not_described.push(what.to_string());
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The columns of one table.
