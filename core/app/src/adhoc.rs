@@ -262,6 +262,56 @@ fn option_file_values(text: &str, groups: &[&str]) -> HashMap<String, String> {
 mod tests {
     use super::*;
 
+    fn env(pairs: &[(&str, &str)]) -> LibpqEnv {
+        LibpqEnv {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_pg_variable_that_cannot_be_read_is_ignored_with_a_warning_naming_it() {
+        let mut c = Connection::new_local(Engine::POSTGRES, "adhoc");
+        let before = c.spec.tls;
+        let notes = apply_pg_env(
+            &mut c,
+            false,
+            &env(&[
+                ("PGPORT", "54x2"),
+                ("PGSSLMODE", "sometimes"),
+                ("PGHOST", "db.internal"),
+            ]),
+        );
+        assert_eq!(c.spec.port, None);
+        assert_eq!(c.spec.tls, before);
+        assert_eq!(
+            c.spec.host.as_deref(),
+            Some("db.internal"),
+            "the rest still applies"
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("PGPORT "), "{notes:?}");
+        assert!(notes[1].starts_with("PGSSLMODE "), "{notes:?}");
+        // The warning names the variable, not its value (which could be anything).
+        assert!(
+            !notes
+                .iter()
+                .any(|n| n.contains("54x2") || n.contains("sometimes"))
+        );
+
+        let mut c = Connection::new_local(Engine::POSTGRES, "adhoc");
+        let notes = apply_pg_env(
+            &mut c,
+            false,
+            &env(&[("PGPORT", "6543"), ("PGSSLMODE", "require")]),
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(c.spec.port, Some(6543));
+        assert_eq!(c.spec.tls, TlsMode::Require);
+    }
+
     #[test]
     fn option_files_read_the_clients_groups_later_lines_winning() {
         let text = "# mine\n[client]\nuser = app\npassword=\"p w\"\nskip-ssl\n!include /etc/x\n\
