@@ -23,6 +23,7 @@ pub mod sql;
 pub mod store;
 pub mod sync;
 pub mod vaults;
+mod watchdog;
 
 pub use app::{App, Resolved, looks_like_url};
 pub use error::{Error, ErrorKind, Result};

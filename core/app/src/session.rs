@@ -3,8 +3,7 @@
 //! terminal, a Stop button in a GUI).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
@@ -14,6 +13,8 @@ use keeperdb_model::driver::{
     Canceller, CatalogRequest, DriverConnection, DriverError, DriverErrorKind, StatementResult,
 };
 use keeperdb_model::{Connection, Engine};
+
+use crate::watchdog::Watchdog;
 
 /// Why streaming a result stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -110,63 +111,27 @@ pub struct Display {
     pub max_width: Option<usize>,
 }
 
-/// Cancels a statement that outlives the query timeout, from a thread of its own; disarmed
-/// when dropped.
-struct Watchdog {
-    disarm: Option<mpsc::Sender<()>>,
-    fired: Arc<AtomicBool>,
-    limit: Duration,
+/// Cancels a statement that outlives the query timeout; disarmed when dropped.
+fn query_watchdog(canceller: Arc<dyn Canceller>, limit: Duration) -> Watchdog {
+    Watchdog::arm(limit, move || {
+        tracing::info!(?limit, "query timeout reached; cancelling the statement");
+        if let Err(e) = canceller.cancel() {
+            tracing::warn!("cannot cancel the statement after its timeout: {e}");
+        }
+    })
 }
 
-impl Watchdog {
-    fn arm(canceller: Arc<dyn Canceller>, limit: Duration) -> Self {
-        let (disarm, wait) = mpsc::channel::<()>();
-        let fired = Arc::new(AtomicBool::new(false));
-        let flag = fired.clone();
-        let spawned = std::thread::Builder::new()
-            .name("keeperdb-query-timeout".into())
-            .spawn(move || {
-                // Disarmed (sender dropped) before the limit: nothing to do.
-                if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
-                    flag.store(true, Ordering::SeqCst);
-                    tracing::info!(?limit, "query timeout reached; cancelling the statement");
-                    if let Err(e) = canceller.cancel() {
-                        tracing::warn!("cannot cancel the statement after its timeout: {e}");
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("cannot start the query timeout's watchdog: {e}");
-        }
-        Self {
-            disarm: Some(disarm),
-            fired,
-            limit,
-        }
-    }
-
-    fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
-    }
-
-    /// The error to report for a statement the watchdog cancelled.
-    fn timeout_error(&self, cause: &DriverError) -> DriverError {
-        let mut e = DriverError::new(
-            DriverErrorKind::Timeout,
-            format!(
-                "the statement ran longer than query_timeout_secs ({} s) and was cancelled",
-                self.limit.as_secs()
-            ),
-        );
-        e.code = cause.code.clone();
-        e
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.disarm.take();
-    }
+/// The error to report for a statement the watchdog cancelled.
+fn timeout_error(watch: &Watchdog, cause: &DriverError) -> DriverError {
+    let mut e = DriverError::new(
+        DriverErrorKind::Timeout,
+        format!(
+            "the statement ran longer than query_timeout_secs ({} s) and was cancelled",
+            watch.limit().as_secs()
+        ),
+    );
+    e.code = cause.code.clone();
+    e
 }
 
 impl Session {
@@ -219,7 +184,7 @@ impl Session {
     /// timeout.
     fn judged(&self, e: DriverError) -> DriverError {
         match &self.watch {
-            Some(w) if w.fired() && e.kind == DriverErrorKind::Cancelled => w.timeout_error(&e),
+            Some(w) if w.fired() && e.kind == DriverErrorKind::Cancelled => timeout_error(w, &e),
             _ => e,
         }
     }
@@ -258,7 +223,7 @@ impl Session {
         }
         self.watch = None;
         if let Some(limit) = self.query_timeout {
-            self.watch = Some(Watchdog::arm(self.conn.canceller(), limit));
+            self.watch = Some(query_watchdog(self.conn.canceller(), limit));
         }
         let result = self.conn.execute(sql);
         match result {

@@ -22,7 +22,7 @@ pub mod rows;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keeperdb_model::driver::{Canceller, DriverError, DriverErrorKind, StatementResult};
@@ -33,6 +33,7 @@ use crate::app::App;
 use crate::registry::Registry;
 use crate::session::{Session, StreamError};
 use crate::sql::split_statements;
+use crate::watchdog::Watchdog;
 
 pub use audit::{AuditEntry, AuditError, AuditLog};
 pub use guard::StatementClass;
@@ -455,41 +456,6 @@ impl CancelHandle {
     }
 }
 
-/// Cancels on the server once the timeout passes, unless dropped first.
-struct Watchdog {
-    done: Option<mpsc::Sender<()>>,
-    fired: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    fn start(timeout: Duration, cancel: Arc<CancelHandle>) -> Self {
-        let (done, wait) = mpsc::channel::<()>();
-        let fired = Arc::new(AtomicBool::new(false));
-        let flag = fired.clone();
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(timeout) {
-                flag.store(true, Ordering::SeqCst);
-                cancel.cancel();
-            }
-        });
-        Self {
-            done: Some(done),
-            fired,
-        }
-    }
-
-    fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        // Dropping the sender wakes the thread, which then ends without cancelling.
-        self.done.take();
-    }
-}
-
 /// The agent side of keeperdb over one [`App`].
 pub struct Agent {
     app: Arc<App>,
@@ -641,7 +607,9 @@ impl Agent {
                 .map_err(AgentError::Driver)?;
         }
         cancel.arm(Some(session.canceller()));
-        let watchdog = Watchdog::start(self.limits.timeout, cancel.clone());
+        // Cancels on the server once the timeout passes, unless dropped first.
+        let on_timeout = cancel.clone();
+        let watchdog = Watchdog::arm(self.limits.timeout, move || on_timeout.cancel());
         let result = work(&mut session);
         let fired = watchdog.fired();
         drop(watchdog);
