@@ -59,8 +59,8 @@ pub fn run(app: &App, args: SchemaArgs) -> Result<(), Exit> {
         None => {
             let listed = session.tables(args.schema.as_deref())?;
             let mut described = Vec::with_capacity(listed.len());
-            for t in &listed {
-                described.push(session.describe(t.schema.as_deref(), &t.name)?);
+            for t in listed {
+                described.push(session.describe_table(t)?);
             }
             described
         }

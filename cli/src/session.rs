@@ -260,6 +260,17 @@ impl Session {
             .describe(schema, table)
             .map_err(|e| stream_failure(&e))
     }
+
+    /// [`describe`](Self::describe) for a table the catalog listed already.
+    pub fn describe_table(
+        &mut self,
+        table: keeperdb_core::catalog::Table,
+    ) -> Result<keeperdb_core::catalog::Description, Exit> {
+        let _guard = CancelGuard::arm(self.inner.canceller());
+        self.inner
+            .describe_table(table)
+            .map_err(|e| stream_failure(&e))
+    }
 }
 
 /// Resolving what the user named failed: say what CONN may be when nothing matched.

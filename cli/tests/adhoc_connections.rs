@@ -134,27 +134,16 @@ fn a_saved_connection_takes_another_database_and_user_for_one_run() {
         ),
     );
     let bare = format!("postgres://{}@{}:{}/{}", p.user, p.host, p.port, p.database);
-    let mut add = cmd(&kdb, home.path())
-        .args([
-            "connections",
-            "add",
-            &bare,
-            "--name",
-            "saved",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(p.password.as_bytes())
-        .unwrap();
-    stdout(&add.wait_with_output().unwrap(), "connections add");
+    let mut add = cmd(&kdb, home.path());
+    add.args([
+        "connections",
+        "add",
+        &bare,
+        "--name",
+        "saved",
+        "--password-stdin",
+    ]);
+    stdout(&with_stdin(add, &p.password), "connections add");
 
     let out = cmd(&kdb, home.path())
         .args([

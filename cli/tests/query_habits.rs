@@ -4,9 +4,6 @@
 
 mod query_support;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use query_support::*;
 
 fn sqlite_db(dir: &std::path::Path) -> String {
@@ -25,21 +22,9 @@ fn sql_comes_from_stdin_when_none_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_db(dir.path());
     for conn in [db.as_str(), &pg_url(), &mariadb_url()] {
-        let mut child = kdb
-            .cmd()
-            .args(["query", conn, "--format", "csv"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"select 1 as a;\nselect 2 as b\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let mut cmd = kdb.cmd();
+        cmd.args(["query", conn, "--format", "csv"]);
+        let out = with_stdin(cmd, "select 1 as a;\nselect 2 as b\n");
         assert_success(&out, "query with SQL on stdin");
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),

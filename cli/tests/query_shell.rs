@@ -3,9 +3,8 @@
 
 mod query_support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use query_support::*;
 
@@ -15,22 +14,10 @@ fn shell(kdb: &Kdb, conn: &str, input: &str) -> Output {
 
 /// `keeperdb shell CONN --format csv` with `input` piped in and `env` set.
 fn shell_with(kdb: &Kdb, conn: &str, input: &str, env: &[(&str, &Path)]) -> Output {
-    let mut child = kdb
-        .cmd()
-        .args(["shell", conn, "--format", "csv"])
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut cmd = kdb.cmd();
+    cmd.args(["shell", conn, "--format", "csv"])
+        .envs(env.iter().copied());
+    with_stdin(cmd, input)
 }
 
 fn text(b: &[u8]) -> String {

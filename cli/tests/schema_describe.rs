@@ -5,9 +5,6 @@
 
 mod query_support;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use query_support::*;
 use serde_json::Value;
 
@@ -245,25 +242,13 @@ fn the_block_for_people_shows_keys_and_indexes_and_never_the_text_null() {
         assert!(!text.contains("NULL"), "{label}: {text}");
 
         // The shell's \d shows the same block.
-        let mut child = kdb
-            .cmd()
-            .args(["shell", e.conn.as_str()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let target = match &e.schema {
             Some(s) => format!("{s}.album"),
             None => "album".to_string(),
         };
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("\\d {target}\n").as_bytes())
-            .unwrap();
-        let shell = child.wait_with_output().unwrap();
+        let mut cmd = kdb.cmd();
+        cmd.args(["shell", e.conn.as_str()]);
+        let shell = with_stdin(cmd, &format!("\\d {target}\n"));
         assert_success(&shell, "shell \\d");
         let shown = String::from_utf8_lossy(&shell.stdout);
         assert!(

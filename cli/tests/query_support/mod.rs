@@ -87,6 +87,24 @@ impl Kdb {
     }
 }
 
+/// Run `cmd` with `input` on its stdin and collect what it printed.
+pub fn with_stdin(mut cmd: Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn assert_success(out: &Output, what: &str) {
     assert!(
         out.status.success(),

@@ -329,6 +329,14 @@ impl Session {
                 });
             }
         };
+        self.describe_table(found)
+    }
+
+    /// [`describe`](Self::describe) for a table the catalog listed already (no lookup).
+    pub fn describe_table(
+        &mut self,
+        found: crate::catalog::Table,
+    ) -> Result<crate::catalog::Description, StreamError> {
         let (s, t) = (found.schema.clone(), found.name.clone());
         let columns = self.columns(s.as_deref(), &t)?;
         let mut not_described = Vec::new();

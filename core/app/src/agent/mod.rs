@@ -655,33 +655,37 @@ impl Agent {
                 .collect();
             let truncated = tables.len() > max;
             tables.truncate(max);
-            if let Some(want) = table {
-                let schema_of = tables.first().and_then(|t| t.schema.clone());
-                if let Some(t) = tables.first_mut() {
-                    // The driver's catalog, as every shell reads it.
-                    let described = s
-                        .describe(schema.or(schema_of.as_deref()), want)
-                        .map_err(AgentError::Stream)?;
-                    t.keys = described
-                        .keys
-                        .iter()
-                        .map(|k| KeyInfo {
-                            name: k.name.clone(),
-                            kind: Some(k.kind.as_sql().to_string()),
-                            definition: Some(k.definition(described.schema.as_deref())),
-                        })
-                        .collect();
-                    t.columns = described
-                        .columns
-                        .into_iter()
-                        .map(|c| ColumnInfo {
-                            name: c.name,
-                            type_name: c.type_name,
-                            nullable: c.nullable,
-                            default: c.default,
-                        })
-                        .collect();
-                }
+            // With `table`, the one table left: its columns and keys from the driver's
+            // catalog, as every shell reads them.
+            if table.is_some()
+                && let Some(t) = tables.first_mut()
+            {
+                let described = s
+                    .describe_table(crate::catalog::Table {
+                        schema: t.schema.clone(),
+                        name: t.name.clone(),
+                        kind: t.kind.clone(),
+                    })
+                    .map_err(AgentError::Stream)?;
+                t.keys = described
+                    .keys
+                    .iter()
+                    .map(|k| KeyInfo {
+                        name: k.name.clone(),
+                        kind: Some(k.kind.as_sql().to_string()),
+                        definition: Some(k.definition(described.schema.as_deref())),
+                    })
+                    .collect();
+                t.columns = described
+                    .columns
+                    .into_iter()
+                    .map(|c| ColumnInfo {
+                        name: c.name,
+                        type_name: c.type_name,
+                        nullable: c.nullable,
+                        default: c.default,
+                    })
+                    .collect();
             }
             Ok(CatalogInfo {
                 connection: connection_name,
